@@ -1,0 +1,591 @@
+"""The issuance register: SQLite in the station home (WAL, synchronous=FULL).
+
+It holds the institutions, their keys' public parts, every allocated certificate number, the
+revocations and an append-only, hash-chained audit log. Every change is one transaction that
+also appends its audit entry, so the log and the tables cannot drift apart.
+
+Numbers are allocated per institution, year and level, in order from 000001. Allocation commits
+a ``pending`` row; issuing completes it. A process that dies in between leaves the row pending,
+and :meth:`Register.void_pending` later marks it ``void``: a number is never handed out twice
+and never silently reused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import hashlib
+import json
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from certgen.exceptions import DuplicateNumber, RegisterError
+from certgen.keys import PublicKeyInfo
+from certgen.number import SERIAL_MAX, check_number, format_number
+from certgen.record import CertificateRecord
+from certgen.trust import Revocation, Scope, utc_now
+
+SCHEMA_VERSION = "1"
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS institutions (
+    filing_number TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    kid TEXT PRIMARY KEY,
+    filing_number TEXT NOT NULL REFERENCES institutions(filing_number),
+    public_key TEXT NOT NULL,
+    valid_from TEXT NOT NULL,
+    valid_until TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS serials (
+    filing_number TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    last_serial INTEGER NOT NULL,
+    PRIMARY KEY (filing_number, year, level)
+);
+CREATE TABLE IF NOT EXISTS certificates (
+    number TEXT PRIMARY KEY,
+    filing_number TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    serial INTEGER NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('allocated', 'supplied')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'issued', 'void')),
+    name TEXT NOT NULL,
+    id_number TEXT NOT NULL,
+    record TEXT NOT NULL,
+    batch_id TEXT,
+    row_key TEXT,
+    kid TEXT,
+    payload_sha256 TEXT,
+    output_path TEXT,
+    allocated_at TEXT NOT NULL,
+    issued_at TEXT,
+    void_reason TEXT,
+    UNIQUE (filing_number, year, level, serial)
+);
+CREATE INDEX IF NOT EXISTS certificates_batch ON certificates (batch_id, row_key);
+CREATE INDEX IF NOT EXISTS certificates_name ON certificates (name);
+CREATE INDEX IF NOT EXISTS certificates_id ON certificates (id_number);
+CREATE TABLE IF NOT EXISTS revocations (
+    scope TEXT NOT NULL CHECK (scope IN ('certificate', 'batch', 'key')),
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    revoked_at TEXT NOT NULL,
+    PRIMARY KEY (scope, target)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"""
+
+Status = Literal["pending", "issued", "void"]
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, detail: str) -> str:
+    """The hash of one audit entry: SHA-256 over the previous hash and the entry's fields."""
+    material = _canonical([prev_hash, seq, at, actor, action, detail]).encode("utf-8")
+    return hashlib.sha256(material).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """One row of the register's certificate table."""
+
+    number: str
+    """证书编号."""
+    status: Status
+    """``pending`` (allocated, not finished), ``issued`` or ``void``."""
+    record: CertificateRecord
+    """The record as signed (with its number)."""
+    batch_id: str | None
+    """The batch it was issued in, if any."""
+    row_key: str | None
+    """The roster row it came from (for resuming a batch)."""
+    kid: str | None
+    """The signing key's id (hex)."""
+    payload_sha256: str | None
+    """SHA-256 of the QR payload text."""
+    output_path: str | None
+    """Where the certificate PDF was written."""
+    allocated_at: str
+    """When the number was allocated (UTC)."""
+    issued_at: str | None
+    """When issuing completed (UTC)."""
+    void_reason: str | None
+    """Why the number was voided."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit log."""
+
+    seq: int
+    """Position in the chain, from 1."""
+    at: str
+    """UTC timestamp."""
+    actor: str
+    """``user@host`` that made the change."""
+    action: str
+    """What happened, e.g. ``certificate.issue``."""
+    detail: dict[str, Any]
+    """The facts of the change."""
+
+
+class Register:
+    """An open issuance register. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path, *, actor: str | None = None) -> None:
+        self.path = path
+        self.actor = actor or _actor()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise RegisterError(f"无法打开登记库 {path}：{exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Register:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions and the audit chain -------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _audit(self, db: sqlite3.Connection, action: str, detail: dict[str, Any]) -> None:
+        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        at = utc_now()
+        text = _canonical(detail)
+        digest = entry_hash(prev, seq, at, self.actor, action, text)
+        db.execute(
+            "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
+            (seq, at, self.actor, action, text, prev, digest),
+        )
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('audit_head', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"{seq}:{digest}",),
+        )
+
+    def log(self, action: str, detail: dict[str, Any]) -> None:
+        """Append an entry that changes no table (e.g. a print job) to the audit log."""
+        with self._transaction() as db:
+            self._audit(db, action, detail)
+
+    def audit_entries(self) -> list[AuditEntry]:
+        rows = self._db.execute("SELECT seq, at, actor, action, detail FROM audit ORDER BY seq")
+        return [AuditEntry(s, at, actor, action, json.loads(detail)) for s, at, actor, action, detail in rows]
+
+    # --- institutions and keys ------------------------------------------------------------
+    def add_key(self, info: PublicKeyInfo) -> PublicKeyInfo | None:
+        """Record a new key; the institution's current open key (if any) ends the day before.
+
+        Returns the previous key as updated (its validity closed), or None.
+        """
+        with self._transaction() as db:
+            known = db.execute(
+                "SELECT name FROM institutions WHERE filing_number = ?", (info.filing_number,)
+            ).fetchone()
+            if known is None:
+                db.execute(
+                    "INSERT INTO institutions (filing_number, name, created_at) VALUES (?,?,?)",
+                    (info.filing_number, info.institution, utc_now()),
+                )
+                self._audit(db, "institution.add", {"filing_number": info.filing_number, "name": info.institution})
+            elif known[0] != info.institution:
+                raise RegisterError(
+                    f"机构 {info.filing_number} 已登记为「{known[0]}」，与「{info.institution}」不符"
+                )
+            previous = None
+            for old in self._keys(db, info.filing_number):
+                if old.valid_until is None or old.valid_until >= info.valid_from:
+                    end = info.valid_from - _dt.timedelta(days=1)
+                    end = max(end, old.valid_from)
+                    db.execute("UPDATE keys SET valid_until = ? WHERE kid = ?", (end.isoformat(), old.kid.hex()))
+                    self._audit(db, "key.retire", {"kid": old.kid.hex(), "valid_until": end.isoformat()})
+                    previous = PublicKeyInfo(
+                        old.kid, old.public_key, old.filing_number, old.institution, old.valid_from, end
+                    )
+            db.execute(
+                "INSERT INTO keys (kid, filing_number, public_key, valid_from, valid_until, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    info.kid.hex(), info.filing_number, info.public_key.hex(), info.valid_from.isoformat(),
+                    info.valid_until.isoformat() if info.valid_until else None, utc_now(),
+                ),
+            )  # fmt: skip
+            self._audit(db, "key.new", info.to_json())
+        return previous
+
+    def _keys(self, db: sqlite3.Connection, filing_number: str | None = None) -> list[PublicKeyInfo]:
+        sql = (
+            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until "
+            "FROM keys k JOIN institutions i USING (filing_number)"
+        )
+        args: tuple[str, ...] = ()
+        if filing_number is not None:
+            sql += " WHERE k.filing_number = ?"
+            args = (filing_number,)
+        rows = db.execute(sql + " ORDER BY k.valid_from, k.created_at", args).fetchall()
+        return [
+            PublicKeyInfo(
+                bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
+                _dt.date.fromisoformat(vu) if vu else None,
+            )
+            for kid, pub, fn, name, vf, vu in rows
+        ]  # fmt: skip
+
+    def keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:
+        """The recorded keys (of one institution, or all), oldest first."""
+        return self._keys(self._db, filing_number)
+
+    def signing_key(self, filing_number: str | None, on: _dt.date) -> PublicKeyInfo:
+        """The key to sign with for an issue date ``on``; RegisterError naming what is missing."""
+        candidates = [k for k in self.keys(filing_number) if k.valid_on(on)]
+        revoked = {r.target for r in self.revocations() if r.scope == "key"}
+        candidates = [k for k in candidates if k.kid.hex() not in revoked]
+        institutions = {k.filing_number for k in candidates}
+        if not candidates:
+            who = f"机构 {filing_number} " if filing_number else "本站"
+            raise RegisterError(f"{who}没有在 {on.isoformat()} 有效的签名密钥：请先执行 certkiosk keys new")
+        if len(institutions) > 1:
+            raise RegisterError("本站有多个机构的密钥：请用 --institution 指定机构备案号")
+        return candidates[-1]
+
+    # --- numbers ---------------------------------------------------------------------------
+    def allocate(
+        self,
+        record: CertificateRecord,
+        filing_number: str,
+        *,
+        batch_id: str | None = None,
+        row_key: str | None = None,
+        kid: str | None = None,
+    ) -> CertificateRecord:
+        """Allocate the next number for the record's year and level and record it as pending.
+
+        Returns the record with its number. The allocation is committed before this returns.
+        """
+        year, level = record.issue_date.year, record.level
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT last_serial FROM serials WHERE filing_number = ? AND year = ? AND level = ?",
+                (filing_number, year, level),
+            ).fetchone()
+            serial = (row[0] if row else 0) + 1
+            if serial > SERIAL_MAX:
+                raise RegisterError(f"机构 {filing_number} {year}年{level}级证书序列码已用尽（上限{SERIAL_MAX}）")
+            numbered = record.with_number(format_number(filing_number, year, level, serial))
+            db.execute(
+                "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
+                "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = excluded.last_serial",
+                (filing_number, year, level, serial),
+            )
+            self._insert(db, numbered, "allocated", batch_id, row_key, kid)
+        return numbered
+
+    def record_supplied(
+        self,
+        record: CertificateRecord,
+        *,
+        batch_id: str | None = None,
+        row_key: str | None = None,
+        kid: str | None = None,
+    ) -> CertificateRecord:
+        """Record a number given in a roster as pending; DuplicateNumber if it is known."""
+        if record.number is None:
+            raise RegisterError("记录没有证书编号")
+        parsed = check_number(record.number).parsed()
+        with self._transaction() as db:
+            self._insert(db, record, "supplied", batch_id, row_key, kid)
+            db.execute(
+                "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
+                "ON CONFLICT (filing_number, year, level) DO UPDATE "
+                "SET last_serial = max(last_serial, excluded.last_serial)",
+                (parsed.filing_number, parsed.year, parsed.level, parsed.serial),
+            )
+        return record
+
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        record: CertificateRecord,
+        origin: str,
+        batch_id: str | None,
+        row_key: str | None,
+        kid: str | None,
+    ) -> None:
+        assert record.number is not None
+        parsed = check_number(record.number).parsed()
+        existing = db.execute("SELECT status, batch_id FROM certificates WHERE number = ?", (record.number,)).fetchone()
+        if existing is not None:
+            raise DuplicateNumber(
+                f"证书编号 {record.number} 已在登记库中（状态：{_STATUS_TEXT[existing[0]]}"
+                + (f"，批次 {existing[1]}" if existing[1] else "")
+                + "），不能重复使用"
+            )
+        now = utc_now()
+        db.execute(
+            "INSERT INTO certificates (number, filing_number, year, level, serial, origin, status, name, "
+            "id_number, record, batch_id, row_key, kid, allocated_at) "
+            "VALUES (?,?,?,?,?,?,'pending',?,?,?,?,?,?,?)",
+            (
+                record.number, parsed.filing_number, parsed.year, parsed.level, parsed.serial, origin,
+                record.name, record.id_number, _canonical(record.to_dict()), batch_id, row_key, kid, now,
+            ),
+        )  # fmt: skip
+        self._audit(
+            db, "certificate.allocate",
+            {"number": record.number, "origin": origin, "batch_id": batch_id, "row_key": row_key},
+        )  # fmt: skip
+
+    def complete(self, number: str, *, payload_sha256: str, output_path: str | None, kid: str) -> None:
+        """Mark a pending number issued, with the hash of its payload and where its PDF went."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE certificates SET status = 'issued', payload_sha256 = ?, output_path = ?, kid = ?, "
+                "issued_at = ? WHERE number = ? AND status = 'pending'",
+                (payload_sha256, output_path, kid, utc_now(), number),
+            )
+            if cur.rowcount != 1:
+                row = db.execute("SELECT status FROM certificates WHERE number = ?", (number,)).fetchone()
+                state = _STATUS_TEXT[row[0]] if row else "不存在"
+                raise RegisterError(f"证书编号 {number} 无法完成发证：当前状态为{state}")
+            self._audit(
+                db, "certificate.issue",
+                {"number": number, "payload_sha256": payload_sha256, "output_path": output_path, "kid": kid},
+            )  # fmt: skip
+
+    def void_pending(self, reason: str = "分配后未完成发证（进程中断）", *, batch_id: str | None = None) -> list[str]:
+        """Mark every pending number (of one batch, or all) void in one transaction."""
+        with self._transaction() as db:
+            sql = "SELECT number FROM certificates WHERE status = 'pending'"
+            args: tuple[str, ...] = ()
+            if batch_id is not None:
+                sql += " AND batch_id = ?"
+                args = (batch_id,)
+            numbers = [n for (n,) in db.execute(sql + " ORDER BY number", args)]
+            for number in numbers:
+                db.execute(
+                    "UPDATE certificates SET status = 'void', void_reason = ? WHERE number = ?", (reason, number)
+                )
+                self._audit(db, "certificate.void", {"number": number, "reason": reason})
+        return numbers
+
+    # --- queries ---------------------------------------------------------------------------
+    def _row(self, row: tuple[Any, ...]) -> IssuedCertificate:
+        number, status, record, batch, row_key, kid, payload, out, alloc, issued, void = row
+        fields = json.loads(record)
+        return IssuedCertificate(
+            number, status, CertificateRecord.from_fields(fields), batch, row_key, kid, payload, out, alloc,
+            issued, void,
+        )  # fmt: skip
+
+    _COLUMNS = (
+        "number, status, record, batch_id, row_key, kid, payload_sha256, output_path, allocated_at, "
+        "issued_at, void_reason"
+    )
+
+    def get(self, number: str) -> IssuedCertificate | None:
+        row = self._db.execute(f"SELECT {self._COLUMNS} FROM certificates WHERE number = ?", (number,)).fetchone()
+        return self._row(row) if row else None
+
+    def find(self, text: str, limit: int = 200) -> list[IssuedCertificate]:
+        """Certificates whose number, holder's name or ID number contains ``text``."""
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM certificates WHERE number LIKE ?1 ESCAPE '\\' "
+            "OR name LIKE ?1 ESCAPE '\\' OR id_number LIKE ?1 ESCAPE '\\' ORDER BY number LIMIT ?2",
+            (like, limit),
+        )
+        return [self._row(r) for r in rows]
+
+    def batch(self, batch_id: str) -> list[IssuedCertificate]:
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM certificates WHERE batch_id = ? ORDER BY number", (batch_id,)
+        )
+        return [self._row(r) for r in rows]
+
+    def for_row(self, batch_id: str, row_key: str) -> IssuedCertificate | None:
+        """The issued certificate of one roster row in a batch, if there is one."""
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM certificates WHERE batch_id = ? AND row_key = ? AND status = 'issued'",
+            (batch_id, row_key),
+        ).fetchone()
+        return self._row(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        """How many numbers are in each status."""
+        rows = self._db.execute("SELECT status, count(*) FROM certificates GROUP BY status")
+        return {"pending": 0, "issued": 0, "void": 0} | dict(rows.fetchall())
+
+    # --- revocations -----------------------------------------------------------------------
+    def revoke(self, scope: Scope, target: str, reason: str) -> Revocation:
+        """Revoke a certificate, a batch or a key; RegisterError if it does not exist or is revoked."""
+        if not reason.strip():
+            raise RegisterError("吊销必须填写原因")
+        with self._transaction() as db:
+            if scope == "certificate":
+                row = db.execute("SELECT status FROM certificates WHERE number = ?", (target,)).fetchone()
+                if row is None or row[0] != "issued":
+                    raise RegisterError(f"证书 {target} 未在本站发证，无法吊销")
+            elif scope == "batch":
+                if db.execute("SELECT 1 FROM certificates WHERE batch_id = ? AND status = 'issued'", (target,)).fetchone() is None:
+                    raise RegisterError(f"批次 {target} 没有已发证书，无法吊销")
+            elif db.execute("SELECT 1 FROM keys WHERE kid = ?", (target,)).fetchone() is None:
+                raise RegisterError(f"密钥 {target} 不在本站登记库中")
+            if db.execute("SELECT 1 FROM revocations WHERE scope = ? AND target = ?", (scope, target)).fetchone():
+                raise RegisterError(f"{_SCOPE_TEXT[scope]} {target} 已被吊销")
+            at = utc_now()
+            db.execute(
+                "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES (?,?,?,?)",
+                (scope, target, reason, at),
+            )
+            self._audit(db, "revoke", {"scope": scope, "target": target, "reason": reason})
+        return self._revocation(scope, target, reason, at)
+
+    def _revocation(self, scope: Scope, target: str, reason: str, at: str) -> Revocation:
+        numbers: tuple[str, ...] = ()
+        if scope == "batch":
+            numbers = tuple(
+                n for (n,) in self._db.execute(
+                    "SELECT number FROM certificates WHERE batch_id = ? AND status = 'issued' ORDER BY number",
+                    (target,),
+                )
+            )  # fmt: skip
+        return Revocation(scope, target, reason, at, numbers)
+
+    def revocations(self) -> list[Revocation]:
+        rows = self._db.execute("SELECT scope, target, reason, revoked_at FROM revocations ORDER BY revoked_at")
+        return [self._revocation(s, t, r, a) for s, t, r, a in rows.fetchall()]
+
+    # --- integrity -------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """Every integrity problem found, in Chinese; an empty list means the register is intact.
+
+        Checks the audit chain (an edited, inserted or deleted entry breaks it), the chain's head,
+        that every certificate row matches its audit entries, and that allocated serials have no
+        gaps.
+        """
+        problems: list[str] = []
+        prev, expected_seq = GENESIS, 1
+        rows = self._db.execute("SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit ORDER BY seq")
+        allocated: dict[str, dict[str, Any]] = {}
+        issued: dict[str, dict[str, Any]] = {}
+        voided: set[str] = set()
+        for seq, at, actor, action, detail, prev_hash, digest in rows:
+            if seq != expected_seq:
+                problems.append(f"审计日志第{expected_seq}条缺失（下一条为第{seq}条）：记录被删除")
+            if prev_hash != prev:
+                problems.append(f"审计日志第{seq}条的前序哈希不符：前一条被修改或删除")
+            if entry_hash(prev_hash, seq, at, actor, action, detail) != digest:
+                problems.append(f"审计日志第{seq}条内容与其哈希不符：记录被修改")
+            prev, expected_seq = digest, seq + 1
+            try:
+                facts = json.loads(detail)
+            except json.JSONDecodeError:
+                continue
+            if action == "certificate.allocate":
+                allocated[facts.get("number", "")] = facts
+            elif action == "certificate.issue":
+                issued[facts.get("number", "")] = facts
+            elif action == "certificate.void":
+                voided.add(facts.get("number", ""))
+        head = self._db.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+        last = f"{expected_seq - 1}:{prev}"
+        if (head[0] if head else f"0:{GENESIS}") != last:
+            problems.append("审计日志末尾与登记的链头不符：最后的记录被删除或替换")
+
+        seen: set[str] = set()
+        rows = self._db.execute("SELECT number, status, payload_sha256, origin FROM certificates ORDER BY number")
+        for number, status, payload, _origin in rows:
+            seen.add(number)
+            if number not in allocated:
+                problems.append(f"证书 {number} 没有对应的分配审计记录：可能被插入")
+            if status == "issued":
+                facts = issued.get(number)
+                if facts is None:
+                    problems.append(f"证书 {number} 标记为已发证，但审计日志中没有发证记录")
+                elif facts.get("payload_sha256") != payload:
+                    problems.append(f"证书 {number} 的二维码内容哈希与审计记录不符：记录被修改")
+            elif status == "void" and number not in voided:
+                problems.append(f"证书 {number} 标记为作废，但审计日志中没有作废记录")
+            elif status == "pending" and (number in issued or number in voided):
+                problems.append(f"证书 {number} 的状态被改回未完成")
+        for number in sorted(set(allocated) - seen):
+            problems.append(f"证书 {number} 在审计日志中已分配，但登记库中没有这条记录：记录被删除")
+
+        gaps = self._db.execute(
+            "SELECT s.filing_number, s.year, s.level, s.last_serial, count(c.number) FROM serials s "
+            "LEFT JOIN certificates c ON c.filing_number = s.filing_number AND c.year = s.year "
+            "AND c.level = s.level AND c.origin = 'allocated' "
+            "GROUP BY s.filing_number, s.year, s.level"
+        ).fetchall()
+        for filing, year, level, last, count in gaps:
+            supplied = self._db.execute(
+                "SELECT count(*) FROM certificates WHERE filing_number = ? AND year = ? AND level = ? "
+                "AND origin = 'supplied'",
+                (filing, year, level),
+            ).fetchone()[0]
+            if count < last and not supplied:
+                problems.append(f"机构 {filing} {year}年{level}级：已分配到第{last}号，但只有{count}条记录")
+        return problems
+
+
+_STATUS_TEXT = {"pending": "已分配未完成", "issued": "已发证", "void": "已作废"}
+_SCOPE_TEXT = {"certificate": "证书", "batch": "批次", "key": "密钥"}

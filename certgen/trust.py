@@ -1,0 +1,217 @@
+"""The trust store of a verifying station: trusted institution keys and revocations.
+
+A trust bundle is the same JSON document, canonically encoded so that its SHA-256 fingerprint can
+be compared out of band (read aloud on the phone, printed on a letter). Pure apart from reading
+and atomically writing the store file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from certgen.exceptions import TrustConflict, TrustError
+from certgen.home import write_bytes_atomic
+from certgen.keys import PublicKeyInfo
+
+BUNDLE_FORMAT = "certkiosk-trust/1"
+BUNDLE_MAX_BYTES = 64 * 1024 * 1024
+Scope = Literal["certificate", "batch", "key"]
+SCOPES: tuple[Scope, ...] = ("certificate", "batch", "key")
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One revocation: a certificate, a whole batch, or a key."""
+
+    scope: Scope
+    """What is revoked: ``certificate``, ``batch`` or ``key``."""
+    target: str
+    """The certificate number, the batch id, or the kid in hex."""
+    reason: str
+    """Why, in the issuer's words."""
+    revoked_at: str
+    """When, as an ISO 8601 UTC timestamp."""
+    numbers: tuple[str, ...] = ()
+    """For a batch: every certificate number in it, so verifiers need no register."""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "scope": self.scope,
+            "target": self.target,
+            "reason": self.reason,
+            "revoked_at": self.revoked_at,
+        }
+        if self.numbers:
+            data["numbers"] = list(self.numbers)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Revocation:
+        try:
+            scope = data["scope"]
+            if scope not in SCOPES:
+                raise ValueError(f"scope {scope!r}")
+            return cls(
+                scope=scope,
+                target=str(data["target"]),
+                reason=str(data["reason"]),
+                revoked_at=str(data["revoked_at"]),
+                numbers=tuple(str(n) for n in data.get("numbers", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrustError(f"吊销记录格式错误：{exc!r}") from None
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What importing a bundle changed."""
+
+    bundle: "TrustBundle"
+    """The merged bundle."""
+    added_keys: tuple[str, ...] = ()
+    """Kids (hex) newly trusted."""
+    updated_keys: tuple[str, ...] = ()
+    """Kids whose validity or name changed (same public key and filing number)."""
+    added_revocations: int = 0
+    """Revocations that were not known before."""
+
+
+@dataclass(frozen=True)
+class TrustBundle:
+    """Trusted keys and revocations; the content of the trust store and of exported bundles."""
+
+    keys: tuple[PublicKeyInfo, ...] = ()
+    """Trusted institution keys."""
+    revocations: tuple[Revocation, ...] = ()
+    """Revoked certificates, batches and keys."""
+    _by_kid: dict[bytes, PublicKeyInfo] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _revoked_numbers: dict[str, Revocation] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _revoked_kids: dict[str, Revocation] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for info in self.keys:
+            if info.kid in self._by_kid:
+                raise TrustError(f"信任库中密钥 {info.kid.hex()} 重复")
+            self._by_kid[info.kid] = info
+        for rev in self.revocations:
+            if rev.scope == "key":
+                self._revoked_kids.setdefault(rev.target, rev)
+            elif rev.scope == "certificate":
+                self._revoked_numbers.setdefault(rev.target, rev)
+            else:
+                for number in rev.numbers:
+                    self._revoked_numbers.setdefault(number, rev)
+
+    # --- queries ---------------------------------------------------------------------------
+    def key(self, kid: bytes) -> PublicKeyInfo | None:
+        """The trusted key with this kid, or None."""
+        return self._by_kid.get(kid)
+
+    def key_revocation(self, kid: bytes) -> Revocation | None:
+        """The revocation of key ``kid``, or None."""
+        return self._revoked_kids.get(kid.hex())
+
+    def certificate_revocation(self, number: str) -> Revocation | None:
+        """The revocation (of the certificate itself or of its batch) that covers ``number``."""
+        return self._revoked_numbers.get(number)
+
+    # --- encoding --------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Canonical JSON (sorted keys, fixed order of entries): equal bundles, equal bytes."""
+        doc = {
+            "format": BUNDLE_FORMAT,
+            "keys": [k.to_json() for k in sorted(self.keys, key=lambda k: k.kid)],
+            "revocations": [
+                r.to_json() for r in sorted(self.revocations, key=lambda r: (r.scope, r.target, r.revoked_at))
+            ],
+        }
+        return (json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+    def fingerprint(self) -> str:
+        """SHA-256 of :meth:`to_bytes`, in hex."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "信任包") -> TrustBundle:
+        if len(data) > BUNDLE_MAX_BYTES:
+            raise TrustError(f"{source} 过大：{len(data)} 字节，上限 {BUNDLE_MAX_BYTES} 字节")
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
+        if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
+            raise TrustError(f"{source} 不是 certkiosk 信任包（应有 \"format\": \"{BUNDLE_FORMAT}\"）")
+        try:
+            keys = tuple(PublicKeyInfo.from_json(k) for k in doc.get("keys", []))
+            revocations = tuple(Revocation.from_json(r) for r in doc.get("revocations", []))
+        except TrustError as exc:
+            raise TrustError(f"{source}：{exc}") from None
+        return cls(keys, revocations)
+
+    # --- changes ---------------------------------------------------------------------------
+    def with_key(self, info: PublicKeyInfo) -> TrustBundle:
+        """A bundle that also trusts ``info`` (replacing the entry with the same kid)."""
+        return TrustBundle(tuple(k for k in self.keys if k.kid != info.kid) + (info,), self.revocations)
+
+    def with_revocations(self, revocations: Iterable[Revocation]) -> TrustBundle:
+        """A bundle with these revocations added (ones already present are not repeated)."""
+        known = {(r.scope, r.target) for r in self.revocations}
+        new = tuple(r for r in revocations if (r.scope, r.target) not in known)
+        return TrustBundle(self.keys, self.revocations + new)
+
+    def merge(self, other: TrustBundle) -> MergeResult:
+        """Import ``other``. A different key for a known kid is a TrustConflict; nothing changes."""
+        added: list[str] = []
+        updated: list[str] = []
+        merged = self
+        for info in other.keys:
+            mine = self.key(info.kid)
+            if mine is None:
+                added.append(info.kid.hex())
+            elif mine.public_key != info.public_key or mine.filing_number != info.filing_number:
+                raise TrustConflict(
+                    f"信任包中密钥 {info.kid.hex()}（{info.filing_number} {info.institution}）"
+                    f"与本站已信任的同标识密钥（{mine.filing_number} {mine.institution}）不同：拒绝导入，未做任何更改"
+                )
+            elif mine == info:
+                continue
+            else:
+                updated.append(info.kid.hex())
+            merged = merged.with_key(info)
+        before = len(merged.revocations)
+        merged = merged.with_revocations(other.revocations)
+        return MergeResult(merged, tuple(added), tuple(updated), len(merged.revocations) - before)
+
+
+class TrustStore:
+    """The trust store file of a station home."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> TrustBundle:
+        """The stored bundle; an empty one when the station has none yet."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return TrustBundle()
+        except OSError as exc:
+            raise TrustError(f"无法读取信任库 {self.path}：{exc.strerror}") from None
+        return TrustBundle.from_bytes(data, f"信任库 {self.path}")
+
+    def save(self, bundle: TrustBundle) -> None:
+        write_bytes_atomic(self.path, bundle.to_bytes())
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+
+def utc_now() -> str:
+    """The current time as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,1 @@
+"""kiosk: the ``certkiosk`` command line and the Textual station UI."""

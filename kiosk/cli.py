@@ -1,0 +1,308 @@
+"""The ``certkiosk`` command line. Help in English and Chinese; messages in Chinese.
+
+Every command is a thin shell over certgen / verify: it parses options, calls one function and
+prints its result. Errors are shown as one line on stderr (exit 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from certgen.exceptions import CertkioskError, ConfigError
+from certgen.home import StationHome
+from certgen.number import check_number, load_profiles
+from certgen.station import Station, describe_error
+
+ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CertkioskGroup(click.Group):
+    """A group that turns certkiosk's errors into one clear line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (CertkioskError, OSError) as exc:
+            click.echo(f"错误：{describe_error(exc)}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("已取消。", err=True)
+            ctx.exit(130)
+
+
+def station_of(ctx: click.Context) -> Station:
+    station = ctx.find_object(Station)
+    if station is None:  # pragma: no cover - the root group always sets it
+        raise ConfigError("内部错误：未确定站点目录")
+    return station
+
+
+def read_passphrase(path: Path | None, *, confirm: bool = False) -> str:
+    """From ``--passphrase-file``, else ``$CERTKIOSK_PASSPHRASE``, else a hidden prompt."""
+    if path is not None:
+        try:
+            return path.read_text("utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"无法读取口令文件 {path}：{getattr(exc, 'strerror', None) or exc}") from None
+    env = os.environ.get(ENV_PASSPHRASE)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise ConfigError(f"需要私钥口令：请用 --passphrase-file 或环境变量 {ENV_PASSPHRASE} 提供（非交互环境无法提示输入）")
+    value: str = click.prompt("私钥口令 / Passphrase", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def json_line(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, sort_keys=False))
+
+
+@click.group(cls=CertkioskGroup, invoke_without_command=True)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Station home folder (else $CERTKIOSK_HOME, else the user data folder). / 站点目录。",
+)
+@click.version_option(package_name="certkiosk")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """certkiosk: issue and check vocational skill level certificates offline.
+
+    certkiosk：离线签发与核验职业技能等级证书。
+    """
+    ctx.obj = Station(StationHome.resolve(home))
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON. / 输出 JSON。")
+@click.pass_context
+def locate(ctx: click.Context, as_json: bool) -> None:
+    """Show where the station keeps everything. / 显示站点各文件的位置。"""
+    home = station_of(ctx).home
+    places = home.locations()
+    if as_json:
+        json_line({"source": home.source} | {k: str(v) for k, v in places.items()})
+        return
+    labels = {
+        "home": "站点目录", "keys": "私钥目录", "trust": "信任库", "register": "登记库",
+        "issued": "证书输出", "profiles": "省份规则",
+    }  # fmt: skip
+    click.echo(f"站点目录来源：{home.source}")
+    for key, path in places.items():
+        state = "存在" if path.exists() else "尚未创建"
+        click.echo(f"{labels[key]:<6}  {path}  （{state}）")
+
+
+# --- number ----------------------------------------------------------------------------------
+@cli.group(cls=CertkioskGroup)
+def number() -> None:
+    """Certificate numbers (002 附件5). / 证书编号。"""
+
+
+@number.command("check")
+@click.argument("numbers", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line. / 每行一个 JSON 对象。")
+@click.pass_context
+def number_check(ctx: click.Context, numbers: tuple[str, ...], as_json: bool) -> None:
+    """Check certificate numbers; exit 1 if any is invalid. / 检查证书编号，有无效则退出码为1。"""
+    profiles = load_profiles(station_of(ctx).home.profiles_dir)
+    all_valid = True
+    for text in numbers:
+        result = check_number(text, profiles=profiles)
+        all_valid &= result.valid
+        if as_json:
+            json_line(result.to_json())
+            continue
+        click.echo(f"{'✓' if result.valid else '✗'} {text}  {'有效' if result.valid else '无效'}")
+        for line in result.explain() if result.valid else result.errors:
+            click.echo(f"    {line}")
+    ctx.exit(0 if all_valid else 1)
+
+
+# --- keys ------------------------------------------------------------------------------------
+@cli.group(cls=CertkioskGroup)
+def keys() -> None:
+    """Institution signing keys. / 机构签名密钥。"""
+
+
+@keys.command("new")
+@click.option("--institution", "filing_number", required=True, help="Filing number, 13 characters. / 机构备案号（13位）。")
+@click.option("--name", required=True, help="Institution name as filed. / 机构名称（与备案一致）。")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding the passphrase. / 口令文件。")
+@click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), help="First valid day (default today). / 生效日期。")
+@click.option("--years", type=int, default=10, show_default=True, help="Validity in years. / 有效年限。")
+@click.pass_context
+def keys_new(
+    ctx: click.Context, filing_number: str, name: str, passphrase_file: Path | None,
+    valid_from: _dt.datetime | None, years: int,
+) -> None:  # fmt: skip
+    """Create the institution's key (rolls over an existing one). / 创建机构密钥（已有则轮换）。"""
+    station = station_of(ctx)
+    passphrase = read_passphrase(passphrase_file, confirm=True)
+    info, previous = station.new_key(
+        filing_number, name, passphrase, valid_from=valid_from.date() if valid_from else None, years=years
+    )
+    click.echo(f"已创建密钥 {info.kid_hex}：{info.filing_number} {info.institution}")
+    click.echo(f"有效期 {info.valid_from.isoformat()} 至 {info.valid_until.isoformat() if info.valid_until else '长期'}")
+    click.echo(f"私钥（已加密，权限0600）：{station.keystore.path_for(info.kid)}")
+    if previous is not None:
+        click.echo(f"原密钥 {previous.kid_hex} 已轮换：有效期截至 {previous.valid_until}，仍用于核验此前的证书")
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line. / 每行一个 JSON 对象。")
+@click.pass_context
+def keys_list(ctx: click.Context, as_json: bool) -> None:
+    """List the keys this station knows. / 列出本站已知的密钥。"""
+    listings = station_of(ctx).list_keys()
+    if not listings:
+        click.echo("本站没有任何密钥。用 certkiosk keys new 创建，或用 certkiosk trust import 导入信任包。")
+        return
+    for item in listings:
+        info = item.info
+        if as_json:
+            json_line(info.to_json() | {"has_private_key": item.has_private, "revoked": item.revoked})
+            continue
+        until = info.valid_until.isoformat() if info.valid_until else "长期"
+        flags = ("本站私钥" if item.has_private else "仅公钥") + ("，已吊销" if item.revoked else "")
+        click.echo(f"{info.kid_hex}  {info.filing_number}  {info.institution}  {info.valid_from}~{until}  [{flags}]")
+
+
+# --- trust -----------------------------------------------------------------------------------
+@cli.group(cls=CertkioskGroup)
+def trust() -> None:
+    """Trusted keys and revocations. / 信任库（受信密钥与吊销）。"""
+
+
+def _grouped(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+@trust.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def trust_export(ctx: click.Context, file: Path) -> None:
+    """Write the trust bundle and print its fingerprint. / 导出信任包并显示指纹。"""
+    fingerprint = station_of(ctx).export_trust(file)
+    click.echo(f"已导出信任包：{file}")
+    click.echo(f"SHA-256 指纹：{_grouped(fingerprint)}")
+    click.echo("请通过电话或书面等其他渠道与接收方核对此指纹。")
+
+
+@trust.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def trust_import(ctx: click.Context, file: Path) -> None:
+    """Merge a trust bundle (never replaces a different key). / 导入信任包（不会替换不同的密钥）。"""
+    result, fingerprint = station_of(ctx).import_trust(file)
+    click.echo(f"信任包 SHA-256 指纹：{_grouped(fingerprint)}（请与发送方核对）")
+    click.echo(
+        f"新增密钥 {len(result.added_keys)} 个，更新 {len(result.updated_keys)} 个，新增吊销 {result.added_revocations} 条"
+    )
+    for kid in result.added_keys:
+        info = result.bundle.key(bytes.fromhex(kid))
+        assert info is not None
+        click.echo(f"  + {kid}  {info.filing_number}  {info.institution}")
+
+
+@trust.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle as JSON. / 以 JSON 输出。")
+@click.pass_context
+def trust_list(ctx: click.Context, as_json: bool) -> None:
+    """Show trusted keys and revocations. / 显示受信密钥与吊销。"""
+    bundle = station_of(ctx).trust.load()
+    if as_json:
+        click.echo(bundle.to_bytes().decode("utf-8"), nl=False)
+        return
+    click.echo(f"受信密钥 {len(bundle.keys)} 个，吊销 {len(bundle.revocations)} 条；指纹 {_grouped(bundle.fingerprint())}")
+    for info in bundle.keys:
+        until = info.valid_until.isoformat() if info.valid_until else "长期"
+        click.echo(f"  {info.kid_hex}  {info.filing_number}  {info.institution}  {info.valid_from}~{until}")
+    scope_text = {"certificate": "证书", "batch": "批次", "key": "密钥"}
+    for rev in bundle.revocations:
+        click.echo(f"  吊销{scope_text[rev.scope]} {rev.target}（{rev.revoked_at}）：{rev.reason}")
+
+
+# --- register --------------------------------------------------------------------------------
+@cli.group(cls=CertkioskGroup)
+def register() -> None:
+    """The issuance register. / 发证登记库。"""
+
+
+@register.command("check")
+@click.pass_context
+def register_check(ctx: click.Context) -> None:
+    """Verify the audit chain and the tables; exit 1 on tampering. / 校验审计链与登记表。"""
+    station = station_of(ctx)
+    if not station.home.register_path.exists():
+        raise ConfigError(f"登记库 {station.home.register_path} 不存在")
+    with station.register() as reg:
+        problems = reg.check()
+        counts = reg.counts()
+        entries = len(reg.audit_entries())
+    click.echo(f"审计日志 {entries} 条；证书：已发证 {counts['issued']}，作废 {counts['void']}，未完成 {counts['pending']}")
+    if problems:
+        click.echo(f"发现 {len(problems)} 处问题：")
+        for problem in problems:
+            click.echo(f"  ✗ {problem}")
+        ctx.exit(1)
+    click.echo("✓ 登记库完整：审计链未被篡改")
+
+
+@register.command("find")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line. / 每行一个 JSON 对象。")
+@click.pass_context
+def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
+    """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
+    status_text = {"pending": "未完成", "issued": "已发证", "void": "已作废"}
+    with station_of(ctx).register() as reg:
+        found = reg.find(text)
+        revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
+    if not found:
+        click.echo(f"没有找到包含「{text}」的证书")
+    for item in found:
+        if as_json:
+            json_line({"number": item.number, "status": item.status, "revoked": item.number in revoked,
+                       "batch_id": item.batch_id, "record": item.record.to_dict(), "output_path": item.output_path})
+            continue
+        mark = "，已吊销" if item.number in revoked else ""
+        click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {status_text[item.status]}{mark}")
+
+
+@register.command("revoke")
+@click.option("--certificate", "number", help="A certificate number. / 证书编号。")
+@click.option("--batch", help="A batch id. / 批次号。")
+@click.option("--key", "kid", help="A key id (hex). / 密钥标识。")
+@click.option("--reason", required=True, help="Why (recorded in the audit log). / 吊销原因。")
+@click.pass_context
+def register_revoke(ctx: click.Context, number: str | None, batch: str | None, kid: str | None, reason: str) -> None:
+    """Revoke a certificate, a whole batch or a key. / 吊销证书、整批证书或密钥。"""
+    chosen = [(s, t) for s, t in (("certificate", number), ("batch", batch), ("key", kid)) if t]
+    if len(chosen) != 1:
+        raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")
+    scope, target = chosen[0]
+    revocation = station_of(ctx).revoke(scope, target, reason)  # type: ignore[arg-type]
+    extra = f"（含 {len(revocation.numbers)} 张证书）" if revocation.numbers else ""
+    click.echo(f"已吊销 {target}{extra}：{reason}")
+    click.echo("请重新导出信任包（certkiosk trust export）并分发给核验方。")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="certkiosk")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
