@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import platformdirs
 
@@ -85,7 +85,7 @@ class StationHome:
 
 
 @contextmanager
-def atomic_write(path: Path, mode: int = 0o644, *, binary: bool = False) -> Iterator[IO[bytes] | IO[str]]:
+def atomic_write(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file in the same folder, fsync it and rename it over.
 
     Readers see the old file or the new one, never half of one; on error the old file stays.
@@ -94,7 +94,7 @@ def atomic_write(path: Path, mode: int = 0o644, *, binary: bool = False) -> Iter
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+        with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -114,5 +114,5 @@ def atomic_write(path: Path, mode: int = 0o644, *, binary: bool = False) -> Iter
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Atomically replace ``path`` with ``data`` (see :func:`atomic_write`)."""
-    with atomic_write(path, mode, binary=True) as fh:
-        fh.write(data)  # type: ignore[arg-type]
+    with atomic_write(path, mode) as fh:
+        fh.write(data)

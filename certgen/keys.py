@@ -135,8 +135,8 @@ class KeyStore:
         path = self.path_for(kid)
         if path.exists():
             raise KeyStoreError(f"密钥文件 {path} 已存在")
-        with atomic_write(path, 0o600, binary=True) as fh:
-            fh.write(pem)  # type: ignore[arg-type]
+        with atomic_write(path, 0o600) as fh:
+            fh.write(pem)
         return kid, public
 
     def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:

@@ -225,9 +225,7 @@ class NumberCheck:
         if self.problems or len(self.text) != NUMBER_LENGTH:
             raise NumberFormatError(self.text, self.errors or ["不是完整的22位证书编号"])
         p = self.parts
-        return CertificateNumber(
-            self.text[:FILING_LENGTH], 2000 + int(p["year"]), int(p["level"]), int(p["serial"])
-        )
+        return CertificateNumber(self.text[:FILING_LENGTH], 2000 + int(p["year"]), int(p["level"]), int(p["serial"]))
 
 
 def _is_ascii_digits(text: str) -> bool:
@@ -241,7 +239,7 @@ def _char_problem(seg: Segment, value: str) -> Problem | None:
             return None
         if value.upper() in KINDS:
             hint = f"应为大写字母{value.upper()}"
-        elif value in ("Ｙ", "Ｓ"):  # noqa: RUF001 - full-width letters are what we detect
+        elif value in ("Ｙ", "Ｓ"):
             hint = "是全角字母，应为半角大写字母Y或S"
         else:
             hint = "应为Y（企业用人单位）或S（第三方评价机构）"
@@ -249,10 +247,7 @@ def _char_problem(seg: Segment, value: str) -> Problem | None:
     if _is_ascii_digits(value):
         return None
     bad = [c for c in value if not (c.isascii() and c.isdigit())]
-    if all("０" <= c <= "９" for c in bad):
-        hint = "含全角数字，应为半角数字0-9"
-    else:
-        hint = "应全部为数字0-9"
+    hint = "含全角数字，应为半角数字0-9" if all("０" <= c <= "９" for c in bad) else "应全部为数字0-9"
     return Problem(seg.key, seg.start, seg.end, f"{seg.positions()} {seg.label} {value} 无效：{hint}")
 
 
@@ -355,9 +350,7 @@ def check_number(
     return _check(text, NUMBER_LENGTH, SEGMENTS, "证书编号", profiles, today)
 
 
-def check_filing_number(
-    text: str, *, profiles: dict[str, ProvinceProfile] | None = None
-) -> NumberCheck:
+def check_filing_number(text: str, *, profiles: dict[str, ProvinceProfile] | None = None) -> NumberCheck:
     """Check a 13-character institution filing number (positions 1-13 of a certificate number)."""
     return _check(text, FILING_LENGTH, FILING_SEGMENTS, "机构备案号", profiles, None)
 

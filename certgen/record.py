@@ -134,7 +134,9 @@ class CertificateRecord:
                 bad("id_number", self.id_number, f"不是有效的{ID_TYPES[self.id_type]}号码：{problem}")
 
         if not isinstance(self.occupation_code, str) or not OCCUPATION_CODE.fullmatch(self.occupation_code):
-            bad("occupation_code", self.occupation_code, "格式不符：应如 6-18-01-01（职业分类大典编码，工种可再加 -01）")
+            bad(
+                "occupation_code", self.occupation_code, "格式不符：应如 6-18-01-01（职业分类大典编码，工种可再加 -01）"
+            )
 
         level_ok = isinstance(self.level, int) and not isinstance(self.level, bool) and self.level in LEVELS
         if not level_ok:
@@ -179,9 +181,17 @@ class CertificateRecord:
                     bad("number", self.number, "不符合编码规则：" + "；".join(check.errors))
                 else:
                     if level_ok and check.parts["level"] != str(self.level):
-                        bad("number", self.number, f"第16位等级代码为{check.parts['level']}，与职业技能等级{self.level}不一致")
+                        bad(
+                            "number",
+                            self.number,
+                            f"第16位等级代码为{check.parts['level']}，与职业技能等级{self.level}不一致",
+                        )
                     if date_ok and check.parts["year"] != f"{self.issue_date.year % 100:02d}":
-                        bad("number", self.number, f"第14-15位年份代码为{check.parts['year']}，与发证日期{self.issue_date.year}年不一致")
+                        bad(
+                            "number",
+                            self.number,
+                            f"第14-15位年份代码为{check.parts['year']}，与发证日期{self.issue_date.year}年不一致",
+                        )
 
         if self.photo is not None and not isinstance(self.photo, Path):
             bad("photo", self.photo, "应为文件路径")
@@ -307,7 +317,13 @@ def parse_level(value: object) -> int:
         if text.isascii() and text.isdigit():
             return int(text)
         for level in LEVELS.values():
-            if text in (level.grade, level.title, level.text, f"{level.title}（{level.grade}）", f"{level.title}({level.grade})"):
+            if text in (
+                level.grade,
+                level.title,
+                level.text,
+                f"{level.title}（{level.grade}）",
+                f"{level.title}({level.grade})",
+            ):
                 return level.digit
     raise FieldError("level", value, "无效：应为1-5或等级名称（如 三级/高级工）")
 

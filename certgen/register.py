@@ -179,9 +179,7 @@ class Register:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
-            )
+            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
         except sqlite3.DatabaseError as exc:
             raise RegisterError(f"无法打开登记库 {path}：{exc}") from None
 
@@ -248,9 +246,7 @@ class Register:
                 )
                 self._audit(db, "institution.add", {"filing_number": info.filing_number, "name": info.institution})
             elif known[0] != info.institution:
-                raise RegisterError(
-                    f"机构 {info.filing_number} 已登记为「{known[0]}」，与「{info.institution}」不符"
-                )
+                raise RegisterError(f"机构 {info.filing_number} 已登记为「{known[0]}」，与「{info.institution}」不符")
             previous = None
             for old in self._keys(db, info.filing_number):
                 if old.valid_until is None or old.valid_until >= info.valid_from:
@@ -485,7 +481,12 @@ class Register:
                 if row is None or row[0] != "issued":
                     raise RegisterError(f"证书 {target} 未在本站发证，无法吊销")
             elif scope == "batch":
-                if db.execute("SELECT 1 FROM certificates WHERE batch_id = ? AND status = 'issued'", (target,)).fetchone() is None:
+                if (
+                    db.execute(
+                        "SELECT 1 FROM certificates WHERE batch_id = ? AND status = 'issued'", (target,)
+                    ).fetchone()
+                    is None
+                ):
                     raise RegisterError(f"批次 {target} 没有已发证书，无法吊销")
             elif db.execute("SELECT 1 FROM keys WHERE kid = ?", (target,)).fetchone() is None:
                 raise RegisterError(f"密钥 {target} 不在本站登记库中")

@@ -72,7 +72,7 @@ class Revocation:
 class MergeResult:
     """What importing a bundle changed."""
 
-    bundle: "TrustBundle"
+    bundle: TrustBundle
     """The merged bundle."""
     added_keys: tuple[str, ...] = ()
     """Kids (hex) newly trusted."""
@@ -146,7 +146,7 @@ class TrustBundle:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
-            raise TrustError(f"{source} 不是 certkiosk 信任包（应有 \"format\": \"{BUNDLE_FORMAT}\"）")
+            raise TrustError(f'{source} 不是 certkiosk 信任包（应有 "format": "{BUNDLE_FORMAT}"）')
         try:
             keys = tuple(PublicKeyInfo.from_json(k) for k in doc.get("keys", []))
             revocations = tuple(Revocation.from_json(r) for r in doc.get("revocations", []))
@@ -157,7 +157,7 @@ class TrustBundle:
     # --- changes ---------------------------------------------------------------------------
     def with_key(self, info: PublicKeyInfo) -> TrustBundle:
         """A bundle that also trusts ``info`` (replacing the entry with the same kid)."""
-        return TrustBundle(tuple(k for k in self.keys if k.kid != info.kid) + (info,), self.revocations)
+        return TrustBundle((*tuple(k for k in self.keys if k.kid != info.kid), info), self.revocations)
 
     def with_revocations(self, revocations: Iterable[Revocation]) -> TrustBundle:
         """A bundle with these revocations added (ones already present are not repeated)."""

@@ -57,7 +57,9 @@ def read_passphrase(path: Path | None, *, confirm: bool = False) -> str:
     if env:
         return env
     if not sys.stdin.isatty():
-        raise ConfigError(f"需要私钥口令：请用 --passphrase-file 或环境变量 {ENV_PASSPHRASE} 提供（非交互环境无法提示输入）")
+        raise ConfigError(
+            f"需要私钥口令：请用 --passphrase-file 或环境变量 {ENV_PASSPHRASE} 提供（非交互环境无法提示输入）"
+        )
     value: str = click.prompt("私钥口令 / Passphrase", hide_input=True, confirmation_prompt=confirm)
     return value
 
@@ -137,9 +139,15 @@ def keys() -> None:
 
 
 @keys.command("new")
-@click.option("--institution", "filing_number", required=True, help="Filing number, 13 characters. / 机构备案号（13位）。")
+@click.option(
+    "--institution", "filing_number", required=True, help="Filing number, 13 characters. / 机构备案号（13位）。"
+)
 @click.option("--name", required=True, help="Institution name as filed. / 机构名称（与备案一致）。")
-@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding the passphrase. / 口令文件。")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the passphrase. / 口令文件。",
+)
 @click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), help="First valid day (default today). / 生效日期。")
 @click.option("--years", type=int, default=10, show_default=True, help="Validity in years. / 有效年限。")
 @click.pass_context
@@ -154,7 +162,9 @@ def keys_new(
         filing_number, name, passphrase, valid_from=valid_from.date() if valid_from else None, years=years
     )
     click.echo(f"已创建密钥 {info.kid_hex}：{info.filing_number} {info.institution}")
-    click.echo(f"有效期 {info.valid_from.isoformat()} 至 {info.valid_until.isoformat() if info.valid_until else '长期'}")
+    click.echo(
+        f"有效期 {info.valid_from.isoformat()} 至 {info.valid_until.isoformat() if info.valid_until else '长期'}"
+    )
     click.echo(f"私钥（已加密，权限0600）：{station.keystore.path_for(info.kid)}")
     if previous is not None:
         click.echo(f"原密钥 {previous.kid_hex} 已轮换：有效期截至 {previous.valid_until}，仍用于核验此前的证书")
@@ -207,9 +217,8 @@ def trust_import(ctx: click.Context, file: Path) -> None:
     """Merge a trust bundle (never replaces a different key). / 导入信任包（不会替换不同的密钥）。"""
     result, fingerprint = station_of(ctx).import_trust(file)
     click.echo(f"信任包 SHA-256 指纹：{_grouped(fingerprint)}（请与发送方核对）")
-    click.echo(
-        f"新增密钥 {len(result.added_keys)} 个，更新 {len(result.updated_keys)} 个，新增吊销 {result.added_revocations} 条"
-    )
+    added, updated = len(result.added_keys), len(result.updated_keys)
+    click.echo(f"新增密钥 {added} 个，更新 {updated} 个，新增吊销 {result.added_revocations} 条")
     for kid in result.added_keys:
         info = result.bundle.key(bytes.fromhex(kid))
         assert info is not None
@@ -225,7 +234,9 @@ def trust_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(bundle.to_bytes().decode("utf-8"), nl=False)
         return
-    click.echo(f"受信密钥 {len(bundle.keys)} 个，吊销 {len(bundle.revocations)} 条；指纹 {_grouped(bundle.fingerprint())}")
+    click.echo(
+        f"受信密钥 {len(bundle.keys)} 个，吊销 {len(bundle.revocations)} 条；指纹 {_grouped(bundle.fingerprint())}"
+    )
     for info in bundle.keys:
         until = info.valid_until.isoformat() if info.valid_until else "长期"
         click.echo(f"  {info.kid_hex}  {info.filing_number}  {info.institution}  {info.valid_from}~{until}")
@@ -251,7 +262,9 @@ def register_check(ctx: click.Context) -> None:
         problems = reg.check()
         counts = reg.counts()
         entries = len(reg.audit_entries())
-    click.echo(f"审计日志 {entries} 条；证书：已发证 {counts['issued']}，作废 {counts['void']}，未完成 {counts['pending']}")
+    click.echo(
+        f"审计日志 {entries} 条；证书：已发证 {counts['issued']}，作废 {counts['void']}，未完成 {counts['pending']}"
+    )
     if problems:
         click.echo(f"发现 {len(problems)} 处问题：")
         for problem in problems:
@@ -274,8 +287,16 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
         click.echo(f"没有找到包含「{text}」的证书")
     for item in found:
         if as_json:
-            json_line({"number": item.number, "status": item.status, "revoked": item.number in revoked,
-                       "batch_id": item.batch_id, "record": item.record.to_dict(), "output_path": item.output_path})
+            json_line(
+                {
+                    "number": item.number,
+                    "status": item.status,
+                    "revoked": item.number in revoked,
+                    "batch_id": item.batch_id,
+                    "record": item.record.to_dict(),
+                    "output_path": item.output_path,
+                }
+            )
             continue
         mark = "，已吊销" if item.number in revoked else ""
         click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {status_text[item.status]}{mark}")

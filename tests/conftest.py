@@ -1,0 +1,50 @@
+"""Shared fixtures: a station home in a temporary folder, a demo institution and its key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from certgen.home import StationHome
+from certgen.keys import PublicKeyInfo
+from certgen.record import CertificateRecord
+from certgen.station import Station
+
+VECTORS = Path(__file__).parent / "vectors"
+FILING = "Y000021012001"  # 华晨汽车集团控股有限公司, 002 附件9
+INSTITUTION = "华晨汽车集团控股有限公司"
+PASSPHRASE = "test-only passphrase"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> StationHome:
+    return StationHome(tmp_path / "home", "--home").ensure()
+
+
+@pytest.fixture
+def station(home: StationHome) -> Station:
+    return Station(home)
+
+
+@pytest.fixture
+def keyed_station(station: Station) -> tuple[Station, PublicKeyInfo]:
+    info, _ = station.new_key(FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
+    return station, info
+
+
+def make_record(**changes: object) -> CertificateRecord:
+    fields: dict[str, object] = {
+        "name": "张三",
+        "id_type": 201,
+        "id_number": "11010519491231002X",
+        "occupation_code": "6-18-01-01",
+        "occupation": "车工",
+        "level": 3,
+        "issue_date": dt.date(2020, 11, 15),
+        "job_type": None,
+        "employer": "华晨汽车集团控股有限公司",
+    }
+    fields.update(changes)
+    return CertificateRecord(**fields)  # type: ignore[arg-type]

@@ -1,0 +1,173 @@
+"""The issuance register: allocation, crash safety, revocation and the audit chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from certgen.exceptions import DuplicateNumber, RegisterError
+from certgen.register import Register
+from tests.conftest import FILING, make_record
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Register:
+    register = Register(tmp_path / "register.sqlite", actor="tester@station")
+    yield register  # type: ignore[misc]
+    register.close()
+
+
+def test_serials_run_per_institution_year_and_level(reg: Register) -> None:
+    numbers = [
+        reg.allocate(make_record(level=lv, issue_date=dt.date(y, 5, 1)), FILING).number
+        for y, lv in [(2020, 3), (2020, 3), (2020, 5), (2021, 3), (2020, 3)]
+    ]
+    assert numbers == [
+        "Y000021012001203000001",
+        "Y000021012001203000002",
+        "Y000021012001205000001",
+        "Y000021012001213000001",
+        "Y000021012001203000003",
+    ]
+    other = reg.allocate(make_record(), "Y001121011001").number
+    assert other == "Y001121011001203000001"
+
+
+def test_pending_numbers_become_void_never_reused(reg: Register) -> None:
+    first = reg.allocate(make_record(), FILING).number
+    assert reg.void_pending() == [first]
+    second = reg.allocate(make_record(), FILING).number
+    assert second != first and second.endswith("000002")
+    got = reg.get(first)
+    assert got is not None and got.status == "void"
+    with pytest.raises(RegisterError, match="当前状态为已作废"):
+        reg.complete(first, payload_sha256="0" * 64, output_path=None, kid="00")
+
+
+def test_a_supplied_number_is_checked_against_the_register(reg: Register) -> None:
+    supplied = make_record(number="Y000021012001203000007")
+    reg.record_supplied(supplied)
+    with pytest.raises(DuplicateNumber, match="Y000021012001203000007 已在登记库中"):
+        reg.record_supplied(supplied)
+    # allocation continues after the highest supplied serial
+    assert reg.allocate(make_record(), FILING).number == "Y000021012001203000008"
+
+
+def test_revocation_and_search(reg: Register) -> None:
+    a = reg.allocate(make_record(name="李四"), FILING, batch_id="B1").number
+    b = reg.allocate(make_record(name="王五"), FILING, batch_id="B1").number
+    for n in (a, b):
+        assert n is not None
+        reg.complete(n, payload_sha256="ab" * 32, output_path=None, kid="00" * 8)
+    assert [c.number for c in reg.find("李四")] == [a]
+    assert [c.number for c in reg.find("11010519491231002X")] == [a, b]
+    rev = reg.revoke("batch", "B1", "考场违纪，整批撤销")
+    assert rev.numbers == (a, b)
+    with pytest.raises(RegisterError, match="已被吊销"):
+        reg.revoke("batch", "B1", "again")
+    with pytest.raises(RegisterError, match="未在本站发证"):
+        reg.revoke("certificate", "Y000021012001203999999", "x")
+    with pytest.raises(RegisterError, match="必须填写原因"):
+        reg.revoke("certificate", str(a), " ")
+    assert reg.check() == []
+
+
+def _tamper(path: Path, *sql: str) -> None:
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("DROP TRIGGER audit_no_delete")
+    for statement in sql:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def _issued_register(path: Path) -> None:
+    with Register(path, actor="tester@station") as reg:
+        for _ in range(3):
+            n = reg.allocate(make_record(), FILING).number
+            assert n is not None
+            reg.complete(n, payload_sha256="cd" * 32, output_path="x.pdf", kid="00" * 8)
+        assert reg.check() == []
+
+
+def test_the_audit_log_refuses_updates(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    _issued_register(path)
+    db = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("UPDATE audit SET actor = 'x' WHERE seq = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM audit WHERE seq = 1")
+
+
+@pytest.mark.parametrize(
+    ("statements", "expected"),
+    [
+        (["UPDATE audit SET detail = replace(detail, 'cdcd', 'eeee') WHERE seq = 2"], "第2条内容与其哈希不符"),
+        (["DELETE FROM audit WHERE seq = 4"], "第4条缺失"),
+        (["DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)"], "链头不符"),
+        (["UPDATE certificates SET payload_sha256 = 'ff' WHERE serial = 2"], "二维码内容哈希与审计记录不符"),
+        (["DELETE FROM certificates WHERE serial = 3"], "登记库中没有这条记录"),
+        (["UPDATE certificates SET status = 'pending' WHERE serial = 1"], "状态被改回未完成"),
+    ],
+)
+def test_register_check_detects_tampering(tmp_path: Path, statements: list[str], expected: str) -> None:
+    path = tmp_path / "r.sqlite"
+    _issued_register(path)
+    _tamper(path, *statements)
+    with Register(path) as reg:
+        problems = reg.check()
+    assert any(expected in p for p in problems), problems
+
+
+def test_sigkill_while_allocating_never_duplicates_or_loses_a_number(tmp_path: Path) -> None:
+    """Kill a real process at arbitrary points of its allocate/complete loop, many times."""
+    path = tmp_path / "register.sqlite"
+    rng = random.Random(20201115)
+    allocated: set[str] = set()
+    completed: set[str] = set()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for _ in range(30):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.allocate_loop", str(path)],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        )  # fmt: skip
+        assert child.stdout is not None
+        for _ in range(rng.randint(1, 40)):  # let it run a random number of steps, then kill it
+            step, number = child.stdout.readline().split()
+            (allocated if step == "A" else completed).add(number)
+        os.kill(child.pid, signal.SIGKILL)
+        for line in child.stdout:  # what it managed to print before dying
+            step, number = line.split()
+            (allocated if step == "A" else completed).add(number)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL
+    with Register(path) as reg:
+        reg.void_pending()
+        rows = reg._db.execute("SELECT number, year, level, serial, status FROM certificates").fetchall()
+        problems = reg.check()
+    numbers = [r[0] for r in rows]
+    assert len(numbers) == len(set(numbers))
+    assert allocated <= set(numbers), "every number a process was given is in the register"
+    status = {r[0]: r[4] for r in rows}
+    assert all(status[n] == "issued" for n in completed)
+    assert {r[4] for r in rows} <= {"issued", "void"}
+    serials: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for _, year, level, serial, _ in rows:
+        serials[(year, level)].append(serial)
+    for key, found in serials.items():
+        assert sorted(found) == list(range(1, len(found) + 1)), f"gap or repeat in {key}"
+    assert problems == []
+    assert len(completed) > 100
