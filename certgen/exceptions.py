@@ -70,13 +70,18 @@ class DuplicateNumber(RegisterError):
 
 
 class PayloadError(CertkioskError, ValueError):
-    """A QR payload could not be decoded; ``code`` is a stable reason code."""
+    """A QR payload could not be decoded.
+
+    ``code`` is the stable verify reason code (``NOT_OUR_FORMAT`` or ``MALFORMED``); ``defect``
+    names the exact defect (``prefix``, ``base45``, ``trailing``, ``tag``, ``alg``, ``kid`` ...).
+    """
 
     code = "MALFORMED"
+    defect = "malformed"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        if code is not None:
-            self.code = code
+    def __init__(self, message: str, *, defect: str | None = None) -> None:
+        if defect is not None:
+            self.defect = defect
         super().__init__(message)
 
 
