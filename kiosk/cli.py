@@ -320,6 +320,43 @@ def register_revoke(ctx: click.Context, number: str | None, batch: str | None, k
     click.echo("请重新导出信任包（certkiosk trust export）并分发给核验方。")
 
 
+# --- verify ----------------------------------------------------------------------------------
+@cli.command("verify")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--text", "texts", multiple=True, help="QR text as a scanner types it (repeatable). / 二维码文本。")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per certificate. / 每张证书一行 JSON。")
+@click.pass_context
+def verify_cmd(ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool) -> None:
+    """Verify certificates offline; exit 0 if all valid, 1 if not. / 离线核验证书。
+
+    Reads QR texts from --text, or one per line from standard input (what a keyboard-wedge
+    scanner types). 从 --text 或标准输入（每行一个，扫码枪输入）读取二维码文本。
+    """
+    from verify.check import clean_scanned_text, verify_text
+
+    station = station_of(ctx)
+    if not station.trust.exists():
+        raise ConfigError(f"本站没有信任库（{station.trust.path}）：请先用 certkiosk trust import 导入签发机构的信任包")
+    if paths:
+        raise click.UsageError("图片与PDF核验尚未提供：请用 --text 或标准输入提供二维码文本")
+    bundle = station.trust.load()
+    profiles = load_profiles(station.home.profiles_dir)
+    inputs = [("--text", t) for t in texts]
+    if not inputs:
+        if sys.stdin.isatty():
+            raise click.UsageError("请用 --text 提供二维码文本，或用扫码枪/管道从标准输入输入")
+        inputs = [(f"stdin:{i}", line) for i, line in enumerate(sys.stdin, 1) if line.strip()]
+    all_valid = bool(inputs)
+    for source, text in inputs:
+        result = verify_text(clean_scanned_text(text), bundle, source=source, profiles=profiles)
+        all_valid &= result.valid
+        if as_json:
+            json_line(result.summary())
+        else:
+            click.echo(result.line())
+    ctx.exit(0 if all_valid else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="certkiosk")

@@ -1,0 +1,55 @@
+"""Project-wide rules: lint and types clean, and verify / certgen stay free of heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("reportlab", "pikepdf", "segno", "textual")
+
+
+def _imported_after(statement: str) -> set[str]:
+    code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return {m.split(".")[0] for m in json.loads(out.stdout)}
+
+
+def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
+    modules = sorted(p.stem for p in (ROOT / "verify").glob("*.py") if p.stem != "__init__")
+    statement = "; ".join(["import verify"] + [f"import verify.{m}" for m in modules])
+    loaded = _imported_after(statement)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.parametrize("module", ["record", "number", "payload", "keys", "trust", "register", "station"])
+def test_the_pure_certgen_modules_import_no_rendering_or_ui_library(module: str) -> None:
+    loaded = _imported_after(f"import certgen.{module}")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_certgen_and_verify_never_import_textual() -> None:
+    for package in ("certgen", "verify"):
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text("utf-8")
+            assert "import textual" not in text and "from textual" not in text, path
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_ruff_is_clean() -> None:
+    lint = _run("ruff", "check", ".")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = _run("ruff", "format", "--check", ".")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_mypy_is_clean() -> None:
+    result = _run("mypy")
+    assert result.returncode == 0, result.stdout + result.stderr

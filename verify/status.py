@@ -1,0 +1,115 @@
+"""The result of verifying one certificate: recorded facts, with the verdict derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from certgen.keys import PublicKeyInfo
+from certgen.payload import Claims
+from verify.reasons import Reason
+
+Verdict = Literal["valid", "invalid", "unreadable"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason with the specific detail behind it."""
+
+    reason: Reason
+    """The stable reason code."""
+    detail: str
+    """The specifics, in Chinese (e.g. which field, which revocation)."""
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.reason.value, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class VerificationStatus:
+    """Facts established about one certificate; :attr:`status` is derived, never stored."""
+
+    source: str
+    """Where it came from: a file path, ``--text`` or ``stdin``."""
+    page: int | None = None
+    """1-based page (PDF, multi-page TIFF), None for text or single images."""
+    decoded: bool = False
+    """Whether a certkiosk payload was found and decoded."""
+    trusted: bool = False
+    """Whether the signing key (by kid) is in the trust store."""
+    intact: bool = False
+    """Whether the signature is valid, i.e. the content is exactly what the key signed."""
+    revoked: bool = False
+    """Whether the certificate, its batch or its key is revoked."""
+    findings: tuple[Finding, ...] = ()
+    """Every reason it is not valid, in the order the checks ran."""
+    claims: Claims | None = None
+    """The decoded claims (only to be relied on when ``intact`` and ``trusted``)."""
+    key: PublicKeyInfo | None = None
+    """The trusted key the kid named."""
+    kid: bytes | None = None
+    """The kid from the payload."""
+    payload_sha256: str | None = None
+    """SHA-256 of the QR text (archive checks use it to spot copies)."""
+    notes: tuple[str, ...] = field(default=())
+    """Remarks that do not affect the verdict (e.g. a copy of another file)."""
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return tuple(f.reason for f in self.findings)
+
+    @property
+    def status(self) -> Verdict:
+        if any(r.unreadable for r in self.reasons):
+            return "unreadable"
+        if self.findings or not (self.decoded and self.trusted and self.intact) or self.revoked:
+            return "invalid"
+        return "valid"
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "valid"
+
+    @property
+    def institution(self) -> str | None:
+        return self.key.institution if self.key else None
+
+    def with_finding(self, reason: Reason, detail: str) -> VerificationStatus:
+        from dataclasses import replace
+
+        return replace(self, findings=(*self.findings, Finding(reason, detail)))
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable form: one JSON object per certificate."""
+        return {
+            "source": self.source,
+            "page": self.page,
+            "status": self.status,
+            "reasons": [f.reason.value for f in self.findings],
+            "details": [f.to_json() for f in self.findings],
+            "number": self.claims.number if self.claims else None,
+            "claims": self.claims.to_json() if self.claims else None,
+            "institution": (
+                {"filing_number": self.key.filing_number, "name": self.key.institution} if self.key else None
+            ),
+            "kid": self.kid.hex() if self.kid else None,
+            "facts": {"decoded": self.decoded, "trusted": self.trusted, "intact": self.intact, "revoked": self.revoked},
+            "notes": list(self.notes),
+        }
+
+    def line(self) -> str:
+        """One line in Chinese for people: verdict, holder, number, level, institution, reasons."""
+        verdict = {"valid": "✓ 有效", "invalid": "✗ 无效", "unreadable": "? 无法读取"}[self.status]
+        where = self.source + (f" 第{self.page}页" if self.page else "")
+        parts = [verdict, where]
+        if self.claims and self.intact:
+            from certgen.levels import LEVELS
+
+            level = LEVELS[self.claims.level].text if self.claims.level in LEVELS else str(self.claims.level)
+            parts += [self.claims.name, self.claims.number, level]
+        if self.key:
+            parts.append(self.key.institution)
+        text = "  ".join(parts)
+        if self.findings:
+            text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{f.detail}" for f in self.findings)
+        return text
