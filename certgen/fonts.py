@@ -1,0 +1,132 @@
+"""The certificate font: 华文楷体 (STKaiti) where the station has it, else the bundled LXGW WenKai.
+
+Before anything is issued, every character of the certificate is checked against the chosen font:
+a missing glyph refuses the record and names the characters (never a blank box on a certificate).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont, TTFontFile
+
+from certgen.exceptions import CertkioskError
+
+FONTS_DIR = Path(__file__).resolve().parent.parent / "fonts"
+BUNDLED = FONTS_DIR / "LXGWWenKai-Regular.ttf"
+STKAITI_FILES = ("STKAITI.TTF", "STKaiti.ttf", "stkaiti.ttf", "华文楷体.ttf", "STKaiti.ttc", "Kaiti.ttc")
+
+
+class FontError(CertkioskError):
+    """The font is unusable, or lacks characters the certificate needs."""
+
+
+@dataclass(frozen=True)
+class CertificateFont:
+    """A TrueType font registered with reportlab, with what the layout needs of its metrics."""
+
+    path: Path
+    """The font file."""
+    name: str
+    """The name it is registered under in reportlab."""
+    family: str
+    """The family name from the file, e.g. ``LXGW WenKai`` or ``STKaiti``."""
+    line_height_em: float
+    """Single line spacing as a multiple of the size: OS/2 usWinAscent + usWinDescent (what
+    Microsoft Word calls single spacing on Windows), else hhea ascender - descender + lineGap."""
+    ascent_em: float
+    """Distance from the top of a line to its baseline, as a multiple of the size."""
+    codepoints: frozenset[int]
+    """Every code point the font maps to a glyph."""
+
+    def missing(self, text: str) -> list[str]:
+        """The distinct characters of ``text`` that the font has no glyph for, in order of appearance."""
+        seen: dict[str, None] = {}
+        for ch in text:
+            if ord(ch) not in self.codepoints and not ch.isspace() and ch not in seen:
+                seen[ch] = None
+        return list(seen)
+
+    def require(self, text: str, what: str) -> None:
+        """FontError naming the characters of ``text`` the font lacks."""
+        missing = self.missing(text)
+        if missing:
+            listed = "、".join(f"「{c}」(U+{ord(c):04X})" for c in missing)
+            raise FontError(f"{what}含字体 {self.family} 中没有的字：{listed}；为避免证书出现空白方框，拒绝发证")
+
+    def width(self, text: str, size: float) -> float:
+        """Width of ``text`` at ``size`` points, in points."""
+        return float(pdfmetrics.stringWidth(text, self.name, size))
+
+
+def _metrics(path: Path) -> tuple[str, float, float, frozenset[int]]:
+    face = TTFontFile(str(path))
+    head = face.get_table("head")
+    upm = struct.unpack(">H", head[18:20])[0]
+    os2 = face.get_table("OS/2") if "OS/2" in face.table else b""
+    hhea = face.get_table("hhea")
+    asc, desc, gap = struct.unpack(">hhh", hhea[4:10])
+    if len(os2) >= 78:
+        win_ascent, win_descent = struct.unpack(">HH", os2[74:78])
+        line, ascent = (win_ascent + win_descent) / upm, win_ascent / upm
+    else:
+        line, ascent = (asc - desc + gap) / upm, asc / upm
+    family = face.familyName.decode("utf-8", "replace") if isinstance(face.familyName, bytes) else str(face.familyName)
+    return family, line, ascent, frozenset(face.charToGlyph)
+
+
+def system_font_dirs() -> list[Path]:
+    home = Path.home()
+    dirs = [home / ".fonts", home / ".local/share/fonts", Path("/usr/share/fonts"), Path("/usr/local/share/fonts")]
+    if sys.platform == "darwin":
+        dirs += [Path("/Library/Fonts"), home / "Library/Fonts", Path("/System/Library/Fonts")]
+    if os.name == "nt":
+        dirs.append(Path(os.environ.get("WINDIR", "C:/Windows")) / "Fonts")
+    return dirs
+
+
+def find_stkaiti(extra: list[Path] | None = None) -> Path | None:
+    """The station's 华文楷体 file, searching the given folders and the system font folders."""
+    for folder in [*(extra or []), *system_font_dirs()]:
+        if not folder.is_dir():
+            continue
+        for name in STKAITI_FILES:
+            hits = list(folder.rglob(name))
+            if hits:
+                return hits[0]
+    return None
+
+
+@functools.cache
+def load_font(path: Path) -> CertificateFont:
+    """Register a TrueType font file with reportlab (once per process)."""
+    if path.suffix.lower() == ".ttc":
+        raise FontError(f"字体 {path} 是字体集（.ttc），请提供单个 .ttf 文件")
+    try:
+        family, line, ascent, codepoints = _metrics(path)
+        name = f"ck-{path.stem}"
+        if name not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont(name, str(path)))
+    except (OSError, ValueError, struct.error, KeyError) as exc:
+        raise FontError(f"无法使用字体文件 {path}：{exc}") from None
+    return CertificateFont(path, name, family, line, ascent, codepoints)
+
+
+def choose_font(configured: Path | None = None, search: list[Path] | None = None) -> CertificateFont:
+    """The configured font, else 华文楷体 if the station has it, else the bundled LXGW WenKai."""
+    if configured is not None:
+        if not configured.is_file():
+            raise FontError(f"配置的字体文件 {configured} 不存在")
+        return load_font(configured.resolve())
+    found = find_stkaiti(search)
+    if found is not None and found.suffix.lower() == ".ttf":
+        return load_font(found.resolve())
+    if not BUNDLED.is_file():
+        raise FontError(f"找不到内置字体 {BUNDLED}：安装不完整")
+    return load_font(BUNDLED)

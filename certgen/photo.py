@@ -1,0 +1,121 @@
+"""The holder's photo: checked, oriented and downsampled before it is embedded."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
+
+from certgen.exceptions import CertkioskError
+
+MAX_PIXELS = 40_000_000
+"""Pillow's decompression-bomb limit for photos (a 2-inch photo at 600 dpi is under 1.2 million)."""
+REFUSE_DPI = 200
+WARN_DPI = 300
+EMBED_DPI = 300
+ASPECT_TOLERANCE = 0.06
+WHITE_MIN = 215
+"""Mean brightness (0-255) the photo's border strip must reach to count as a white background."""
+WHITE_MAX_SPREAD = 40
+"""Largest difference between the mean R, G and B of the border strip (a tinted background)."""
+
+
+class PhotoError(CertkioskError):
+    """The photo cannot be used on a certificate."""
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """A photo ready to embed."""
+
+    jpeg: bytes
+    """JPEG bytes at no more than 300 dpi for the print size, EXIF orientation applied."""
+    width_px: int
+    """Pixel width of ``jpeg``."""
+    height_px: int
+    """Pixel height of ``jpeg``."""
+    dpi: float
+    """Resolution of the source at print size (before downsampling)."""
+    warnings: tuple[str, ...]
+    """Problems that do not refuse the photo (e.g. under 300 dpi)."""
+
+
+def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhoto:
+    """Check a JPEG/PNG photo for a ``width_mm`` x ``height_mm`` box and prepare it for embedding."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PhotoError(f"无法读取照片 {path}：{exc.strerror}") from None
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format not in ("JPEG", "PNG"):
+                    raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
+                img.load()
+                image = ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError(f"照片 {path} 像素过多（上限 {MAX_PIXELS} 像素），疑似解压炸弹，拒绝处理") from None
+    except UnidentifiedImageError:
+        raise PhotoError(f"照片 {path} 不是可识别的图片文件") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PhotoError(f"照片 {path} 已损坏或不完整：{exc}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    image = image.convert("RGB")
+    w, h = image.size
+    wanted, actual = width_mm / height_mm, w / h
+    if abs(actual - wanted) / wanted > ASPECT_TOLERANCE:
+        raise PhotoError(
+            f"照片 {path} 宽高比为 {actual:.3f}（{w}×{h}像素），应为 {wanted:.3f}（{width_mm:g}×{height_mm:g}mm），请裁剪"
+        )
+    dpi = w / (width_mm / 25.4)
+    notes: list[str] = []
+    if dpi < REFUSE_DPI:
+        raise PhotoError(f"照片 {path} 分辨率过低：打印尺寸下仅 {dpi:.0f} dpi（{w}×{h}像素），至少需要 {REFUSE_DPI} dpi")
+    if dpi < WARN_DPI * 0.99:  # 413 px over 35 mm is 299.7 dpi: that is 300 dpi
+        notes.append(f"照片 {path} 分辨率 {dpi:.0f} dpi，低于建议的 {WARN_DPI} dpi，打印可能不够清晰")
+    _check_background(image, path)
+    target_w = round(width_mm / 25.4 * EMBED_DPI)
+    if w > target_w:
+        image = image.resize((target_w, round(h * target_w / w)), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, dpi=(EMBED_DPI, EMBED_DPI))
+    return PreparedPhoto(out.getvalue(), image.size[0], image.size[1], dpi, tuple(notes))
+
+
+def _check_background(image: Image.Image, path: Path) -> None:
+    """Refuse a photo whose border strip (top and sides) is not white."""
+    w, h = image.size
+    strip = max(2, w // 20)
+    regions = [
+        image.crop((0, 0, w, strip)),  # top
+        image.crop((0, 0, strip, h // 2)),  # upper left
+        image.crop((w - strip, 0, w, h // 2)),  # upper right
+    ]
+    for region in regions:
+        r, g, b = ImageStat.Stat(region).mean
+        if min(r, g, b) < WHITE_MIN or max(r, g, b) - min(r, g, b) > WHITE_MAX_SPREAD:
+            raise PhotoError(f"照片 {path} 背景不是白色（边缘平均颜色 RGB {r:.0f},{g:.0f},{b:.0f}）：证书要求白底彩色照片")
+
+
+def make_placeholder_photo(path: Path, seed: int, width_px: int = 413, height_px: int = 579) -> None:
+    """A generated, clearly synthetic portrait on white (for the demo and tests)."""
+    from PIL import ImageDraw
+
+    palette = [(70, 90, 140), (120, 70, 60), (60, 110, 90), (110, 90, 140), (150, 110, 60)]
+    colour = palette[seed % len(palette)]
+    img = Image.new("RGB", (width_px, height_px), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    cx = width_px // 2
+    head = width_px // 4
+    draw.ellipse((cx - head, height_px // 5, cx + head, height_px // 5 + 2 * head + head // 3), fill=(236, 200, 170))
+    draw.ellipse((cx - head, height_px // 5 - head // 6, cx + head, height_px // 5 + head), fill=(30, 30, 30))
+    draw.rounded_rectangle((width_px // 8, height_px * 3 // 5, width_px * 7 // 8, height_px + 40), 60, fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, "JPEG", quality=92, dpi=(300, 300))

@@ -1,0 +1,212 @@
+"""Draw a certificate with reportlab, exactly to its template (docs/layout.md).
+
+The QR code is drawn as vector rectangles from segno's matrix, its dark modules spanning exactly
+the template's size. Text is laid out with the font's own single line height.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import segno
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen.canvas import Canvas
+
+from certgen.exceptions import CertkioskError
+from certgen.fonts import CertificateFont
+from certgen.payload import QR_ERROR, QR_MAX_VERSION
+from certgen.photo import PreparedPhoto
+from certgen.record import CertificateRecord
+from certgen.template import Box, FieldsBlock, Template, TextBlock, placeholders
+
+NO_LINE_START = set("，。、；：？！）》」』”’…%")
+"""Characters that may not begin a line (they stay with the character before)."""
+
+
+class LayoutError(CertkioskError):
+    """The record's text does not fit its block."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One laid-out line."""
+
+    text: str
+    """The characters."""
+    x_pt: float
+    """Left end, in points from the page's left edge."""
+    baseline_pt: float
+    """Baseline, in points from the page's bottom edge."""
+
+
+def wrap(text: str, font: CertificateFont, size: float, width_pt: float, indent_pt: float = 0.0) -> list[str]:
+    """Break ``text`` into lines no wider than ``width_pt`` (continuation lines ``indent_pt`` less).
+
+    Chinese breaks between any two characters, except before closing punctuation; a run of
+    Latin letters or digits is kept whole where it fits on a line.
+    """
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current = ""
+        limit = width_pt
+        tokens = _tokens(paragraph)
+        for token in tokens:
+            candidate = current + token
+            if not current or font.width(candidate, size) <= limit:
+                current = candidate
+                continue
+            if token[0] in NO_LINE_START and len(current) > 1:
+                lines.append(current[:-1])
+                current = current[-1] + token
+            else:
+                lines.append(current)
+                current = token
+            limit = width_pt - indent_pt
+            while font.width(current, size) > limit and len(current) > 1:  # an overlong Latin run
+                cut = len(current)
+                while cut > 1 and font.width(current[:cut], size) > limit:
+                    cut -= 1
+                lines.append(current[:cut])
+                current = current[cut:]
+        lines.append(current)
+    return lines
+
+
+def _tokens(text: str) -> list[str]:
+    tokens: list[str] = []
+    for ch in text:
+        if tokens and ch.isascii() and ch.isalnum() and tokens[-1][-1:].isascii() and tokens[-1][-1:].isalnum():
+            tokens[-1] += ch
+        else:
+            tokens.append(ch)
+    return tokens
+
+
+def layout_text(
+    block: TextBlock, text: str, font: CertificateFont, page_h_mm: float, what: str
+) -> list[Line]:
+    """Place a text block's lines; LayoutError when they do not fit its height."""
+    box = block.box
+    width = box.w * mm
+    lines = wrap(text, font, block.size_pt, width)
+    step = font.line_height_em * block.size_pt * block.line_spacing
+    _check_height(len(lines), step, box, what)
+    top = (page_h_mm - box.y) * mm
+    placed = []
+    for i, line in enumerate(lines):
+        w = font.width(line, block.size_pt)
+        x = box.x * mm + {"left": 0.0, "center": (width - w) / 2, "right": width - w}[block.align]
+        placed.append(Line(line, x, top - font.ascent_em * block.size_pt - i * step))
+    return placed
+
+
+def layout_fields(block: FieldsBlock, values: dict[str, str], font: CertificateFont, page_h_mm: float) -> list[Line]:
+    """Place ``label：value`` lines, wrapping values under themselves (hanging indent)."""
+    box, size = block.box, block.size_pt
+    step = font.line_height_em * size * block.line_spacing
+    top = (page_h_mm - box.y) * mm
+    placed: list[Line] = []
+    for field, label in block.fields:
+        head = f"{label}："
+        indent = font.width(head, size)
+        parts = wrap(values[field], font, size, box.w * mm - indent)
+        for j, part in enumerate(parts):
+            text = head + part if j == 0 else part
+            x = box.x * mm + (0.0 if j == 0 else indent)
+            placed.append(Line(text, x, top - font.ascent_em * size - len(placed) * step))
+    _check_height(len(placed), step, box, "基本信息")
+    return placed
+
+
+def _check_height(count: int, step: float, box: Box, what: str) -> None:
+    capacity = int((box.h * mm + 0.01) // step)
+    if count > capacity:
+        raise LayoutError(f"{what}内容过长：需要{count}行，版面只容得下{capacity}行（{box.w:g}×{box.h:g}mm）")
+
+
+def qr_matrix(text: str) -> tuple[bytearray, ...]:
+    """segno's module matrix (no quiet zone) of ``text`` at level M, version <= 14."""
+    qr = segno.make_qr(text, error=QR_ERROR.lower(), boost_error=False)
+    if qr.version > QR_MAX_VERSION:  # the record's limits make this unreachable; kept as a guard
+        raise LayoutError(f"二维码版本 {qr.version} 超过上限 {QR_MAX_VERSION}：30mm 内模块将小于 0.40mm")
+    return tuple(qr.matrix)
+
+
+def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
+    """Draw the QR code's dark modules as one filled path spanning exactly ``box``; returns its version."""
+    matrix = qr_matrix(text)
+    n = len(matrix)
+    module = box.w * mm / n
+    left, top = box.x * mm, (page_h_mm - box.y) * mm
+    path = canvas.beginPath()
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < n:
+            if row[c]:
+                start = c
+                while c < n and row[c]:
+                    c += 1
+                path.rect(left + start * module, top - (r + 1) * module, (c - start) * module, module)
+            else:
+                c += 1
+    canvas.setFillColorRGB(0, 0, 0)
+    canvas.drawPath(path, stroke=0, fill=1)
+    return (n - 17) // 4
+
+
+def render(
+    record: CertificateRecord,
+    template: Template,
+    font: CertificateFont,
+    qr_text: str,
+    photo: PreparedPhoto | None,
+    seal: Path | None = None,
+) -> bytes:
+    """The certificate as a one-page PDF (reportlab's output, before finishing)."""
+    values = placeholders(record)
+    texts = {key: getattr(template, key).text.format_map(values) for key in ("title", "body", "url")}
+    everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
+    font.require(everything, f"证书 {record.number or ''}（{record.name}）")
+
+    ph = template.page_h
+    laid: list[tuple[float, list[Line]]] = []
+    for key, what in (("title", "证书名称"), ("body", "正文"), ("url", "网址")):
+        block: TextBlock = getattr(template, key)
+        laid.append((block.size_pt, layout_text(block, texts[key], font, ph, what)))
+    laid.append((template.info.size_pt, layout_fields(template.info, values, font, ph)))
+
+    buf = io.BytesIO()
+    canvas = Canvas(
+        buf, pagesize=(template.page_w * mm, ph * mm), pageCompression=1, invariant=True,
+        initialFontName=font.name, initialFontSize=16,
+    )  # fmt: skip
+    canvas.setTitle(f"职业技能等级证书 {record.number or ''}")
+    canvas.setAuthor(record.evaluator)
+    canvas.setSubject(f"{record.name} {record.level_text}")
+    canvas.setCreator("certkiosk")
+
+    b = template.border
+    canvas.setLineWidth(template.border_pt)
+    canvas.setStrokeColorRGB(0, 0, 0)
+    canvas.rect(b.x * mm, (ph - b.bottom) * mm, b.w * mm, b.h * mm, stroke=1, fill=0)
+
+    canvas.setFillColorRGB(0, 0, 0)
+    for size, lines in laid:
+        canvas.setFont(font.name, size)
+        for line in lines:
+            if line.text:
+                canvas.drawString(line.x_pt, line.baseline_pt, line.text)
+
+    if photo is not None:
+        p = template.photo
+        canvas.drawImage(ImageReader(io.BytesIO(photo.jpeg)), p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
+    if seal is not None and template.seal is not None:
+        s = template.seal
+        canvas.drawImage(ImageReader(str(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")
+    draw_qr(canvas, qr_text, template.qr, ph)
+    canvas.showPage()
+    canvas.save()
+    return buf.getvalue()
