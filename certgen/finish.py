@@ -1,0 +1,151 @@
+"""Finish reportlab's PDF with pikepdf: archival (PDF/A-3b) metadata, correct text extraction,
+and the certificate's record and QR text embedded as an attached file.
+
+Why PDF/A-3b and not -2b: PDF/A-2 allows only PDF/A files as attachments, while the record is
+JSON. PDF/A-3 is PDF/A-2 plus arbitrary associated files (``/AF``, ``AFRelationship /Data``),
+which is what this is (the same approach as ZUGFeRD / Factur-X invoices).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, String
+from PIL import ImageCms
+
+ATTACHMENT_NAME = "certificate.json"
+ATTACHMENT_FORMAT = "certkiosk-certificate/1"
+_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{2,4})> <([0-9A-Fa-f]{5,6})>")
+
+
+@dataclass(frozen=True)
+class CertificateMeta:
+    """What goes into the document's metadata and attachment."""
+
+    number: str
+    """证书编号."""
+    institution: str
+    """评价机构 name."""
+    filing_number: str
+    """The institution's filing number."""
+    issue_date: _dt.date
+    """发证日期."""
+    record: dict[str, Any]
+    """The record's fields (``CertificateRecord.to_dict()``)."""
+    qr_text: str
+    """The signed QR text."""
+    template: str
+    """The template id."""
+
+
+def _utf16_pair(match: re.Match[bytes]) -> bytes:
+    code = int(match.group(2), 16)
+    return b"<" + match.group(1) + b"> <" + chr(code).encode("utf-16-be").hex().upper().encode() + b">"
+
+
+def fix_to_unicode(pdf: pikepdf.Pdf) -> int:
+    """Rewrite ToUnicode entries reportlab writes as 5-6 hex digits (code points outside the BMP)
+    as UTF-16BE surrogate pairs, so that text extraction gives back e.g. 𫖯. Returns entries fixed."""
+    fixed = 0
+    for page in pdf.pages:
+        fonts = page.obj.get("/Resources", {}).get("/Font", {})
+        for _, font in fonts.items():
+            cmap = font.get("/ToUnicode")
+            if cmap is None:
+                continue
+            data = cmap.read_bytes()
+            new, count = _BFCHAR.subn(_utf16_pair, data)
+            if count:
+                cmap.write(new)
+                fixed += count
+    return fixed
+
+
+def _drop_unused_fonts(pdf: pikepdf.Pdf) -> None:
+    """Remove font resources no content stream uses (reportlab always lists Helvetica)."""
+    for page in pdf.pages:
+        fonts = page.obj.get("/Resources", {}).get("/Font")
+        if fonts is None:
+            continue
+        used = {
+            str(operands[0])
+            for operands, operator in pikepdf.parse_content_stream(page)
+            if str(operator) == "Tf" and operands
+        }
+        for key in list(fonts.keys()):
+            if key not in used:
+                del fonts[key]
+
+
+def _srgb_profile() -> bytes:
+    data: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return data
+
+
+def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None = None) -> bytes:
+    """Return the finished PDF: PDF/A-3b metadata and OutputIntent, fixed ToUnicode, attachment."""
+    now = now or _dt.datetime.now(_dt.UTC).replace(microsecond=0)
+    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+        fix_to_unicode(pdf)
+        _drop_unused_fonts(pdf)
+
+        icc = pdf.make_stream(_srgb_profile())
+        icc.N = 3
+        pdf.Root.OutputIntents = Array([
+            Dictionary(
+                Type=Name.OutputIntent, S=Name.GTS_PDFA1, OutputConditionIdentifier=String("sRGB"),
+                Info=String("sRGB IEC61966-2.1"), DestOutputProfile=icc,
+            )
+        ])  # fmt: skip
+        pdf.Root.Lang = String("zh-CN")
+
+        payload = json.dumps(
+            {
+                "format": ATTACHMENT_FORMAT, "number": meta.number, "template": meta.template,
+                "institution": {"name": meta.institution, "filing_number": meta.filing_number},
+                "record": meta.record, "qr_text": meta.qr_text,
+            },
+            ensure_ascii=False, indent=1, sort_keys=True,
+        ).encode("utf-8")  # fmt: skip
+        stamp = now.strftime("D:%Y%m%d%H%M%SZ")
+        spec = pikepdf.AttachedFileSpec(
+            pdf, payload, description="证书记录与二维码内容（机器可读）", filename=ATTACHMENT_NAME,
+            mime_type="application/json", creation_date=stamp, mod_date=stamp, relationship=Name.Data,
+        )  # fmt: skip
+        pdf.attachments[ATTACHMENT_NAME] = spec
+        pdf.Root.AF = Array([spec.obj])
+
+        title = f"职业技能等级证书 {meta.number}"
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
+            xmp["dc:title"] = title
+            xmp["dc:creator"] = [meta.institution]
+            xmp["dc:description"] = f"{meta.institution}（{meta.filing_number}）于{meta.issue_date.isoformat()}颁发"
+            xmp["dc:subject"] = [meta.number, meta.filing_number, meta.institution, meta.issue_date.isoformat()]
+            xmp["dc:date"] = [meta.issue_date.isoformat()]
+            xmp["pdf:Producer"] = "certkiosk"
+            xmp["pdf:Keywords"] = f"{meta.number} {meta.filing_number}"
+            xmp["xmp:CreatorTool"] = "certkiosk"
+            xmp["xmp:CreateDate"] = now.isoformat()
+            xmp["xmp:ModifyDate"] = now.isoformat()
+            xmp["xmp:MetadataDate"] = now.isoformat()
+            xmp["pdfaid:part"] = "3"
+            xmp["pdfaid:conformance"] = "B"
+        out = io.BytesIO()
+        pdf.save(out, fix_metadata_version=True, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+        return out.getvalue()
+
+
+def read_attachment(pdf_bytes: bytes) -> dict[str, Any] | None:
+    """The embedded certificate record of one of our PDFs, or None when there is none."""
+    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+        spec = pdf.attachments.get(ATTACHMENT_NAME)
+        if spec is None:
+            return None
+        data: dict[str, Any] = json.loads(spec.get_file().read_bytes())
+        return data
