@@ -53,30 +53,46 @@ def fix_to_unicode(pdf: pikepdf.Pdf) -> int:
     """Rewrite ToUnicode entries reportlab writes as 5-6 hex digits (code points outside the BMP)
     as UTF-16BE surrogate pairs, so that text extraction gives back e.g. 𫖯. Returns entries fixed."""
     fixed = 0
-    for page in pdf.pages:
-        fonts = page.obj.get("/Resources", {}).get("/Font", {})
-        for _, font in fonts.items():
-            cmap = font.get("/ToUnicode")
-            if cmap is None:
-                continue
-            data = cmap.read_bytes()
-            new, count = _BFCHAR.subn(_utf16_pair, data)
-            if count:
-                cmap.write(new)
-                fixed += count
+    for font in _page_fonts(pdf):
+        cmap = font.get(Name.ToUnicode)
+        if not isinstance(cmap, pikepdf.Stream):
+            continue
+        new, count = _BFCHAR.subn(_utf16_pair, cmap.read_bytes())
+        if count:
+            cmap.write(new)
+            fixed += count
     return fixed
+
+
+def _font_dicts(page: pikepdf.Page) -> pikepdf.Dictionary | None:
+    resources = page.obj.get(Name.Resources)
+    if not isinstance(resources, pikepdf.Dictionary):
+        return None
+    fonts = resources.get(Name.Font)
+    return fonts if isinstance(fonts, pikepdf.Dictionary) else None
+
+
+def _page_fonts(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+    found: list[pikepdf.Object] = []
+    for page in pdf.pages:
+        fonts = _font_dicts(page)
+        if fonts is not None:
+            found.extend(fonts[key] for key in fonts.keys())  # noqa: SIM118 - a pikepdf Dictionary
+    return found
 
 
 def _drop_unused_fonts(pdf: pikepdf.Pdf) -> None:
     """Remove font resources no content stream uses (reportlab always lists Helvetica)."""
     for page in pdf.pages:
-        fonts = page.obj.get("/Resources", {}).get("/Font")
+        fonts = _font_dicts(page)
         if fonts is None:
             continue
         used = {
-            str(operands[0])
-            for operands, operator in pikepdf.parse_content_stream(page)
-            if str(operator) == "Tf" and operands
+            str(instruction.operands[0])
+            for instruction in pikepdf.parse_content_stream(page)
+            if isinstance(instruction, pikepdf.ContentStreamInstruction)
+            and str(instruction.operator) == "Tf"
+            and instruction.operands
         }
         for key in list(fonts.keys()):
             if key not in used:
@@ -116,7 +132,8 @@ def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None 
         stamp = now.strftime("D:%Y%m%d%H%M%SZ")
         spec = pikepdf.AttachedFileSpec(
             pdf, payload, description="证书记录与二维码内容（机器可读）", filename=ATTACHMENT_NAME,
-            mime_type="application/json", creation_date=stamp, mod_date=stamp, relationship=Name.Data,
+            mime_type="application/json", creation_date=stamp, mod_date=stamp,
+            relationship=Name.Data,  # type: ignore[call-arg]  # pikepdf >= 8 accepts it; its stubs lag
         )  # fmt: skip
         pdf.attachments[ATTACHMENT_NAME] = spec
         pdf.Root.AF = Array([spec.obj])
@@ -137,7 +154,9 @@ def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None 
             xmp["pdfaid:part"] = "3"
             xmp["pdfaid:conformance"] = "B"
         out = io.BytesIO()
-        pdf.save(out, fix_metadata_version=True, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+        pdf.save(
+            out, fix_metadata_version=True, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate
+        )
         return out.getvalue()
 
 

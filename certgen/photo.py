@@ -71,13 +71,14 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
     w, h = image.size
     wanted, actual = width_mm / height_mm, w / h
     if abs(actual - wanted) / wanted > ASPECT_TOLERANCE:
-        raise PhotoError(
-            f"照片 {path} 宽高比为 {actual:.3f}（{w}×{h}像素），应为 {wanted:.3f}（{width_mm:g}×{height_mm:g}mm），请裁剪"
-        )
+        expected = f"{wanted:.3f}（{width_mm:g}×{height_mm:g}mm）"
+        raise PhotoError(f"照片 {path} 宽高比为 {actual:.3f}（{w}×{h}像素），应为 {expected}，请裁剪")
     dpi = w / (width_mm / 25.4)
     notes: list[str] = []
     if dpi < REFUSE_DPI:
-        raise PhotoError(f"照片 {path} 分辨率过低：打印尺寸下仅 {dpi:.0f} dpi（{w}×{h}像素），至少需要 {REFUSE_DPI} dpi")
+        raise PhotoError(
+            f"照片 {path} 分辨率过低：打印尺寸下仅 {dpi:.0f} dpi（{w}×{h}像素），至少需要 {REFUSE_DPI} dpi"
+        )
     if dpi < WARN_DPI * 0.99:  # 413 px over 35 mm is 299.7 dpi: that is 300 dpi
         notes.append(f"照片 {path} 分辨率 {dpi:.0f} dpi，低于建议的 {WARN_DPI} dpi，打印可能不够清晰")
     _check_background(image, path)
@@ -101,7 +102,9 @@ def _check_background(image: Image.Image, path: Path) -> None:
     for region in regions:
         r, g, b = ImageStat.Stat(region).mean
         if min(r, g, b) < WHITE_MIN or max(r, g, b) - min(r, g, b) > WHITE_MAX_SPREAD:
-            raise PhotoError(f"照片 {path} 背景不是白色（边缘平均颜色 RGB {r:.0f},{g:.0f},{b:.0f}）：证书要求白底彩色照片")
+            raise PhotoError(
+                f"照片 {path} 背景不是白色（边缘平均颜色 RGB {r:.0f},{g:.0f},{b:.0f}）：证书要求白底彩色照片"
+            )
 
 
 def make_placeholder_photo(path: Path, seed: int, width_px: int = 413, height_px: int = 579) -> None:

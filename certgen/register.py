@@ -407,14 +407,19 @@ class Register:
                 {"number": number, "payload_sha256": payload_sha256, "output_path": output_path, "kid": kid},
             )  # fmt: skip
 
-    def void_pending(self, reason: str = "分配后未完成发证（进程中断）", *, batch_id: str | None = None) -> list[str]:
-        """Mark every pending number (of one batch, or all) void in one transaction."""
+    def void_pending(
+        self, reason: str = "分配后未完成发证（进程中断）", *, batch_id: str | None = None, number: str | None = None
+    ) -> list[str]:
+        """Mark every pending number (of one batch, one number, or all) void in one transaction."""
         with self._transaction() as db:
             sql = "SELECT number FROM certificates WHERE status = 'pending'"
             args: tuple[str, ...] = ()
             if batch_id is not None:
                 sql += " AND batch_id = ?"
                 args = (batch_id,)
+            if number is not None:
+                sql += " AND number = ?"
+                args = (*args, number)
             numbers = [n for (n,) in db.execute(sql + " ORDER BY number", args)]
             for number in numbers:
                 db.execute(

@@ -85,9 +85,7 @@ def _tokens(text: str) -> list[str]:
     return tokens
 
 
-def layout_text(
-    block: TextBlock, text: str, font: CertificateFont, page_h_mm: float, what: str
-) -> list[Line]:
+def layout_text(block: TextBlock, text: str, font: CertificateFont, page_h_mm: float, what: str) -> list[Line]:
     """Place a text block's lines; LayoutError when they do not fit its height."""
     box = block.box
     width = box.w * mm
@@ -130,7 +128,7 @@ def _check_height(count: int, step: float, box: Box, what: str) -> None:
 def qr_matrix(text: str) -> tuple[bytearray, ...]:
     """segno's module matrix (no quiet zone) of ``text`` at level M, version <= 14."""
     qr = segno.make_qr(text, error=QR_ERROR.lower(), boost_error=False)
-    if qr.version > QR_MAX_VERSION:  # the record's limits make this unreachable; kept as a guard
+    if int(qr.version) > QR_MAX_VERSION:  # the record's limits make this unreachable; kept as a guard
         raise LayoutError(f"二维码版本 {qr.version} 超过上限 {QR_MAX_VERSION}：30mm 内模块将小于 0.40mm")
     return tuple(qr.matrix)
 

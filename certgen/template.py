@@ -216,7 +216,9 @@ def _text_block(data: Any, where: str, source: str) -> TextBlock:
         raise TemplateError(f"模板 {source}：[{where}] align 应为 left、center 或 right，实际为 {block.align!r}")
     for _, name, _, _ in Formatter().parse(block.text):
         if name is not None and name not in _SAMPLE:
-            raise TemplateError(f"模板 {source}：[{where}] 的文字含未知占位符 {{{name}}}，可用：{', '.join(PLACEHOLDERS)}")
+            raise TemplateError(
+                f"模板 {source}：[{where}] 的文字含未知占位符 {{{name}}}，可用：{', '.join(PLACEHOLDERS)}"
+            )
     return block
 
 
@@ -306,4 +308,3 @@ def load_template(name_or_path: str | Path, extra_dir: Path | None = None) -> Te
 def available_templates(extra_dir: Path | None = None) -> list[str]:
     names = {p.stem for d in (extra_dir, TEMPLATES_DIR) if d is not None and d.is_dir() for p in d.glob("*.toml")}
     return sorted(names)
-

@@ -1,0 +1,191 @@
+"""The tables an institution reports for a batch, in Chinese, as XLSX and CSV.
+
+- 证书数据表 (004 附件4): one row per certificate, the exact column order of the annex.
+- 结果汇总表 (002 附件7): occupation (job type) x level 5..1, subtotals and a total row.
+- 数据合规审核表 (004 附件3): upload unit, file name, 职业名称 / 工种名称 / 等级 / 数量.
+- 公示名册 (000 附件6): the public-notice list (ID numbers masked: it is published).
+- manifest.json: every number, file and the SHA-256 of each PDF.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certgen.home import write_bytes_atomic
+from certgen.levels import LEVELS
+from certgen.record import CertificateRecord
+
+DATA_TABLE_COLUMNS = (
+    "姓名", "证件类型", "证件号码", "所在单位", "职业名称", "工种名称", "职业技能等级", "证书编号", "发证日期",
+    "评价机构", "发证机构",
+)  # fmt: skip
+SUMMARY_LEVELS = (5, 4, 3, 2, 1)
+SUMMARY_COLUMNS = (
+    "职业（工种）名称",
+    "初级工（五级）",
+    "中级工（四级）",
+    "高级工（三级）",
+    "技师（二级）",
+    "高级技师（一级）",
+    "小计",
+)
+PUBLIC_COLUMNS = (
+    "序号", "姓名", "性别", "出生年月", "身份证号码", "学历", "专业工龄", "申报职业（工种）", "评价等级", "理论成绩",
+    "技能成绩", "业绩评审成绩",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One issued certificate of a batch, with what the reports need."""
+
+    record: CertificateRecord
+    """The record as signed."""
+    pdf: Path
+    """The PDF file."""
+    pdf_sha256: str
+    """SHA-256 of the PDF."""
+    extras: dict[str, str] = field(default_factory=dict)
+    """Public-notice columns from the roster (学历, 成绩 ...)."""
+
+
+def data_table_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
+    """附件4 rows: codes as the annex asks (证件类型 201, 等级 1-5, 日期 YYYY-MM-DD)."""
+    return [
+        [
+            r.name, str(r.id_type), r.id_number, r.employer, r.occupation, r.job_type or "", str(r.level),
+            r.number or "", r.issue_date.isoformat(), r.evaluator, r.issuer,
+        ]
+        for r in (e.record for e in entries)
+    ]  # fmt: skip
+
+
+def summary_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
+    """附件7 rows: one per occupation (job type), counts at levels 5..1, subtotal; then 合计."""
+    counts: dict[str, Counter[int]] = {}
+    for e in entries:
+        r = e.record
+        name = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
+        counts.setdefault(name, Counter())[r.level] += 1
+    rows: list[list[Any]] = []
+    total: Counter[int] = Counter()
+    for name in sorted(counts):
+        c = counts[name]
+        total.update(c)
+        rows.append([name, *(c[level] for level in SUMMARY_LEVELS), sum(c.values())])
+    rows.append(["合  计", *(total[level] for level in SUMMARY_LEVELS), sum(total.values())])
+    return rows
+
+
+def compliance_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
+    """附件3 rows: 职业名称, 工种名称, 等级, 数量."""
+    counts: Counter[tuple[str, str, int]] = Counter(
+        (e.record.occupation, e.record.job_type or "", e.record.level) for e in entries
+    )
+    return [[occ, job, LEVELS[level].text, n] for (occ, job, level), n in sorted(counts.items())]
+
+
+def mask_id(number: str) -> str:
+    """Mask the middle of an ID number for publication: 110105********002X."""
+    return number if len(number) < 10 else number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
+    """公示名册 rows; 性别 and 出生年月 come from an 18-character resident ID where not given."""
+    rows = []
+    for i, e in enumerate(entries, 1):
+        r, x = e.record, e.extras
+        sex, born = x.get("性别", ""), ""
+        if r.id_type in (201, 237, 238) and len(r.id_number) == 18:
+            sex = sex or ("男" if int(r.id_number[16]) % 2 else "女")
+            born = f"{r.id_number[6:10]}.{r.id_number[10:12]}"
+        job = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
+        rows.append([
+            i, r.name, sex, born, mask_id(r.id_number), x.get("学历", ""), x.get("专业工龄", ""), job,
+            LEVELS[r.level].text, x.get("理论成绩", ""), x.get("技能成绩", ""), x.get("业绩评审成绩", ""),
+        ])  # fmt: skip
+    return rows
+
+
+def _csv_bytes(head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerows(head)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")  # with BOM: Excel on a Chinese system opens it right
+
+
+def _xlsx_bytes(
+    title: str, head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title[:31]
+    for line in head:
+        sheet.append(list(line))
+    sheet.append(list(columns))
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(list(row))
+    for column in sheet.columns:  # text cells: keep ID numbers and codes as text
+        for cell in column:
+            if isinstance(cell.value, str):
+                cell.number_format = "@"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def write_table(
+    folder: Path, title: str, head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[Path]:
+    """Write ``title.xlsx`` and ``title.csv`` atomically; returns both paths."""
+    xlsx, csv_path = folder / f"{title}.xlsx", folder / f"{title}.csv"
+    write_bytes_atomic(xlsx, _xlsx_bytes(title, head, columns, rows))
+    write_bytes_atomic(csv_path, _csv_bytes(head, columns, rows))
+    return [xlsx, csv_path]
+
+
+def write_batch_reports(folder: Path, batch_id: str, institution: str, entries: Sequence[BatchEntry]) -> list[Path]:
+    """Every report of a batch into ``folder``; returns the files written."""
+    entries = sorted(entries, key=lambda e: e.record.number or "")
+    written = []
+    written += write_table(folder, "证书数据表", [], DATA_TABLE_COLUMNS, data_table_rows(entries))
+    written += write_table(
+        folder, "结果汇总表", [["企业职业技能等级认定结果汇总表"], [f"填报单位：{institution}（章）", "单位：人"]],
+        SUMMARY_COLUMNS, summary_rows(entries),
+    )  # fmt: skip
+    written += write_table(
+        folder, "数据合规审核表",
+        [["职业技能等级证书数据合规审核表"], [f"上传单位：{institution}"], ["文件名称：证书数据表.xlsx"]],
+        ("职业名称", "工种名称", "等级", "数量"), compliance_rows(entries),
+    )  # fmt: skip
+    written += write_table(
+        folder, "公示名册", [[f"{institution} 职业技能等级认定合格人员公示名册"]], PUBLIC_COLUMNS, public_rows(entries)
+    )
+    manifest = {
+        "batch_id": batch_id,
+        "institution": institution,
+        "count": len(entries),
+        "certificates": [
+            {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
+            for e in entries
+        ],
+    }
+    path = folder / "manifest.json"
+    write_bytes_atomic(path, (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+    written.append(path)
+    return written

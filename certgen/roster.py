@@ -1,0 +1,194 @@
+"""Rosters: the lists of people an institution already keeps, as CSV, XLSX or JSON.
+
+Headers are the data table's Chinese column names (004 附件4) plus 职业编码 and 照片, or the record's
+English field names. CSV may be UTF-8, UTF-8 with BOM, or GB18030 (what Excel writes on a Chinese
+system); the encoding is detected.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certgen.exceptions import CertkioskError
+from certgen.record import FIELD_NAMES
+
+HEADERS: dict[str, str] = {
+    "姓名": "name",
+    "证件类型": "id_type",
+    "证件号码": "id_number",
+    "所在单位": "employer",
+    "职业名称": "occupation",
+    "工种名称": "job_type",
+    "工种": "job_type",
+    "职业技能等级": "level",
+    "证书编号": "number",
+    "发证日期": "issue_date",
+    "评价机构": "evaluator",
+    "发证机构": "issuer",
+    "职业编码": "occupation_code",
+    "照片": "photo",
+}
+EXTRA_HEADERS = ("性别", "学历", "专业工龄", "理论成绩", "技能成绩", "业绩评审成绩")
+"""Columns kept for the public-notice list (公示名册); not part of the certificate."""
+MAX_ROWS = 100_000
+
+
+class RosterError(CertkioskError):
+    """The roster file cannot be read as a roster."""
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """One person of a roster."""
+
+    row: int
+    """The row number as the spreadsheet shows it (the header is row 1)."""
+    fields: dict[str, Any]
+    """Values by record field name, as read."""
+    extras: dict[str, str] = field(default_factory=dict)
+    """Values of the public-notice columns, by Chinese header."""
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A roster as read."""
+
+    source: Path
+    """The file."""
+    sha256: str
+    """SHA-256 of the file's bytes: the same file is the same batch."""
+    encoding: str
+    """``utf-8``, ``utf-8-sig``, ``gb18030``, ``xlsx`` or ``json``."""
+    rows: tuple[RosterRow, ...]
+    """Every non-empty row."""
+
+
+def _map_headers(headers: list[str], source: Path) -> list[str | None]:
+    mapped: list[str | None] = []
+    unknown = []
+    for raw in headers:
+        h = (raw or "").strip()
+        if h in HEADERS:
+            mapped.append(HEADERS[h])
+        elif h in FIELD_NAMES:
+            mapped.append(h)
+        elif h in EXTRA_HEADERS:
+            mapped.append("extra:" + h)
+        elif not h:
+            mapped.append(None)
+        else:
+            unknown.append(h)
+    if unknown:
+        known = "、".join([*HEADERS, *EXTRA_HEADERS])
+        raise RosterError(f"名册 {source} 有无法识别的列：{'、'.join(unknown)}。可用列名：{known}（或英文字段名）")
+    names = [m for m in mapped if m]
+    duplicates = sorted({m for m in names if names.count(m) > 1})
+    if duplicates:
+        raise RosterError(f"名册 {source} 的列重复：{', '.join(duplicates)}")
+    for required in ("name", "id_type", "id_number", "occupation", "occupation_code", "level", "issue_date"):
+        if required not in names:
+            raise RosterError(f"名册 {source} 缺少必需的列：{required}")
+    return mapped
+
+
+def _rows(table: list[list[Any]], source: Path) -> tuple[RosterRow, ...]:
+    if not table:
+        raise RosterError(f"名册 {source} 是空的")
+    mapped = _map_headers([str(h) if h is not None else "" for h in table[0]], source)
+    rows = []
+    for index, values in enumerate(table[1:], start=2):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        if len(values) > len(mapped) and any(v not in (None, "") for v in values[len(mapped) :]):
+            raise RosterError(f"名册 {source} 第{index}行的列数多于表头")
+        fields: dict[str, Any] = {}
+        extras: dict[str, str] = {}
+        for key, value in zip(mapped, values, strict=False):
+            if key is None:
+                continue
+            if isinstance(value, str):
+                value = value.strip() if key != "name" else value.strip(" \t\u3000")
+            if key.startswith("extra:"):
+                extras[key[6:]] = "" if value is None else str(value)
+            else:
+                fields[key] = value
+        rows.append(RosterRow(index, fields, extras))
+        if len(rows) > MAX_ROWS:
+            raise RosterError(f"名册 {source} 超过{MAX_ROWS}行：请分批发证")
+    if not rows:
+        raise RosterError(f"名册 {source} 只有表头，没有数据行")
+    return tuple(rows)
+
+
+def _decode_csv(data: bytes, source: Path) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        raise RosterError(f"名册 {source} 的编码无法识别：应为 UTF-8 或 GB18030（Excel 另存为 CSV）") from None
+
+
+def _xlsx_cell(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    return value
+
+
+def read_roster(path: Path) -> Roster:
+    """Read a roster; RosterError naming the file and what is wrong."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RosterError(f"无法读取名册 {path}：{exc.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            doc = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RosterError(f"名册 {path} 不是有效的 JSON：{exc}") from None
+        items = doc if isinstance(doc, list) else [doc]
+        if not items or not all(isinstance(i, dict) for i in items):
+            raise RosterError(f"名册 {path} 应为一个记录对象（或记录对象的列表）")
+        headers = list(dict.fromkeys(k for item in items for k in item))
+        table = [headers] + [[item.get(h) for h in headers] for item in items]
+        return Roster(path, digest, "json", _rows(table, path))
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a broken file
+            raise RosterError(f"名册 {path} 不是有效的 XLSX 文件：{type(exc).__name__}") from None
+        sheet = book.worksheets[0]
+        table = [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        book.close()
+        rows = _rows(table, path)
+        for row in rows:
+            value = row.fields.get("id_number")
+            if isinstance(value, int | float):
+                raise RosterError(
+                    f"名册 {path} 第{row.row}行：证件号码被 Excel 存成了数字（{value}），末几位可能已丢失；"
+                    "请把该列设为文本后重新录入"
+                )
+        return Roster(path, digest, "xlsx", rows)
+    if suffix in (".csv", ".txt"):
+        text, encoding = _decode_csv(data, path)
+        try:
+            table = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+        except csv.Error as exc:
+            raise RosterError(f"名册 {path} 不是有效的 CSV：{exc}") from None
+        return Roster(path, digest, encoding, _rows(table, path))
+    raise RosterError(f"名册 {path} 的类型 {suffix or '（无扩展名）'} 不受支持：请用 .csv、.xlsx 或 .json")
