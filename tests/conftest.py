@@ -48,3 +48,31 @@ def make_record(**changes: object) -> CertificateRecord:
     }
     fields.update(changes)
     return CertificateRecord(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few generated white-background photos, 2-inch (413x579 px) and 1-inch (295x413 px)."""
+    from certgen.photo import make_placeholder_photo
+
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(5):
+        make_placeholder_photo(folder / f"p{i}.jpg", i)
+        make_placeholder_photo(folder / f"small{i}.jpg", i, 295, 413)
+    return folder
+
+
+@pytest.fixture
+def issuer(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path):  # type: ignore[no-untyped-def]
+    from certgen.issue import Issuer
+
+    station, _ = keyed_station
+    return Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")
+
+
+def resident_id(seed: int) -> str:
+    """A valid 18-character resident ID number for test person ``seed``."""
+    from certgen.idtypes import gb11643_check_char
+
+    first = f"21010219{80 + seed % 20:02d}{seed % 12 + 1:02d}{seed % 28 + 1:02d}{seed % 1000:03d}"
+    return first + gb11643_check_char(first)

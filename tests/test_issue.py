@@ -1,0 +1,217 @@
+"""Rendering and issuing certificates: layout to spec, QR round trip, PDF/A, fonts, photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+from pathlib import Path
+
+import pdfplumber
+import pikepdf
+import pypdfium2
+import pytest
+import zxingcpp
+from PIL import Image
+
+from certgen.exceptions import RecordError
+from certgen.finish import ATTACHMENT_NAME, read_attachment
+from certgen.fonts import FontError, choose_font
+from certgen.issue import Issuer
+from certgen.layout_check import measure
+from certgen.payload import decode
+from certgen.photo import PhotoError, prepare_photo
+from certgen.template import TemplateError, available_templates, load_template, parse_template, placeholders
+from tests.conftest import make_record
+
+
+def qr_text_of(pdf: Path, dpi: int = 300) -> str:
+    page = pypdfium2.PdfDocument(str(pdf))[0]
+    found = zxingcpp.read_barcodes(page.render(scale=dpi / 72).to_pil())
+    assert len(found) == 1
+    return str(found[0].text)
+
+
+@pytest.mark.parametrize("template_name", available_templates())
+def test_every_template_renders_to_spec_and_round_trips(issuer: Issuer, photo_dir: Path, template_name: str) -> None:
+    issuer.template = load_template(template_name)
+    photo = photo_dir / ("small0.jpg" if issuer.template.photo.w < 30 else "p0.jpg")
+    record = make_record(name="赵孟𫖯", job_type="数控车工", photo=photo)
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, record)
+    rows, problems = measure(issued.path, issuer.template)
+    assert problems == []
+    assert [m.item for m in rows if not m.ok] == []
+    back = decode(qr_text_of(issued.path)).claims.record(institution=issued.record.evaluator)
+    assert back == issued.record.replace(photo=None, employer="")
+    assert decode(issued.qr_text).claims.template == template_name
+
+
+def test_text_extraction_gives_back_characters_outside_the_bmp(issuer: Issuer) -> None:
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record(name="赵孟𫖯"))
+    with pdfplumber.open(issued.path) as pdf:
+        assert "赵孟𫖯" in pdf.pages[0].extract_text()
+    text = subprocess.run(["pdftotext", str(issued.path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "赵孟𫖯" in text
+
+
+def test_the_pdf_is_archival_and_carries_its_record(issuer: Issuer) -> None:
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record())
+    check = subprocess.run(["qpdf", "--check", str(issued.path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    with pikepdf.open(issued.path) as pdf:
+        meta = pdf.open_metadata()
+        assert meta.pdfa_status == "3B"
+        assert meta["dc:title"] == f"职业技能等级证书 {issued.record.number}"
+        assert issued.record.number in meta["dc:subject"]
+        intent = pdf.Root.OutputIntents[0]
+        assert intent.S == "/GTS_PDFA1" and intent.DestOutputProfile.N == 3
+        fonts = pdf.pages[0].Resources.Font
+        assert len(fonts) >= 1
+        for _, font in fonts.items():  # every font embedded
+            assert "/FontFile2" in font.FontDescriptor
+        spec = pdf.Root.AF[0]
+        assert spec.AFRelationship == "/Data" and str(spec.UF) == ATTACHMENT_NAME
+        assert "/ID" in pdf.trailer and not pdf.is_encrypted
+    attached = read_attachment(issued.path.read_bytes())
+    assert attached is not None
+    assert attached["number"] == issued.record.number
+    assert attached["qr_text"] == issued.qr_text
+    assert attached["record"]["name"] == "张三"
+
+
+def test_a_missing_glyph_refuses_the_record_before_a_number_is_used(issuer: Issuer) -> None:
+    rare = "\U000323af"  # CJK Extension H: not in LXGW WenKai
+    assert choose_font().missing(f"张{rare}") == [rare]
+    with issuer.station.register() as reg, pytest.raises(FontError, match="U\\+323AF"):
+        issuer.issue(reg, make_record(name=f"张{rare}"))
+    with issuer.station.register() as reg:
+        assert reg.counts() == {"pending": 0, "issued": 0, "void": 0}
+
+
+def test_a_failure_after_allocation_voids_the_number(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import certgen.issue
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(certgen.issue, "finish", broken)
+    with issuer.station.register() as reg:
+        with pytest.raises(OSError):
+            issuer.issue(reg, make_record())
+        assert reg.counts()["void"] == 1 and reg.counts()["pending"] == 0
+        assert reg.check() == []
+    assert not list((issuer.out_dir or Path()).rglob("*.pdf"))
+
+
+def test_institution_is_filled_in_and_must_match(issuer: Issuer) -> None:
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record())
+        assert issued.record.evaluator == issued.record.issuer == "华晨汽车集团控股有限公司"
+        with pytest.raises(Exception, match="与签名密钥的机构"):
+            issuer.issue(reg, make_record(evaluator="别的机构", issuer="别的机构"))
+
+
+def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
+    import dataclasses
+
+    from certgen.render import LayoutError, layout_text
+
+    body = issuer.template.body
+    small = dataclasses.replace(body, box=dataclasses.replace(body.box, h=20.0))  # room for 2 lines
+    text = body.text.format(**placeholders(make_record()))
+    with pytest.raises(LayoutError, match=r"正文内容过长：需要[0-9]+行，版面只容得下2行"):
+        layout_text(small, text, issuer.font, 210.0, "正文")
+    with pytest.raises(RecordError):
+        make_record(name="张" * 31)
+
+
+# --- templates --------------------------------------------------------------------------------
+def _template_data() -> dict[str, object]:
+    import tomllib
+
+    from certgen.template import TEMPLATES_DIR
+
+    data: dict[str, object] = tomllib.loads((TEMPLATES_DIR / "liaoning-2020.toml").read_text("utf-8"))
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["title"].update(colour="red"), "未知的键 colour"),
+        (lambda d: d.pop("qr"), "缺少 qr"),
+        (lambda d: d["photo"].update(width_mm=-35.0), "width_mm 应为正数"),
+        (lambda d: d["info"].update(size_pt="16"), "size_pt 应为数字"),
+        (lambda d: d["photo"].update(x_mm=215.0), "侵入二维码"),
+        (lambda d: d["body"].update(text="{nickname}"), "未知占位符 {nickname}"),
+        (lambda d: d["border"].update(width_mm=300.0), "大于页面"),
+        (lambda d: d["url"].update(y_mm=205.0), "超出边框"),
+    ],
+)
+def test_bad_templates_are_refused_with_the_reason(change, message: str) -> None:  # type: ignore[no-untyped-def]
+    data = _template_data()
+    change(data)
+    with pytest.raises(TemplateError, match=message.replace("{", "\\{").replace("}", "\\}")):
+        parse_template(data, "test.toml")
+
+
+def test_unknown_template_lists_the_available_ones() -> None:
+    with pytest.raises(TemplateError, match="liaoning-2020"):
+        load_template("no-such-template")
+
+
+# --- photos -----------------------------------------------------------------------------------
+def _jpeg(path: Path, size: tuple[int, int], colour: tuple[int, int, int] = (255, 255, 255), **kw: object) -> Path:
+    Image.new("RGB", size, colour).save(path, "JPEG", **kw)
+    return path
+
+
+def test_photo_checks(tmp_path: Path) -> None:
+    ok = prepare_photo(_jpeg(tmp_path / "ok.jpg", (827, 1158)), 35, 49)  # 600 dpi
+    assert ok.width_px == 413 and ok.warnings == ()  # downsampled to 300 dpi
+    low = prepare_photo(_jpeg(tmp_path / "low.jpg", (330, 462)), 35, 49)
+    assert "低于建议的 300 dpi" in low.warnings[0]
+    with pytest.raises(PhotoError, match="分辨率过低"):
+        prepare_photo(_jpeg(tmp_path / "tiny.jpg", (200, 280)), 35, 49)
+    with pytest.raises(PhotoError, match="宽高比"):
+        prepare_photo(_jpeg(tmp_path / "wide.jpg", (600, 600)), 35, 49)
+    with pytest.raises(PhotoError, match="背景不是白色"):
+        prepare_photo(_jpeg(tmp_path / "blue.jpg", (413, 579), (60, 120, 220)), 35, 49)
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(PhotoError, match="不是可识别的图片"):
+        prepare_photo(tmp_path / "notes.jpg", 35, 49)
+    Image.new("RGB", (413, 579), (255, 255, 255)).save(tmp_path / "p.gif", "GIF")
+    with pytest.raises(PhotoError, match="只接受 JPEG 或 PNG"):
+        prepare_photo(tmp_path / "p.gif", 35, 49)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    image = Image.new("RGB", (579, 413), (255, 255, 255))  # stored landscape ...
+    exif = image.getexif()
+    exif[0x0112] = 6  # ... to be shown rotated 90 degrees: portrait
+    image.save(tmp_path / "rotated.jpg", "JPEG", exif=exif)
+    prepared = prepare_photo(tmp_path / "rotated.jpg", 35, 49)
+    assert (prepared.width_px, prepared.height_px) == (413, 579)
+
+
+def test_a_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    Image.new("1", (10_000, 14_000), 1).save(tmp_path / "bomb.png", "PNG")  # small file, 140 Mpx
+    assert (tmp_path / "bomb.png").stat().st_size < 1_000_000
+    with pytest.raises(PhotoError, match="解压炸弹"):
+        prepare_photo(tmp_path / "bomb.png", 35, 49)
+
+
+def test_truncated_photo(tmp_path: Path) -> None:
+    data = io.BytesIO()
+    Image.new("RGB", (413, 579), (255, 255, 255)).save(data, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(data.getvalue()[:200])
+    with pytest.raises(PhotoError, match="已损坏或不完整"):
+        prepare_photo(tmp_path / "cut.jpg", 35, 49)
+
+
+def test_issue_dates_before_the_key_are_refused(issuer: Issuer) -> None:
+    with issuer.station.register() as reg, pytest.raises(Exception, match="没有在 2019-06-01 有效的签名密钥"):
+        issuer.issue(reg, make_record(issue_date=dt.date(2019, 6, 1)))
