@@ -81,22 +81,14 @@ def _page_fonts(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
     return found
 
 
-def _drop_unused_fonts(pdf: pikepdf.Pdf) -> None:
-    """Remove font resources no content stream uses (reportlab always lists Helvetica)."""
-    for page in pdf.pages:
-        fonts = _font_dicts(page)
-        if fonts is None:
-            continue
-        used = {
-            str(instruction.operands[0])
-            for instruction in pikepdf.parse_content_stream(page)
-            if isinstance(instruction, pikepdf.ContentStreamInstruction)
-            and str(instruction.operator) == "Tf"
-            and instruction.operands
-        }
-        for key in list(fonts.keys()):
-            if key not in used:
-                del fonts[key]
+def _require_embedded_fonts(pdf: pikepdf.Pdf) -> None:
+    """PDF/A needs every font embedded; reportlab embeds TrueType subsets, so this only guards."""
+    for font in _page_fonts(pdf):
+        descriptor = font.get(Name.FontDescriptor)
+        if not isinstance(descriptor, pikepdf.Dictionary) or not any(
+            key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")
+        ):
+            raise ValueError(f"字体 {font.get(Name.BaseFont)} 未嵌入：不能生成 PDF/A")
 
 
 def _srgb_profile() -> bytes:
@@ -109,7 +101,7 @@ def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None 
     now = now or _dt.datetime.now(_dt.UTC).replace(microsecond=0)
     with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
         fix_to_unicode(pdf)
-        _drop_unused_fonts(pdf)
+        _require_embedded_fonts(pdf)
 
         icc = pdf.make_stream(_srgb_profile())
         icc.N = 3
