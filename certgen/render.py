@@ -143,7 +143,7 @@ def qr_matrix(text: str) -> np.ndarray:
 
 def qr_path(matrix: np.ndarray) -> str:
     """PDF path operators for the dark modules, in module units, one rectangle per run in a row."""
-    ops = []
+    ops: list[str] = []
     for r, row in enumerate(matrix):
         padded = np.concatenate(([False], row, [False]))
         edges = np.flatnonzero(padded[1:] != padded[:-1])
@@ -154,7 +154,7 @@ def qr_path(matrix: np.ndarray) -> str:
 def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     """Draw the QR code's dark modules as one filled path spanning exactly ``box``; returns its version."""
     matrix = qr_matrix(text)
-    n = matrix.shape[0]
+    n = int(matrix.shape[0])
     module = box.w * mm / n
     canvas.saveState()
     canvas.setFillColorRGB(0, 0, 0)
