@@ -325,36 +325,77 @@ def register_revoke(ctx: click.Context, number: str | None, batch: str | None, k
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--text", "texts", multiple=True, help="QR text as a scanner types it (repeatable). / 二维码文本。")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per certificate. / 每张证书一行 JSON。")
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes (default: the core count). / 进程数。")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write .csv, .json or .html. / 报告。")
+@click.option(
+    "--decoder",
+    type=click.Choice(["zxing", "pyzbar"]),
+    default="zxing",
+    show_default=True,
+    help="QR decoder. / 解码器。",
+)
+@click.option("--force", is_flag=True, help="Re-check files an earlier run already checked. / 重新核验全部文件。")
 @click.pass_context
-def verify_cmd(ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool) -> None:
-    """Verify certificates offline; exit 0 if all valid, 1 if not. / 离线核验证书。
+def verify_cmd(
+    ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool, workers: int | None,
+    report: Path | None, decoder: str, force: bool,
+) -> None:  # fmt: skip
+    """Verify certificates offline; exit 0 if all valid, 1 if not, 2 on a usage error. / 离线核验证书。
 
-    Reads QR texts from --text, or one per line from standard input (what a keyboard-wedge
-    scanner types). 从 --text 或标准输入（每行一个，扫码枪输入）读取二维码文本。
+    PATHs are images, PDFs, folders or ZIP archives (re-runs skip files already checked).
+    Without PATH or --text, reads QR texts from standard input, one per line (what a
+    keyboard-wedge scanner types). 路径可为图片、PDF、文件夹或ZIP；否则从标准输入逐行读取扫码枪输入。
     """
+    from verify.archive import default_state_path, run_archive
     from verify.check import clean_scanned_text, verify_text
 
     station = station_of(ctx)
     if not station.trust.exists():
         raise ConfigError(f"本站没有信任库（{station.trust.path}）：请先用 certkiosk trust import 导入签发机构的信任包")
-    if paths:
-        raise click.UsageError("图片与PDF核验尚未提供：请用 --text 或标准输入提供二维码文本")
+    if report is not None and report.suffix.lower() not in (".csv", ".json", ".html", ".htm"):
+        raise click.UsageError(f"报告文件 {report} 的扩展名应为 .csv、.json 或 .html")
     bundle = station.trust.load()
     profiles = load_profiles(station.home.profiles_dir)
-    inputs = [("--text", t) for t in texts]
-    if not inputs:
+    results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles) for t in texts]
+    if not paths and not texts:
         if sys.stdin.isatty():
-            raise click.UsageError("请用 --text 提供二维码文本，或用扫码枪/管道从标准输入输入")
-        inputs = [(f"stdin:{i}", line) for i, line in enumerate(sys.stdin, 1) if line.strip()]
-    all_valid = bool(inputs)
-    for source, text in inputs:
-        result = verify_text(clean_scanned_text(text), bundle, source=source, profiles=profiles)
-        all_valid &= result.valid
+            raise click.UsageError("请给出文件、文件夹或 --text，或用扫码枪/管道从标准输入输入")
+        results = [
+            verify_text(clean_scanned_text(line), bundle, source=f"stdin:{i}", profiles=profiles)
+            for i, line in enumerate(sys.stdin, 1) if line.strip()
+        ]  # fmt: skip
+    run = None
+    if paths:
+        station.home.ensure()
+        state = default_state_path(station.home.root / "verify-runs", list(paths))
+        with _progress(0, "核验") as advance:
+            run = run_archive(
+                list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
+                force=force, profiles=profiles, progress=lambda done, total: advance(done, total, ""),
+            )  # fmt: skip
+        results += run.results
+    for result in results:
         if as_json:
             json_line(result.summary())
         else:
             click.echo(result.line())
-    ctx.exit(0 if all_valid else 1)
+            for note in result.notes:
+                click.echo(f"    注：{note}")
+    if run is not None and not as_json:
+        totals = run.totals()
+        click.echo(
+            f"共 {run.files} 个文件、{len(run.results)} 张证书：有效 {totals['valid']}，无效 {totals['invalid']}，"
+            f"无法读取 {totals['unreadable']}"
+            + (f"（{run.resumed} 个文件沿用上次中断前的结果）" if run.resumed else "")
+        )
+        if run.skipped:
+            click.echo(f"跳过 {len(run.skipped)} 个既非图片也非PDF的文件（如 {run.skipped[0]}）")
+    if report is not None and run is not None:
+        from verify.report import write_report
+
+        write_report(run, report)
+        click.echo(f"报告已写入 {report}", err=as_json)
+    ctx.exit(0 if results and all(r.valid for r in results) else 1)
 
 
 # --- issue -------------------------------------------------------------------------------------
@@ -405,7 +446,7 @@ def issue_cmd(
         if not skip_invalid:
             click.echo("未发任何证书。请修正名册后重新运行，或用 --skip-invalid 只发有效行。", err=True)
             ctx.exit(1)
-    with _progress(len(plan.to_issue)) as advance:
+    with _progress(len(plan.to_issue), "发证") as advance:
         result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
     if result.voided:
         click.echo(f"作废了上次中断时未完成的编号：{', '.join(result.voided)}")
@@ -452,27 +493,31 @@ def layout_check_cmd(ctx: click.Context, pdf: Path, template_name: str, as_json:
 
 
 class _progress:
-    """A progress bar with rate and ETA on a terminal; silent otherwise."""
+    """A progress bar with rate and ETA on a terminal (stderr); silent otherwise."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label = total, label
         self.bar: Any = None
 
     def __enter__(self) -> Callable[[int, int, str], None]:
-        if sys.stderr.isatty() and self.total > 1:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                TextColumn("发证"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TextColumn("{task.fields[number]}"), TimeRemainingColumn(), transient=True,
+                TextColumn(self.label), BarColumn(), TaskProgressColumn(), TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.speed:.1f}/秒" if False else "{task.fields[note]}"), TimeRemainingColumn(),
+                transient=True, console=Console(stderr=True),
             )  # fmt: skip
             self.bar.start()
-            self.task = self.bar.add_task("issue", total=self.total, number="")
+            self.task = self.bar.add_task(self.label, total=self.total or None, note="")
         return self.advance
 
-    def advance(self, done: int, total: int, number: str) -> None:
+    def advance(self, done: int, total: int, note: str) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=done, number=number)
+            speed = self.bar.tasks[0].speed
+            rate = f"{speed:.1f}/秒" if speed else ""
+            self.bar.update(self.task, completed=done, total=total, note=note or rate)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:

@@ -1,0 +1,164 @@
+"""Verify what a file holds: images (PNG, JPEG, TIFF pages, BMP, WebP) and PDFs (page by page).
+
+For our own PDFs the embedded record is read too (pypdfium2, no PDF writer imported) and compared
+with the QR code and with the printed text: a difference is PDF_MISMATCH.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from certgen.number import ProvinceProfile
+from certgen.trust import TrustBundle
+from verify.check import verify_text
+from verify.decode import Decoder, find_codes
+from verify.reasons import Reason
+from verify.status import VerificationStatus
+
+MAX_PIXELS = 200_000_000
+"""Decompression-bomb limit for scans (an A4 page at 600 dpi is 35 million pixels)."""
+MAX_FILE_BYTES = 512 * 1024 * 1024
+PDF_DPI = 200
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+PDF_SUFFIXES = {".pdf"}
+ATTACHMENT_NAME = "certificate.json"
+
+
+def _unreadable(source: str, why: str, page: int | None = None) -> VerificationStatus:
+    return VerificationStatus(source=source, page=page).with_finding(Reason.UNREADABLE_FILE, why)
+
+
+def _images(data: bytes, source: str) -> Iterator[tuple[int | None, Image.Image | str]]:
+    """Each page of an image file (a multi-page TIFF has several), or a reason it is unreadable."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                img = Image.open(io.BytesIO(data))
+                frames = getattr(img, "n_frames", 1)
+                for index in range(frames):
+                    img.seek(index)
+                    frame = ImageOps.exif_transpose(img.copy()) if index == 0 else img.copy()
+                    frame.load()
+                    yield (index + 1 if frames > 1 else None), frame
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                yield None, f"像素过多（上限{MAX_PIXELS}），疑似解压炸弹"
+            except UnidentifiedImageError:
+                yield None, "不是可识别的图片或PDF文件"
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                yield None, f"图片已损坏或不完整：{exc}"
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _check_codes(
+    image: Image.Image, source: str, page: int | None, trust: TrustBundle, decoder: Decoder,
+    today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None,
+) -> list[VerificationStatus]:  # fmt: skip
+    codes = find_codes(image, decoder)
+    if not codes:
+        return [VerificationStatus(source=source, page=page).with_finding(Reason.NO_QR, "页面上未找到二维码")]
+    return [verify_text(c.text, trust, source=source, page=page, today=today, profiles=profiles) for c in codes]
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
+
+
+def _pdf(
+    data: bytes, source: str, trust: TrustBundle, decoder: Decoder, today: _dt.date | None,
+    profiles: dict[str, ProvinceProfile] | None,
+) -> list[VerificationStatus]:  # fmt: skip
+    import pypdfium2
+
+    try:
+        doc = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        return [_unreadable(source, f"PDF无法打开：{exc}")]
+    try:
+        embedded: dict[str, Any] | None = None
+        for i in range(doc.count_attachments()):
+            attachment = doc.get_attachment(i)
+            if attachment.get_name() == ATTACHMENT_NAME:
+                try:
+                    embedded = json.loads(bytes(attachment.get_data()).decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
+                    embedded = {"broken": True}
+        results: list[VerificationStatus] = []
+        pages = len(doc)
+        for index in range(pages):
+            page = doc[index]
+            number = index + 1 if pages > 1 else None
+            image = page.render(scale=PDF_DPI / 72).to_pil()
+            found = _check_codes(image, source, number, trust, decoder, today, profiles)
+            if embedded is not None:
+                printed = _compact(page.get_textpage().get_text_range())
+                found = [_compare_embedded(r, embedded, printed) for r in found]
+            results.extend(found)
+        return results or [_unreadable(source, "PDF没有页面")]
+    finally:
+        doc.close()
+
+
+def _compare_embedded(result: VerificationStatus, embedded: dict[str, Any], printed: str) -> VerificationStatus:
+    """PDF_MISMATCH when our PDF's attachment or printed text disagrees with its QR code."""
+    if result.claims is None or not result.intact:
+        return result
+    claims = result.claims
+    problems = []
+    if embedded.get("broken"):
+        problems.append("内嵌数据损坏")
+    else:
+        text = embedded.get("qr_text")
+        if not isinstance(text, str) or hashlib.sha256(text.encode("utf-8")).hexdigest() != result.payload_sha256:
+            problems.append("内嵌的二维码文本与页面二维码不同")
+        record = embedded.get("record") or {}
+        for key, value in claims.to_json().items():
+            if key in record and record[key] != value:
+                problems.append(f"内嵌记录的 {key} 为「{record[key]}」，二维码中为「{value}」")
+    for label, value in (("姓名", claims.name), ("证书编号", claims.number)):
+        if _compact(value) not in printed:
+            problems.append(f"页面上印的{label}与二维码中的「{value}」不符")
+    if not problems:
+        return result
+    return result.with_finding(Reason.PDF_MISMATCH, "；".join(problems))
+
+
+def verify_bytes(
+    data: bytes,
+    source: str,
+    trust: TrustBundle,
+    *,
+    decoder: Decoder = "zxing",
+    today: _dt.date | None = None,
+    profiles: dict[str, ProvinceProfile] | None = None,
+) -> list[VerificationStatus]:
+    """Every certificate in one file's bytes (one result per QR code, or one saying why none)."""
+    if len(data) > MAX_FILE_BYTES:
+        return [_unreadable(source, f"文件过大：{len(data)}字节，上限{MAX_FILE_BYTES}字节")]
+    if not data:
+        return [_unreadable(source, "文件为空")]
+    if data[:5] == b"%PDF-":
+        return _pdf(data, source, trust, decoder, today, profiles)
+    results: list[VerificationStatus] = []
+    for page, image in _images(data, source):
+        if isinstance(image, str):
+            results.append(_unreadable(source, image, page))
+        else:
+            results.extend(_check_codes(image, source, page, trust, decoder, today, profiles))
+    return results
+
+
+def with_source(result: VerificationStatus, source: str) -> VerificationStatus:
+    return replace(result, source=source)

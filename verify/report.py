@@ -1,0 +1,92 @@
+"""Archive reports: CSV, JSON or HTML by the file's extension, in Chinese.
+
+Each gives the totals by status and by reason, and every certificate that is not valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+from certgen.home import write_bytes_atomic
+from verify.archive import ArchiveRun
+from verify.reasons import Reason
+
+STATUS_TEXT = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
+COLUMNS = ("来源", "页", "结论", "原因代码", "姓名", "证书编号", "评价机构", "说明")
+
+
+def _rows(run: ArchiveRun) -> list[list[str]]:
+    rows = []
+    for r in run.results:
+        if r.valid:
+            continue
+        rows.append([
+            r.source, str(r.page or ""), STATUS_TEXT[r.status], " ".join(x.value for x in r.reasons),
+            r.claims.name if r.claims and r.intact else "", r.claims.number if r.claims else "",
+            r.institution or "", "；".join(f.detail for f in r.findings),
+        ])  # fmt: skip
+    return rows
+
+
+def to_csv(run: ArchiveRun) -> bytes:
+    out = io.StringIO(newline="")
+    w = csv.writer(out)
+    w.writerow(["汇总", "数量"])
+    w.writerow(["文件", run.files])
+    w.writerow(["跳过（非图片/PDF）", len(run.skipped)])
+    for status, n in run.totals().items():
+        w.writerow([STATUS_TEXT[status], n])
+    for code, n in run.by_reason().items():
+        w.writerow([f"{code} {Reason(code).text}", n])
+    w.writerow([])
+    w.writerow(COLUMNS)
+    w.writerows(_rows(run))
+    return out.getvalue().encode("utf-8-sig")
+
+
+def to_json(run: ArchiveRun) -> bytes:
+    doc = {
+        "files": run.files,
+        "skipped": list(run.skipped),
+        "certificates": len(run.results),
+        "totals": run.totals(),
+        "by_reason": run.by_reason(),
+        "not_valid": [r.summary() for r in run.results if not r.valid],
+        "copies": [r.summary() for r in run.results if r.notes],
+    }
+    return (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def to_html(run: ArchiveRun) -> bytes:
+    e = html.escape
+    totals = "".join(f"<tr><td>{STATUS_TEXT[s]}</td><td>{n}</td></tr>" for s, n in run.totals().items())
+    reasons = "".join(
+        f"<tr><td>{e(code)}</td><td>{e(Reason(code).text)}</td><td>{n}</td></tr>" for code, n in run.by_reason().items()
+    )
+    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _rows(run))
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>证书核验报告</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}
+td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}th{{background:#eee}}</style></head>
+<body><h1>证书核验报告</h1><p>共 {run.files} 个文件，{len(run.results)} 张证书。</p>
+<h2>按结论</h2><table><tr><th>结论</th><th>数量</th></tr>{totals}</table>
+<h2>按原因</h2><table><tr><th>代码</th><th>含义</th><th>数量</th></tr>{reasons}</table>
+<h2>未通过核验的证书</h2><table><tr>{head}</tr>{rows}</table></body></html>
+"""
+    return page.encode("utf-8")
+
+
+WRITERS = {".csv": to_csv, ".json": to_json, ".html": to_html, ".htm": to_html}
+
+
+def write_report(run: ArchiveRun, path: Path) -> None:
+    """Write the report in the format its extension names (atomically)."""
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise ValueError(f"报告文件 {path} 的扩展名应为 .csv、.json 或 .html")
+    write_bytes_atomic(path, writer(run))
