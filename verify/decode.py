@@ -59,16 +59,22 @@ def _pyzbar(image: Image.Image) -> list[Found]:
     return found
 
 
-def find_codes(image: Image.Image, decoder: Decoder = "zxing") -> list[Found]:
+def find_codes(image: Image.Image, decoder: Decoder = "zxing", *, ladder: bool = True) -> list[Found]:
     """Every QR code in ``image`` (top to bottom, left to right); tries the ladder if none."""
     read = _zxing if decoder == "zxing" else _pyzbar
-    gray = image.convert("L")
+    gray = image if image.mode == "L" else image.convert("L")
     found = read(gray)
+    if not ladder:
+        return _ordered(found)
     if not found and max(gray.size) < SMALL_IMAGE:
         gray = gray.resize((gray.width * 2, gray.height * 2), Image.Resampling.LANCZOS)
         found = read(gray)
     if not found:
         found = read(gray.filter(ImageFilter.UnsharpMask(radius=2, percent=160, threshold=3)))
+    return _ordered(found)
+
+
+def _ordered(found: list[Found]) -> list[Found]:
     unique: dict[str, Found] = {}
     for item in found:
         unique.setdefault(item.text, item)
