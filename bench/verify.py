@@ -63,8 +63,10 @@ def main() -> None:
 
         ours = median_ms(lambda: verify_bytes(data, "scan.jpg", trust))
         base = median_ms(pillow_only)
-        print(f"one 300 dpi A4 JPEG scan ({size[0]}x{size[1]}): verify {ours:.1f} ms, Pillow decode only {base:.1f} ms; "
-              f"ratio {ours / base:.2f}x (target <= 1.5x)")  # fmt: skip
+        print(
+            f"one 300 dpi A4 JPEG scan ({size[0]}x{size[1]}): verify {ours:.1f} ms, "
+            f"Pillow decode only {base:.1f} ms; ratio {ours / base:.2f}x (target <= 1.5x)"
+        )
         try:
             from pyzbar import pyzbar
 
@@ -88,8 +90,10 @@ def main() -> None:
             run = run_archive([archive], trust, state_path=folder / f"s{workers}.sqlite", workers=workers, force=True)
             rates[workers] = run.files / (time.perf_counter() - start)
             assert run.all_valid
-        print(f"archive of {len(issued) * COPIES} scans: 1 worker {rates[1]:.1f} files/s, 2 workers {rates[2]:.1f} files/s; "
-              f"ratio {rates[2] / rates[1]:.2f}x (target >= 1.8x)")  # fmt: skip
+        print(
+            f"archive of {len(issued) * COPIES} scans: 1 worker {rates[1]:.1f} files/s, "
+            f"2 workers {rates[2]:.1f} files/s; ratio {rates[2] / rates[1]:.2f}x (target >= 1.8x)"
+        )
 
 
 if __name__ == "__main__":
