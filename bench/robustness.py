@@ -47,7 +47,9 @@ def perspective(image: Image.Image) -> Image.Image:
         matrix.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         matrix.append([0, 0, 0, x, y, 1, -v * x, -v * y])
     coeffs = np.linalg.solve(np.array(matrix, dtype=float), np.array(src, dtype=float).reshape(8))
-    return image.transform(image.size, Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BILINEAR, fillcolor=WHITE)
+    return image.transform(
+        image.size, Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BILINEAR, fillcolor=WHITE
+    )
 
 
 def noise(image: Image.Image) -> Image.Image:

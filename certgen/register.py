@@ -286,13 +286,13 @@ class Register:
             for kid, pub, fn, name, vf, vu in rows
         ]  # fmt: skip
 
-    def keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:
+    def institution_keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:
         """The recorded keys (of one institution, or all), oldest first."""
         return self._keys(self._db, filing_number)
 
     def signing_key(self, filing_number: str | None, on: _dt.date) -> PublicKeyInfo:
         """The key to sign with for an issue date ``on``; RegisterError naming what is missing."""
-        candidates = [k for k in self.keys(filing_number) if k.valid_on(on)]
+        candidates = [k for k in self.institution_keys(filing_number) if k.valid_on(on)]
         revoked = {r.target for r in self.revocations() if r.scope == "key"}
         candidates = [k for k in candidates if k.kid.hex() not in revoked]
         institutions = {k.filing_number for k in candidates}

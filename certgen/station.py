@@ -94,7 +94,7 @@ class Station:
         own: list[PublicKeyInfo] = []
         if self.home.register_path.exists():
             with self.register() as reg:
-                own = reg.keys()
+                own = reg.institution_keys()
         bundle = self.trust.load()
         seen = {k.kid for k in own}
         infos = own + [k for k in bundle.keys if k.kid not in seen]

@@ -1,0 +1,99 @@
+"""``certkiosk demo``: the main job end to end on an embedded default, offline.
+
+Creates (or reuses) a demo station home with a clearly fictional institution, issues the bundled
+sample roster's certificates, renders one of them to a PNG scan, verifies everything and reports
+what it did. Only orchestration: every step is a certgen or verify call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+from certgen.batch import BatchResult, plan_batch, run_batch
+from certgen.home import StationHome
+from certgen.issue import Issuer
+from certgen.photo import make_placeholder_photo
+from certgen.roster import read_roster
+from certgen.station import Station
+
+DEMO_FILING = "Y000021146999"
+"""Valid in form (Liaoning, 葫芦岛市, kind 6 其他, order 999) and in no real register."""
+DEMO_INSTITUTION = "示例职业技能等级评价中心（示例）"
+DEMO_PASSPHRASE = "certkiosk-demo-only"
+"""Printed on purpose: the demo key protects nothing real."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo did, for the command to print."""
+
+    home: Path
+    created_key: bool
+    batch: BatchResult
+    scan: Path
+    verified: int
+    valid: int
+    problems: tuple[str, ...]
+
+
+def demo_home(explicit: StationHome | None) -> StationHome:
+    """The demo's own home: ``--home`` when given explicitly, else a separate folder (never a real station's)."""
+    if explicit is not None and explicit.source == "--home":
+        return explicit
+    return StationHome(Path(platformdirs.user_data_dir("certkiosk-demo", appauthor=False)), "demo")
+
+
+def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResult:
+    from verify.archive import default_state_path, run_archive
+
+    station = Station(home.ensure())
+    created = False
+    with station.register() as reg:
+        has_key = any(k.filing_number == DEMO_FILING for k in reg.institution_keys())
+    if not has_key:
+        say(f"创建示例机构 {DEMO_FILING} {DEMO_INSTITUTION} 的签名密钥（示例口令：{DEMO_PASSPHRASE}）")
+        station.new_key(DEMO_FILING, DEMO_INSTITUTION, DEMO_PASSPHRASE, valid_from=_dt.date(2025, 1, 1))
+        created = True
+    work = home.root / "demo-input"
+    roster_path = work / "示例名册.csv"
+    work.mkdir(parents=True, exist_ok=True)
+    with resources.as_file(resources.files("kiosk") / "demo_roster.csv") as bundled:
+        if not roster_path.exists() or roster_path.read_bytes() != bundled.read_bytes():
+            shutil.copyfile(bundled, roster_path)
+    roster = read_roster(roster_path)
+    for i, row in enumerate(roster.rows):
+        photo = work / "photos" / str(row.fields.get("photo"))
+        if not photo.exists():
+            make_placeholder_photo(photo, i)
+    say(f"名册 {roster_path}：{len(roster.rows)} 人；照片为程序生成的示例头像")
+    issuer = Issuer(station, DEMO_PASSPHRASE, DEMO_FILING, "liaoning-2020", home.output_dir)
+    with station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, work / "photos")
+    batch = run_batch(issuer, plan, progress=lambda done, total, number: None)
+    say(f"发证：本次 {batch.issued} 张，此前已发 {batch.skipped} 张 → {batch.folder}")
+
+    import pypdfium2
+
+    first = sorted(batch.folder.glob("*.pdf"))[0]
+    scan = home.root / "demo-scan.png"
+    pdf = pypdfium2.PdfDocument(str(first))
+    try:
+        pdf[0].render(scale=200 / 72).to_pil().convert("RGB").save(scan, "PNG")
+    finally:
+        pdf.close()
+    say(f"把证书 {first.name} 渲染为 200 dpi 扫描图 {scan}")
+
+    run = run_archive(
+        [batch.folder, scan], station.trust.load(),
+        state_path=default_state_path(home.root / "verify-runs", [batch.folder, scan]), force=True,
+    )  # fmt: skip
+    valid = sum(r.valid for r in run.results)
+    problems = tuple(r.line() for r in run.results if not r.valid)
+    return DemoResult(home.root, created, batch, scan, len(run.results), valid, problems)
