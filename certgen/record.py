@@ -376,10 +376,11 @@ _CONVERTERS: dict[str, Callable[[object], Any]] = {
 }
 
 
-def check_field(field: str, value: object) -> str | None:
+def check_field(field: str, value: object, *, id_type: int = RESIDENT_ID) -> str | None:
     """Validate one field on its own (for a form as the user types): None or the message.
 
-    Cross-field rules (number vs. level and date) are checked when the whole record is built.
+    ``id_number`` is checked as a number of document type ``id_type``. Cross-field rules (number
+    vs. level and date) are checked when the whole record is built.
     """
     convert = _CONVERTERS.get(field)
     if convert is None:
@@ -396,6 +397,10 @@ def check_field(field: str, value: object) -> str | None:
     if field == "number" and converted:
         check = check_number(converted)
         return None if check.valid else str(FieldError(field, converted, "；".join(check.errors)))
+    if field == "id_number" and converted:
+        number = converted.upper() if id_type in (RESIDENT_ID, 237, 238) else converted
+        problem = check_id_number(id_type, number)
+        return str(FieldError(field, converted, f"不是有效的{ID_TYPES[id_type]}号码：{problem}")) if problem else None
     if field == "occupation_code" and not OCCUPATION_CODE.fullmatch(converted):
         return str(FieldError(field, converted, "格式不符：应如 6-18-01-01"))
     return None

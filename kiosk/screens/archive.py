@@ -1,0 +1,97 @@
+"""档案: re-verify a folder or ZIP with progress, a summary by status and reason, and a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Button, Footer, Header, ProgressBar, Static
+
+from certgen.number import load_profiles
+from kiosk.screens.base import StationScreen
+from kiosk.widgets.field import Field
+from verify.archive import ArchiveRun, default_state_path, run_archive
+from verify.reasons import Reason
+from verify.report import write_report
+
+STATUS_TEXT = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
+
+
+class ArchiveProgress(Message):
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__()
+        self.done, self.total = done, total
+
+
+class ArchiveScreen(StationScreen):
+    """Batch re-verification in a worker thread (which itself uses worker processes)."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("档案复核：核验文件夹或ZIP中的全部证书扫描件与PDF", classes="title")
+        yield Field("文件夹或ZIP", "archive-path")
+        yield Field("报告文件", "report-path", placeholder=".html、.csv 或 .json，可留空")
+        with Horizontal(classes="buttons"):
+            yield Button("开始复核", variant="primary", id="start")
+        yield ProgressBar(id="archive-progress", show_eta=True)
+        yield Static("", id="archive-summary")
+        yield Footer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "start":
+            return
+        path = Path(self.query_one("#field-archive-path", Field).value.strip())
+        report_text = self.query_one("#field-report-path", Field).value.strip()
+        report = Path(report_text) if report_text else None
+        if report is not None and report.suffix.lower() not in (".html", ".htm", ".csv", ".json"):
+            self.fail(ValueError(f"报告文件 {report} 的扩展名应为 .html、.csv 或 .json"))
+            return
+        if not self.station.trust.exists():
+            self.fail(RuntimeError("本站没有信任库：请在“密钥”页（F6）导入签发机构的信任包"))
+            return
+        event.button.disabled = True
+        self.query_one("#archive-summary", Static).update(f"正在复核 {path} ……")
+        self.archive_worker(path, report)
+
+    @work(thread=True, exclusive=True, group="archive")
+    def archive_worker(self, path: Path, report: Path | None) -> None:
+        def progress(done: int, total: int) -> None:
+            self.post_message(ArchiveProgress(done, total))
+
+        try:
+            run = run_archive(
+                [path], self.station.trust.load(), profiles=load_profiles(self.station.home.profiles_dir),
+                state_path=default_state_path(self.station.home.root / "verify-runs", [path]),
+                progress=progress,
+            )  # fmt: skip
+            if report is not None:
+                write_report(run, report)
+        except Exception as exc:
+            self.app.call_from_thread(self.finished, None, report, exc)
+            return
+        self.app.call_from_thread(self.finished, run, report, None)
+
+    def on_archive_progress(self, message: ArchiveProgress) -> None:
+        self.query_one(ProgressBar).update(total=message.total or None, progress=message.done)
+
+    def finished(self, run: ArchiveRun | None, report: Path | None, error: BaseException | None) -> None:
+        self.query_one("#start", Button).disabled = False
+        if error is not None or run is None:
+            self.query_one("#archive-summary", Static).update("复核中断，见通知。")
+            if error is not None:
+                self.fail(error)
+            return
+        lines = [
+            f"共 {run.files} 个文件、{len(run.results)} 张证书"
+            + (f"（{run.resumed} 个沿用上次结果）" if run.resumed else "")
+        ]
+        lines += [f"  {STATUS_TEXT[s]}：{n}" for s, n in run.totals().items()]
+        lines += [f"  {code} {Reason(code).text}：{n}" for code, n in run.by_reason().items()]
+        if run.skipped:
+            lines.append(f"  跳过非图片/PDF文件：{len(run.skipped)}")
+        if report is not None:
+            lines.append(f"报告：{report}")
+        self.query_one("#archive-summary", Static).update("\n".join(lines))

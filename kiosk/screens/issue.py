@@ -1,0 +1,172 @@
+"""发证: issue one certificate from a form, validated as the user types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Footer, Header, Label, Select, Static
+
+from certgen.exceptions import RecordError
+from certgen.idtypes import ID_TYPES
+from certgen.issue import Issued, Issuer
+from certgen.levels import LEVELS
+from certgen.record import CertificateRecord, check_field
+from certgen.template import available_templates
+from kiosk.screens.base import StationScreen
+from kiosk.widgets.field import Field
+
+TEXT_FIELDS = [
+    ("姓名", "name", ""),
+    ("证件号码", "id_number", "18位身份证号码"),
+    ("所在单位", "employer", "可留空"),
+    ("职业编码", "occupation_code", "如 6-18-01-01"),
+    ("职业名称", "occupation", "如 车工"),
+    ("工种名称", "job_type", "无工种留空，证书上印——"),
+    ("发证日期", "issue_date", "YYYY-MM-DD"),
+    ("证书编号", "number", "留空则由登记库按序分配"),
+    ("照片", "photo", "JPEG/PNG 文件路径"),
+]
+
+
+class IssueScreen(StationScreen):
+    """A form for every field of the record, a summary to confirm, then sign and write the PDF."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record: CertificateRecord | None = None
+        self.issued: Issued | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static("签发一张证书", classes="title")
+            yield Field("姓名", "name", check=self.checker("name"))
+            with Horizontal(classes="row"):
+                yield Label("证件类型", classes="label")
+                yield Select([(f"{k} {v}", k) for k, v in ID_TYPES.items()], value=201, allow_blank=False, id="id_type")
+            for label, key, hint in TEXT_FIELDS[1:]:
+                default = dt.date.today().isoformat() if key == "issue_date" else ""
+                yield Field(
+                    label,
+                    key,
+                    check=self.checker(key),
+                    value=default,
+                    placeholder=hint,
+                )
+            with Horizontal(classes="row"):
+                yield Label("职业技能等级", classes="label")
+                yield Select(
+                    [(lv.text, d) for d, lv in sorted(LEVELS.items(), reverse=True)],
+                    value=3,
+                    allow_blank=False,
+                    id="level",
+                )
+            with Horizontal(classes="row"):
+                yield Label("模板", classes="label")
+                names = available_templates(self.station.home.root / "templates")
+                yield Select([(n, n) for n in names], value="liaoning-2020", allow_blank=False, id="template")
+            yield Field("私钥口令", "passphrase", password=True, placeholder="不会显示，也不会记录")
+            with Horizontal(classes="buttons"):
+                yield Button("检查", variant="primary", id="check")
+                yield Button("签发", variant="success", id="sign", disabled=True)
+                yield Button("打开PDF", id="open", disabled=True)
+                yield Button("打印", id="print", disabled=True)
+            yield Static("填写后按“检查”核对摘要，再按“签发”。", id="summary")
+            yield Static("", id="result")
+        yield Footer()
+
+    def checker(self, key: str) -> Callable[[str], str | None]:
+        """The as-you-type check of one field (ID numbers by the selected document type)."""
+
+        def check(value: str) -> str | None:
+            return check_field(key, value, id_type=self.id_type)
+
+        return check
+
+    @property
+    def id_type(self) -> int:
+        value = self.query_one("#id_type", Select).value
+        return value if isinstance(value, int) else 201
+
+    def values(self) -> dict[str, object]:
+        fields: dict[str, object] = {key: self.query_one(f"#field-{key}", Field).value for _, key, _ in TEXT_FIELDS}
+        fields["id_type"] = self.query_one("#id_type", Select).value
+        fields["level"] = self.query_one("#level", Select).value
+        return fields
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        handlers = {"check": self.check_record, "sign": self.sign, "open": self.open_pdf, "print": self.print_pdf}
+        handler = handlers.get(event.button.id or "")
+        if handler is not None:
+            handler()
+
+    def check_record(self) -> None:
+        self.query_one("#sign", Button).disabled = True
+        try:
+            record = CertificateRecord.from_fields(self.values())
+        except RecordError as exc:
+            for error in exc.errors:
+                if self.query(f"#field-{error.field}"):
+                    self.query_one(f"#field-{error.field}", Field).show_error(str(error))
+            self.notify(f"有{len(exc.errors)}个字段需要修改", title="请检查", severity="warning")
+            return
+        self.record = record
+        summary = [
+            f"姓名：{record.name}    {record.id_type_name}：{record.id_number}",
+            f"职业：{record.occupation}（{record.job_type_text}） {record.occupation_code}",
+            f"等级：{record.level_text}",
+            f"发证日期：{record.issue_date}    证书编号：{record.number or '由登记库按序分配'}",
+            f"照片：{record.photo or '无'}",
+            "确认无误后按“签发”。",
+        ]
+        self.query_one("#summary", Static).update("\n".join(summary))
+        self.query_one("#sign", Button).disabled = False
+
+    def sign(self) -> None:
+        if self.record is None:
+            return
+        passphrase = self.query_one("#field-passphrase", Field).value
+        template = str(self.query_one("#template", Select).value)
+        self.query_one("#sign", Button).disabled = True
+        self.query_one("#result", Static).update("正在签发……")
+        self.issue_worker(self.record, passphrase, template)
+
+    @work(thread=True, exclusive=True, group="issue")
+    def issue_worker(self, record: CertificateRecord, passphrase: str, template: str) -> None:
+        try:
+            issuer = Issuer(self.station, passphrase, template_name=template)
+            with self.station.register() as reg:
+                issued = issuer.issue(reg, record)
+        except Exception as exc:
+            self.app.call_from_thread(self.issue_failed, exc)
+            return
+        self.app.call_from_thread(self.issue_done, issued)
+
+    def issue_failed(self, exc: BaseException) -> None:
+        self.query_one("#result", Static).update("签发失败，见通知。")
+        self.query_one("#sign", Button).disabled = False
+        self.fail(exc)
+
+    def issue_done(self, issued: Issued) -> None:
+        self.issued = issued
+        lines = [f"已签发：{issued.record.number}", f"PDF：{issued.path}", *issued.warnings]
+        self.query_one("#result", Static).update("\n".join(lines))
+        self.query_one("#open", Button).disabled = False
+        self.query_one("#print", Button).disabled = False
+        self.notify(f"证书 {issued.record.number} 已签发", title="完成")
+
+    def open_pdf(self) -> None:
+        if self.issued is not None:
+            self.app.open_url(Path(self.issued.path).as_uri())
+
+    def print_pdf(self) -> None:
+        if self.issued is None:
+            return
+        from kiosk.screens.printing import PrintDialog
+
+        self.app.push_screen(PrintDialog([self.issued.path]))

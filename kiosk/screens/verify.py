@@ -1,0 +1,64 @@
+"""验证: the input has focus, so a keyboard-wedge scanner types straight in; the verdict shows at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.widgets import Footer, Header, Input, Static
+
+from certgen.number import load_profiles
+from kiosk.screens.base import StationScreen
+from kiosk.widgets.verdict import VerdictPanel
+from verify.check import clean_scanned_text, verify_text
+from verify.files import verify_bytes
+from verify.status import VerificationStatus
+
+
+class VerifyScreen(StationScreen):
+    """Scan a QR code (or type a file path) and see the verdict."""
+
+    AUTO_FOCUS = "#scan"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("验证证书：用扫码枪扫描证书二维码，或输入图片/PDF文件路径后按回车", classes="title")
+        yield Input(placeholder="扫描二维码……", id="scan")
+        yield VerdictPanel("等待扫描", id="verdict")
+        yield Static("", id="more", classes="hint")
+        yield Footer()
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#scan", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value
+        event.input.value = ""
+        if not text.strip():
+            return
+        if not self.station.trust.exists():
+            self.fail(RuntimeError("本站没有信任库：请在“密钥”页（F6）导入签发机构的信任包"))
+            return
+        cleaned = clean_scanned_text(text)
+        if cleaned.upper().startswith("ZJ") or not Path(cleaned).exists():
+            profiles = load_profiles(self.station.home.profiles_dir)
+            self.show([verify_text(cleaned, self.station.trust.load(), source="扫码", profiles=profiles)])
+        else:
+            self.query_one("#verdict", VerdictPanel).clear(f"正在核验 {cleaned} ……")
+            self.verify_file(Path(cleaned))
+
+    @work(thread=True, exclusive=True, group="verify")
+    def verify_file(self, path: Path) -> None:
+        try:
+            results = verify_bytes(path.read_bytes(), str(path), self.station.trust.load())
+        except Exception as exc:
+            self.app.call_from_thread(self.fail, exc)
+            return
+        self.app.call_from_thread(self.show, results)
+
+    def show(self, results: list[VerificationStatus]) -> None:
+        self.query_one("#verdict", VerdictPanel).show(results[0])
+        rest = [r.line() for r in results[1:]]
+        self.query_one("#more", Static).update("\n".join(rest))
+        self.query_one("#scan", Input).focus()
