@@ -1,0 +1,157 @@
+"""Printing through a real CUPS server with a cups-pdf queue (set up by .ci/run).
+
+A certificate printed with a calibration offset comes back from cups-pdf as an A4 landscape page
+whose QR code still measures 30 mm (no scaling happened) and has moved by the offset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pdfplumber
+import pikepdf
+import pypdfium2
+import pytest
+import zxingcpp
+
+from certgen.issue import Issued, Issuer
+from certgen.printing import (
+    PrintError,
+    calibration_pdf,
+    find_queue,
+    list_queues,
+    load_offsets,
+    print_files,
+    save_offset,
+)
+from certgen.station import Station
+from tests.conftest import PASSPHRASE, make_record
+
+QUEUE, STOPPED = "CertPDF", "CertStopped"
+OUTPUT = Path(os.path.expanduser("~")) / "PDF"  # cups-pdf's "Out ${HOME}/PDF" for the job's user
+
+
+def _cups_ready() -> str | None:
+    if shutil.which("lpstat") is None:
+        return "CUPS is not installed"
+    out = subprocess.run(["lpstat", "-p"], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C")).stdout
+    if f"printer {QUEUE} " not in out or f"printer {STOPPED} " not in out:
+        return f"queues {QUEUE} and {STOPPED} are not set up (.ci/run creates them)"
+    return None
+
+
+missing = _cups_ready()
+if missing and os.environ.get("CI") == "true":
+    raise RuntimeError(f"CI must run the printing tests against CUPS: {missing}")
+pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
+
+
+def wait_for_output(job_id: str, timeout: float = 90.0) -> Path:
+    """The PDF cups-pdf wrote for ``job_id`` (polled: the spooler works on its own time)."""
+    suffix = f"-job_{job_id.rsplit('-', 1)[1]}.pdf"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for p in OUTPUT.glob(f"*{suffix}") if p.stat().st_size > 0]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"cups-pdf wrote nothing for job {job_id} within {timeout:.0f} s")
+
+
+def qr_geometry(pdf: Path) -> tuple[float, float, float, float, tuple[float, float]]:
+    """(left, top, width, height) of the QR code in mm, and the displayed page size in pt."""
+    doc = pypdfium2.PdfDocument(str(pdf))
+    page = doc[0]
+    size = page.get_size()
+    dpi = 600
+    found = zxingcpp.read_barcodes(page.render(scale=dpi / 72).to_pil())
+    assert len(found) == 1
+    p = found[0].position
+    px = dpi / 25.4
+    box = (p.top_left.x / px, p.top_left.y / px, (p.top_right.x - p.top_left.x) / px, (p.bottom_left.y - p.top_left.y) / px)
+    doc.close()
+    return (*box, size)
+
+
+@pytest.fixture
+def certificate(keyed_station: tuple[Station, object], tmp_path: Path) -> tuple[Station, Issued]:
+    station, _ = keyed_station
+    issuer = Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")
+    with station.register() as reg:
+        return station, issuer.issue(reg, make_record())
+
+
+def test_queues_are_listed_with_their_state() -> None:
+    queues = {q.name: q for q in list_queues()}
+    assert queues[QUEUE].ready and queues[QUEUE].state in ("idle", "printing")
+    assert queues[STOPPED].state == "disabled" and not queues[STOPPED].ready
+
+
+def test_a_certificate_prints_at_true_scale_with_the_calibration_offset(certificate: tuple[Station, Issued]) -> None:
+    station, cert = certificate
+    before = hashlib.sha256(cert.path.read_bytes()).hexdigest()
+    save_offset(station.home, QUEUE, 2.0, -1.5)  # 2 mm right, 1.5 mm down
+    assert load_offsets(station.home)[QUEUE] == (2.0, -1.5)
+    [job] = print_files(station.home, [cert.path], QUEUE)
+    assert job.queue == QUEUE and job.job_id.startswith(f"{QUEUE}-") and job.offset_mm == (2.0, -1.5)
+    printed = wait_for_output(job.job_id)
+    left, top, width, height, (page_w, page_h) = qr_geometry(printed)
+    assert (round(page_w), round(page_h)) == (842, 595)  # A4 landscape as displayed
+    assert abs(width - 30.0) <= 0.2 and abs(height - 30.0) <= 0.2  # no scaling
+    assert abs(left - (236.0 + 2.0)) <= 0.25 and abs(top - (36.0 + 1.5)) <= 0.25  # moved by the offset
+    assert hashlib.sha256(cert.path.read_bytes()).hexdigest() == before  # the PDF on disk stays exact
+
+
+def test_prints_and_reprints_are_logged_without_a_new_number(certificate: tuple[Station, Issued]) -> None:
+    station, cert = certificate
+    first = print_files(station.home, [cert.path], QUEUE)
+    again = print_files(station.home, [cert.path], QUEUE, copies=2)
+    with station.register() as reg:
+        entries = [e for e in reg.audit_entries() if e.action == "certificate.print"]
+        assert reg.counts() == {"pending": 0, "issued": 1, "void": 0}
+        assert reg.check() == []
+    assert [e.detail["job_id"] for e in entries] == [first[0].job_id, again[0].job_id]
+    assert [e.detail["reprint"] for e in entries] == [False, True]
+    assert entries[1].detail["copies"] == 2 and entries[1].detail["number"] == cert.record.number
+    for job in (*first, *again):
+        wait_for_output(job.job_id)
+
+
+def test_unknown_or_stopped_queue_and_missing_cups_are_clear_errors(
+    certificate: tuple[Station, Issued], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    station, cert = certificate
+    with pytest.raises(PrintError, match="打印机 NoSuchQueue 不存在"):
+        print_files(station.home, [cert.path], "NoSuchQueue")
+    with pytest.raises(PrintError, match=f"打印机 {STOPPED} 已停止"):
+        find_queue(STOPPED)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(PrintError, match="找不到 CUPS 命令"):
+        print_files(station.home, [cert.path], QUEUE)
+    with station.register() as reg:
+        assert not [e for e in reg.audit_entries() if e.action == "certificate.print"]
+
+
+def test_offsets_are_bounded(certificate: tuple[Station, Issued]) -> None:
+    station, _ = certificate
+    with pytest.raises(PrintError, match="±10mm 以内，收到 12mm"):
+        save_offset(station.home, QUEUE, 12.0, 0.0)
+
+
+def test_the_calibration_page_has_its_reference_marks(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.pdf"
+    path.write_bytes(calibration_pdf())
+    with pdfplumber.open(path) as pdf:
+        page = pdf.pages[0]
+        assert (round(page.width), round(page.height)) == (842, 595)
+        mm = 72 / 25.4
+        squares = sorted(round(r["width"] / mm, 1) for r in page.rects if abs(r["width"] - r["height"]) < 0.1)
+        assert 100.0 in squares and 30.0 in squares
+        assert "100mm × 100mm" in page.extract_text()
+    with pikepdf.open(path) as pdf:
+        assert len(pdf.pages) == 1
