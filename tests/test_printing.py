@@ -73,7 +73,12 @@ def qr_geometry(pdf: Path) -> tuple[float, float, float, float, tuple[float, flo
     assert len(found) == 1
     p = found[0].position
     px = dpi / 25.4
-    box = (p.top_left.x / px, p.top_left.y / px, (p.top_right.x - p.top_left.x) / px, (p.bottom_left.y - p.top_left.y) / px)
+    box = (
+        p.top_left.x / px,
+        p.top_left.y / px,
+        (p.top_right.x - p.top_left.x) / px,
+        (p.bottom_left.y - p.top_left.y) / px,
+    )
     doc.close()
     return (*box, size)
 
