@@ -28,7 +28,7 @@ from certgen.exceptions import DuplicateNumber, RegisterError
 from certgen.keys import PublicKeyInfo
 from certgen.number import SERIAL_MAX, check_number, format_number
 from certgen.record import CertificateRecord
-from certgen.trust import Revocation, Scope, utc_now
+from certgen.trust import SCOPE_TEXT, Revocation, Scope, utc_now
 
 SCHEMA_VERSION = "1"
 GENESIS = "0" * 64
@@ -371,7 +371,7 @@ class Register:
         existing = db.execute("SELECT status, batch_id FROM certificates WHERE number = ?", (record.number,)).fetchone()
         if existing is not None:
             raise DuplicateNumber(
-                f"证书编号 {record.number} 已在登记库中（状态：{_STATUS_TEXT[existing[0]]}"
+                f"证书编号 {record.number} 已在登记库中（状态：{STATUS_TEXT[existing[0]]}"
                 + (f"，批次 {existing[1]}" if existing[1] else "")
                 + "），不能重复使用"
             )
@@ -400,7 +400,7 @@ class Register:
             )
             if cur.rowcount != 1:
                 row = db.execute("SELECT status FROM certificates WHERE number = ?", (number,)).fetchone()
-                state = _STATUS_TEXT[row[0]] if row else "不存在"
+                state = STATUS_TEXT[row[0]] if row else "不存在"
                 raise RegisterError(f"证书编号 {number} 无法完成发证：当前状态为{state}")
             self._audit(
                 db, "certificate.issue",
@@ -496,7 +496,7 @@ class Register:
             elif db.execute("SELECT 1 FROM keys WHERE kid = ?", (target,)).fetchone() is None:
                 raise RegisterError(f"密钥 {target} 不在本站登记库中")
             if db.execute("SELECT 1 FROM revocations WHERE scope = ? AND target = ?", (scope, target)).fetchone():
-                raise RegisterError(f"{_SCOPE_TEXT[scope]} {target} 已被吊销")
+                raise RegisterError(f"{SCOPE_TEXT[scope]} {target} 已被吊销")
             at = utc_now()
             db.execute(
                 "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES (?,?,?,?)",
@@ -593,5 +593,5 @@ class Register:
         return problems
 
 
-_STATUS_TEXT = {"pending": "已分配未完成", "issued": "已发证", "void": "已作废"}
-_SCOPE_TEXT = {"certificate": "证书", "batch": "批次", "key": "密钥"}
+STATUS_TEXT: dict[str, str] = {"pending": "已分配未完成", "issued": "已发证", "void": "已作废"}
+"""Chinese names of a number's states in the register."""

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from certgen.exceptions import CertkioskError, RegisterError, TrustError
+from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
 from certgen.home import StationHome, write_bytes_atomic
 from certgen.keys import DEFAULT_VALIDITY_YEARS, KeyStore, PublicKeyInfo, check_passphrase
 from certgen.number import check_filing_number, load_profiles
@@ -102,6 +102,15 @@ class Station:
         return [KeyListing(k, k.kid in private, bundle.key_revocation(k.kid) is not None) for k in infos]
 
     # --- trust -----------------------------------------------------------------------------
+    def trust_for_verifying(self) -> TrustBundle:
+        """The trust bundle; ConfigError saying how to get one when the station has none."""
+        if not self.trust.exists():
+            raise ConfigError(
+                f"本站没有信任库（{self.trust.path}）：请先导入签发机构的信任包"
+                "（命令行 certkiosk trust import，或界面“密钥”页 F6）"
+            )
+        return self.trust.load()
+
     def export_trust(self, path: Path) -> str:
         """Write the trust bundle to ``path``; returns its SHA-256 fingerprint."""
         bundle = self.trust.load()

@@ -212,6 +212,15 @@ class TrustStore:
         return self.path.is_file()
 
 
+SCOPE_TEXT: dict[str, str] = {"certificate": "证书", "batch": "批次", "key": "密钥"}
+"""Chinese names of the revocation scopes."""
+
+
+def grouped_fingerprint(fingerprint: str) -> str:
+    """A hex fingerprint in groups of four, for reading aloud: ``86eb 99eb 666a ...``."""
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
 def utc_now() -> str:
     """The current time as ``YYYY-MM-DDTHH:MM:SSZ``."""
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

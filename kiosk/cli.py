@@ -19,7 +19,9 @@ import click
 from certgen.exceptions import CertkioskError, ConfigError
 from certgen.home import StationHome
 from certgen.number import check_number, load_profiles
+from certgen.register import STATUS_TEXT
 from certgen.station import Station, describe_error
+from certgen.trust import SCOPE_TEXT, grouped_fingerprint
 
 ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -211,10 +213,6 @@ def trust() -> None:
     """Trusted keys and revocations. / 信任库（受信密钥与吊销）。"""
 
 
-def _grouped(fingerprint: str) -> str:
-    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
-
-
 @trust.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
@@ -222,7 +220,7 @@ def trust_export(ctx: click.Context, file: Path) -> None:
     """Write the trust bundle and print its fingerprint. / 导出信任包并显示指纹。"""
     fingerprint = station_of(ctx).export_trust(file)
     click.echo(f"已导出信任包：{file}")
-    click.echo(f"SHA-256 指纹：{_grouped(fingerprint)}")
+    click.echo(f"SHA-256 指纹：{grouped_fingerprint(fingerprint)}")
     click.echo("请通过电话或书面等其他渠道与接收方核对此指纹。")
 
 
@@ -232,7 +230,7 @@ def trust_export(ctx: click.Context, file: Path) -> None:
 def trust_import(ctx: click.Context, file: Path) -> None:
     """Merge a trust bundle (never replaces a different key). / 导入信任包（不会替换不同的密钥）。"""
     result, fingerprint = station_of(ctx).import_trust(file)
-    click.echo(f"信任包 SHA-256 指纹：{_grouped(fingerprint)}（请与发送方核对）")
+    click.echo(f"信任包 SHA-256 指纹：{grouped_fingerprint(fingerprint)}（请与发送方核对）")
     added, updated = len(result.added_keys), len(result.updated_keys)
     click.echo(f"新增密钥 {added} 个，更新 {updated} 个，新增吊销 {result.added_revocations} 条")
     for kid in result.added_keys:
@@ -250,15 +248,13 @@ def trust_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(bundle.to_bytes().decode("utf-8"), nl=False)
         return
-    click.echo(
-        f"受信密钥 {len(bundle.keys)} 个，吊销 {len(bundle.revocations)} 条；指纹 {_grouped(bundle.fingerprint())}"
-    )
+    fingerprint = grouped_fingerprint(bundle.fingerprint())
+    click.echo(f"受信密钥 {len(bundle.keys)} 个，吊销 {len(bundle.revocations)} 条；指纹 {fingerprint}")
     for info in bundle.keys:
         until = info.valid_until.isoformat() if info.valid_until else "长期"
         click.echo(f"  {info.kid_hex}  {info.filing_number}  {info.institution}  {info.valid_from}~{until}")
-    scope_text = {"certificate": "证书", "batch": "批次", "key": "密钥"}
     for rev in bundle.revocations:
-        click.echo(f"  吊销{scope_text[rev.scope]} {rev.target}（{rev.revoked_at}）：{rev.reason}")
+        click.echo(f"  吊销{SCOPE_TEXT[rev.scope]} {rev.target}（{rev.revoked_at}）：{rev.reason}")
 
 
 # --- register --------------------------------------------------------------------------------
@@ -295,7 +291,6 @@ def register_check(ctx: click.Context) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
-    status_text = {"pending": "未完成", "issued": "已发证", "void": "已作废"}
     with station_of(ctx).register() as reg:
         found = reg.find(text)
         revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
@@ -315,7 +310,7 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
             )
             continue
         mark = "，已吊销" if item.number in revoked else ""
-        click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {status_text[item.status]}{mark}")
+        click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
 
 
 @register.command("revoke")
@@ -366,11 +361,9 @@ def verify_cmd(
     from verify.check import clean_scanned_text, verify_text
 
     station = station_of(ctx)
-    if not station.trust.exists():
-        raise ConfigError(f"本站没有信任库（{station.trust.path}）：请先用 certkiosk trust import 导入签发机构的信任包")
+    bundle = station.trust_for_verifying()
     if report is not None and report.suffix.lower() not in (".csv", ".json", ".html", ".htm"):
         raise click.UsageError(f"报告文件 {report} 的扩展名应为 .csv、.json 或 .html")
-    bundle = station.trust.load()
     profiles = load_profiles(station.home.profiles_dir)
     results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles) for t in texts]
     if not paths and not texts:

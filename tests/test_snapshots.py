@@ -1,14 +1,13 @@
 """Snapshot tests of the station's main screens (pytest-textual-snapshot).
 
-The station lives at a fixed path with a key of fixed validity, so what the screens show is the
-same on every machine. Update the snapshots deliberately: pytest tests/test_snapshots.py --snapshot-update
+The station lives at a relative path inside each test's own temporary folder (so concurrent runs
+never share it) with a key of fixed validity: what the screens show is the same on every machine.
+Update the snapshots deliberately: pytest tests/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,10 @@ from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record
 SIZE = (120, 40)
 
 
-@pytest.fixture(scope="module")
-def station() -> Station:
-    root = Path(tempfile.gettempdir()) / "certkiosk-snapshot-home"
-    shutil.rmtree(root, ignore_errors=True)
-    station = Station(StationHome(root, "--home").ensure())
+@pytest.fixture
+def station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Station:
+    monkeypatch.chdir(tmp_path)
+    station = Station(StationHome(Path("station-home"), "--home").ensure())
     station.new_key(FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2020, 1, 1), years=10)
     return station
 
@@ -43,7 +41,7 @@ def test_issue_screen(snap_compare: Any, station: Station) -> None:
 
 def test_verify_screen_with_a_valid_certificate(snap_compare: Any, station: Station, tmp_path: Path) -> None:
     with station.register() as reg:
-        issued = Issuer(station, PASSPHRASE, out_dir=tmp_path).issue(reg, make_record(name="赵孟𫖯"))
+        issued = Issuer(station, PASSPHRASE, out_dir=Path("out")).issue(reg, make_record(name="赵孟𫖯"))
 
     async def scan(pilot: Pilot[None]) -> None:
         pilot.app.screen.query_one("#scan").value = issued.qr_text  # type: ignore[attr-defined]

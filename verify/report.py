@@ -14,8 +14,8 @@ from pathlib import Path
 from certgen.home import write_bytes_atomic
 from verify.archive import ArchiveRun
 from verify.reasons import Reason
+from verify.status import VERDICT_TEXT
 
-STATUS_TEXT = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
 COLUMNS = ("来源", "页", "结论", "原因代码", "姓名", "证书编号", "评价机构", "说明")
 
 
@@ -25,7 +25,7 @@ def _rows(run: ArchiveRun) -> list[list[str]]:
         if r.valid:
             continue
         rows.append([
-            r.source, str(r.page or ""), STATUS_TEXT[r.status], " ".join(x.value for x in r.reasons),
+            r.source, str(r.page or ""), VERDICT_TEXT[r.status], " ".join(x.value for x in r.reasons),
             r.claims.name if r.claims and r.intact else "", r.claims.number if r.claims else "",
             r.institution or "", "；".join(f.detail for f in r.findings),
         ])  # fmt: skip
@@ -39,7 +39,7 @@ def to_csv(run: ArchiveRun) -> bytes:
     w.writerow(["文件", run.files])
     w.writerow(["跳过（非图片/PDF）", len(run.skipped)])
     for status, n in run.totals().items():
-        w.writerow([STATUS_TEXT[status], n])
+        w.writerow([VERDICT_TEXT[status], n])
     for code, n in run.by_reason().items():
         w.writerow([f"{code} {Reason(code).text}", n])
     w.writerow([])
@@ -63,7 +63,7 @@ def to_json(run: ArchiveRun) -> bytes:
 
 def to_html(run: ArchiveRun) -> bytes:
     e = html.escape
-    totals = "".join(f"<tr><td>{STATUS_TEXT[s]}</td><td>{n}</td></tr>" for s, n in run.totals().items())
+    totals = "".join(f"<tr><td>{VERDICT_TEXT[s]}</td><td>{n}</td></tr>" for s, n in run.totals().items())
     reasons = "".join(
         f"<tr><td>{e(code)}</td><td>{e(Reason(code).text)}</td><td>{n}</td></tr>" for code, n in run.by_reason().items()
     )

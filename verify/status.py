@@ -10,6 +10,8 @@ from certgen.payload import Claims
 from verify.reasons import Reason
 
 Verdict = Literal["valid", "invalid", "unreadable"]
+VERDICT_TEXT: dict[str, str] = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
+"""Chinese names of the verdicts."""
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
+from certgen.exceptions import CertkioskError
 from certgen.number import load_profiles
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 from verify.archive import ArchiveRun, default_state_path, run_archive
 from verify.reasons import Reason
 from verify.report import write_report
-
-STATUS_TEXT = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
+from verify.status import VERDICT_TEXT
 
 
 class ArchiveProgress(Message):
@@ -49,8 +49,10 @@ class ArchiveScreen(StationScreen):
         if report is not None and report.suffix.lower() not in (".html", ".htm", ".csv", ".json"):
             self.fail(ValueError(f"报告文件 {report} 的扩展名应为 .html、.csv 或 .json"))
             return
-        if not self.station.trust.exists():
-            self.fail(RuntimeError("本站没有信任库：请在“密钥”页（F6）导入签发机构的信任包"))
+        try:
+            self.station.trust_for_verifying()
+        except CertkioskError as exc:
+            self.fail(exc)
             return
         event.button.disabled = True
         self.query_one("#archive-summary", Static).update(f"正在复核 {path} ……")
@@ -88,7 +90,7 @@ class ArchiveScreen(StationScreen):
             f"共 {run.files} 个文件、{len(run.results)} 张证书"
             + (f"（{run.resumed} 个沿用上次结果）" if run.resumed else "")
         ]
-        lines += [f"  {STATUS_TEXT[s]}：{n}" for s, n in run.totals().items()]
+        lines += [f"  {VERDICT_TEXT[s]}：{n}" for s, n in run.totals().items()]
         lines += [f"  {code} {Reason(code).text}：{n}" for code, n in run.by_reason().items()]
         if run.skipped:
             lines.append(f"  跳过非图片/PDF文件：{len(run.skipped)}")

@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from certgen.keys import PublicKeyInfo
 from certgen.number import check_filing_number
+from certgen.trust import grouped_fingerprint
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 
@@ -18,10 +19,6 @@ from kiosk.widgets.field import Field
 def _check_filing(value: str) -> str | None:
     check = check_filing_number(value.strip())
     return None if check.valid else "；".join(check.errors)
-
-
-def grouped(fingerprint: str) -> str:
-    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
 
 
 class KeysScreen(StationScreen):
@@ -79,16 +76,14 @@ class KeysScreen(StationScreen):
                 self.create_worker(value("filing").strip(), value("institution").strip(), first)
             elif event.button.id == "export":
                 path = Path(value("bundle").strip())
-                fingerprint = self.station.export_trust(path)
-                result.update(
-                    f"已导出 {path}\nSHA-256 指纹：{grouped(fingerprint)}\n请通过电话或书面与接收方核对此指纹。"
-                )
+                fingerprint = grouped_fingerprint(self.station.export_trust(path))
+                result.update(f"已导出 {path}\nSHA-256 指纹：{fingerprint}\n请通过电话或书面与接收方核对此指纹。")
             elif event.button.id == "import":
                 path = Path(value("bundle").strip())
                 merged, fingerprint = self.station.import_trust(path)
                 added, updated = len(merged.added_keys), len(merged.updated_keys)
                 result.update(
-                    f"已导入 {path}\nSHA-256 指纹：{grouped(fingerprint)}（请与发送方核对）\n"
+                    f"已导入 {path}\nSHA-256 指纹：{grouped_fingerprint(fingerprint)}（请与发送方核对）\n"
                     f"新增密钥 {added}，更新 {updated}，新增吊销 {merged.added_revocations}"
                 )
                 self.refresh_keys()

@@ -6,11 +6,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
+from certgen.register import STATUS_TEXT
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.confirm import ConfirmDialog
 from kiosk.widgets.field import Field
-
-STATUS = {"pending": "未完成", "issued": "已发证", "void": "已作废"}
 
 
 class RegisterScreen(StationScreen):
@@ -50,7 +49,7 @@ class RegisterScreen(StationScreen):
             return
         revoked = {r.target for r in revocations} | {n for r in revocations for n in r.numbers}
         for item in found:
-            table.add_row(item.number, item.record.name, item.record.level_text, STATUS[item.status],
+            table.add_row(item.number, item.record.name, item.record.level_text, STATUS_TEXT[item.status],
                           item.batch_id or "", "已吊销" if item.number in revoked else "", key=item.number)  # fmt: skip
         self.query_one("#register-result", Static).update(f"找到 {len(found)} 张证书")
 

@@ -8,6 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Footer, Header, Input, Static
 
+from certgen.exceptions import CertkioskError
 from certgen.number import load_profiles
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
@@ -37,13 +38,15 @@ class VerifyScreen(StationScreen):
         event.input.value = ""
         if not text.strip():
             return
-        if not self.station.trust.exists():
-            self.fail(RuntimeError("本站没有信任库：请在“密钥”页（F6）导入签发机构的信任包"))
+        try:
+            bundle = self.station.trust_for_verifying()
+        except CertkioskError as exc:
+            self.fail(exc)
             return
         cleaned = clean_scanned_text(text)
         if cleaned.upper().startswith("ZJ") or not Path(cleaned).exists():
             profiles = load_profiles(self.station.home.profiles_dir)
-            self.show([verify_text(cleaned, self.station.trust.load(), source="扫码", profiles=profiles)])
+            self.show([verify_text(cleaned, bundle, source="扫码", profiles=profiles)])
         else:
             self.query_one("#verdict", VerdictPanel).clear(f"正在核验 {cleaned} ……")
             self.verify_file(Path(cleaned))
