@@ -252,3 +252,14 @@ def test_a_json_record_is_a_roster_of_one(issuer: Issuer, tmp_path: Path, photo_
     with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, roster, photo_dir)
     assert plan.problems == [] and len(plan.rows) == 1
+
+
+def test_english_snake_case_headers_are_accepted(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> None:
+    english = ["name", "id_type", "id_number", "employer", "occupation_code", "occupation", "job_type", "level",
+               "number", "issue_date", "photo"]  # fmt: skip
+    rows = roster_rows(3)
+    rows[0] = english
+    roster = read_roster(write_csv(tmp_path / "english.csv", rows, "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photo_dir)
+    assert plan.problems == [] and [p.record.name for p in plan.rows] == [r[0] for r in rows[1:]]

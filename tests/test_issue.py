@@ -215,3 +215,36 @@ def test_truncated_photo(tmp_path: Path) -> None:
 def test_issue_dates_before_the_key_are_refused(issuer: Issuer) -> None:
     with issuer.station.register() as reg, pytest.raises(Exception, match="没有在 2019-06-01 有效的签名密钥"):
         issuer.issue(reg, make_record(issue_date=dt.date(2019, 6, 1)))
+
+
+def test_the_bundled_font_covers_every_gb2312_hanzi_and_rare_name_characters() -> None:
+    font = choose_font()
+    hanzi = []
+    for high in range(0xB0, 0xF8):
+        for low in range(0xA1, 0xFF):
+            try:
+                hanzi.append(bytes([high, low]).decode("gb2312"))
+            except UnicodeDecodeError:
+                continue
+    assert len(hanzi) == 6763
+    assert font.missing("".join(hanzi)) == []
+    assert font.missing("䶮堃喆𫖯") == []
+
+
+def test_a_seal_is_placed_by_the_template(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> None:
+    seal = tmp_path / "seal.png"
+    image = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(image).ellipse((10, 10, 390, 390), outline=(200, 0, 0, 255), width=18)
+    image.save(seal)
+    issuer.seal = seal
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record(photo=photo_dir / "p3.jpg"))
+    with pdfplumber.open(issued.path) as pdf:
+        images = pdf.pages[0].images
+    mm = 72 / 25.4
+    sizes = sorted((round(i["width"] / mm), round(i["height"] / mm)) for i in images)
+    assert (40, 40) in sizes  # the template's seal box
+    rows, problems = measure(issued.path, issuer.template)
+    assert problems == [] and all(m.ok for m in rows)

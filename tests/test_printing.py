@@ -160,3 +160,36 @@ def test_the_calibration_page_has_its_reference_marks(tmp_path: Path) -> None:
         assert "100mm × 100mm" in page.extract_text()
     with pikepdf.open(path) as pdf:
         assert len(pdf.pages) == 1
+
+
+def test_the_issue_screen_prints_through_the_dialog(certificate: tuple[Station, Issued]) -> None:
+    import asyncio
+
+    from textual.widgets import Button, Select
+
+    from kiosk.app import build_app
+    from kiosk.screens.printing import PrintDialog
+
+    station, cert = certificate
+    app = build_app(station.home, "issue")
+
+    async def run() -> None:
+        async with app.run_test(size=(150, 60)) as pilot:
+            await pilot.pause()
+            app.screen.issued = cert  # type: ignore[attr-defined]  # as after signing on this screen
+            app.push_screen(PrintDialog([cert.path]))
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, PrintDialog)
+            dialog.query_one("#queue", Select).value = QUEUE
+            dialog.query_one("#do-print", Button).press()
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+
+    asyncio.run(run())
+    with station.register() as reg:
+        jobs = [e.detail for e in reg.audit_entries() if e.action == "certificate.print"]
+    assert len(jobs) == 1 and jobs[0]["queue"] == QUEUE and jobs[0]["number"] == cert.record.number
+    wait_for_output(str(jobs[0]["job_id"]))
+    assert any("已提交打印" in (n.title or "") for n in app._notifications)
