@@ -96,8 +96,8 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
             fields["photo"] = str(photos / photo.strip())
         try:
             record = CertificateRecord.from_fields(fields)
-            key = issuer.key_for(reg, record)
-            record = issuer.complete_record(record, key)
+            signing_key = issuer.key_for(reg, record)
+            record = issuer.complete_record(record, signing_key)
         except RecordError as exc:
             plan.problems.extend(RowProblem(row.row, str(e)) for e in exc.errors)
             continue
@@ -125,7 +125,7 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
                 plan.problems.append(RowProblem(row.row, f"证书编号 {record.number} 已在登记库中，不能重复使用"))
                 continue
         try:
-            issuer.check_printable(record, issuer.key_for(reg, record))
+            issuer.check_printable(record, signing_key)  # the photo is prepared again when issued: not kept
         except CertkioskError as exc:
             plan.problems.append(RowProblem(row.row, str(exc)))
             continue

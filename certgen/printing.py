@@ -208,15 +208,13 @@ def print_files(home: StationHome, paths: list[Path], queue_name: str | None, co
             known = reg.get(path.stem)
             if known is not None and known.status != "issued":
                 raise PrintError(f"证书 {path.stem} 在登记库中的状态不是已发证，不能打印")
+            reprint = reg.printed_before(str(path))
             job = submit(path, queue, copies, offset, f"职业技能等级证书 {path.stem}")
-            previous = [
-                e for e in reg.audit_entries() if e.action == "certificate.print" and e.detail.get("file") == str(path)
-            ]
             reg.log(
                 "certificate.print",
                 {
                     "number": known.number if known else None, "file": str(path), "queue": job.queue,
-                    "job_id": job.job_id, "copies": copies, "offset_mm": list(offset), "reprint": bool(previous),
+                    "job_id": job.job_id, "copies": copies, "offset_mm": list(offset), "reprint": reprint,
                 },
             )  # fmt: skip
             jobs.append(job)

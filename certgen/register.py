@@ -225,6 +225,14 @@ class Register:
         with self._transaction() as db:
             self._audit(db, action, detail)
 
+    def printed_before(self, file: str) -> bool:
+        """Whether the audit log already records a print of ``file`` (a new one is a reprint)."""
+        row = self._db.execute(
+            "SELECT 1 FROM audit WHERE action = 'certificate.print' AND json_extract(detail, '$.file') = ? LIMIT 1",
+            (file,),
+        ).fetchone()
+        return row is not None
+
     def audit_entries(self) -> list[AuditEntry]:
         rows = self._db.execute("SELECT seq, at, actor, action, detail FROM audit ORDER BY seq")
         return [AuditEntry(s, at, actor, action, json.loads(detail)) for s, at, actor, action, detail in rows]
