@@ -51,16 +51,26 @@ if missing and os.environ.get("CI") == "true":
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 
+def _completed(job_id: str) -> bool:
+    done = subprocess.run(
+        ["lpstat", "-W", "completed", "-o", job_id.rsplit("-", 1)[0]],
+        capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"), check=False,
+    )  # fmt: skip
+    return any(line.split()[:1] == [job_id] for line in done.stdout.splitlines())
+
+
 def wait_for_output(job_id: str, timeout: float = 90.0) -> Path:
-    """The PDF cups-pdf wrote for ``job_id`` (polled: the spooler works on its own time)."""
+    """The PDF cups-pdf wrote for ``job_id``, once CUPS reports the job completed (the spooler
+    works on its own time, so this polls; cups-pdf writes the file in place while the job runs)."""
     suffix = f"-job_{job_id.rsplit('-', 1)[1]}.pdf"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [p for p in OUTPUT.glob(f"*{suffix}") if p.stat().st_size > 0]
-        if found:
-            return found[0]
+        if _completed(job_id):
+            found = list(OUTPUT.glob(f"*{suffix}"))
+            if found:
+                return found[0]
         time.sleep(0.2)
-    raise AssertionError(f"cups-pdf wrote nothing for job {job_id} within {timeout:.0f} s")
+    raise AssertionError(f"CUPS did not complete job {job_id} with a cups-pdf file within {timeout:.0f} s")
 
 
 def qr_geometry(pdf: Path) -> tuple[float, float, float, float, tuple[float, float]]:
