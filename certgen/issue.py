@@ -23,7 +23,7 @@ from certgen.payload import sign
 from certgen.photo import PreparedPhoto, prepare_photo
 from certgen.record import CertificateRecord
 from certgen.register import Register
-from certgen.render import layout_fields, layout_text, render
+from certgen.render import layout, render
 from certgen.station import Station
 from certgen.template import Template, load_template, placeholders
 
@@ -89,16 +89,12 @@ class Issuer:
         sample = record if record.number else record.with_number(
             format_number(key.filing_number, record.issue_date.year, record.level, 999_999)
         )  # fmt: skip
-        values = placeholders(sample)
-        t = self.template
-        texts = {k: getattr(t, k).text.format_map(values) for k in ("title", "body", "url")}
-        self.font.require("".join(texts.values()) + "".join(v for v in values.values()), f"{record.name} 的证书")
-        for k, what in (("title", "证书名称"), ("body", "正文"), ("url", "网址")):
-            layout_text(getattr(t, k), texts[k], self.font, t.page_h, f"{record.name} 的{what}")
-        layout_fields(t.info, values, self.font, t.page_h)
+        # every field's characters, printed by this template or not (a template may be switched)
+        self.font.require("".join(placeholders(sample).values()), f"{record.name} 的证书")
+        layout(sample, self.template, self.font)
         if record.photo is None:
             return None
-        return prepare_photo(record.photo, t.photo.w, t.photo.h)
+        return prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
 
     def private_key(self, key: PublicKeyInfo) -> Ed25519PrivateKey:
         if key.kid not in self._keys:

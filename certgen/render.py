@@ -164,6 +164,25 @@ def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     return (n - 17) // 4
 
 
+def layout(record: CertificateRecord, template: Template, font: CertificateFont) -> list[tuple[float, list[Line]]]:
+    """Every text line the certificate prints, placed, with its font size.
+
+    FontError when the font lacks a printed character, LayoutError when a block overflows: the
+    checks issuing runs before a number is allocated, and rendering runs again on the real number.
+    """
+    values = placeholders(record)
+    texts = {key: getattr(template, key).text.format_map(values) for key in ("title", "body", "url")}
+    everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
+    font.require(everything, f"证书 {record.number or ''}（{record.name}）")
+    ph = template.page_h
+    laid: list[tuple[float, list[Line]]] = []
+    for key, what in (("title", "证书名称"), ("body", "正文"), ("url", "网址")):
+        block: TextBlock = getattr(template, key)
+        laid.append((block.size_pt, layout_text(block, texts[key], font, ph, f"{record.name} 的{what}")))
+    laid.append((template.info.size_pt, layout_fields(template.info, values, font, ph)))
+    return laid
+
+
 def render(
     record: CertificateRecord,
     template: Template,
@@ -173,17 +192,8 @@ def render(
     seal: Path | None = None,
 ) -> bytes:
     """The certificate as a one-page PDF (reportlab's output, before finishing)."""
-    values = placeholders(record)
-    texts = {key: getattr(template, key).text.format_map(values) for key in ("title", "body", "url")}
-    everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
-    font.require(everything, f"证书 {record.number or ''}（{record.name}）")
-
+    laid = layout(record, template, font)
     ph = template.page_h
-    laid: list[tuple[float, list[Line]]] = []
-    for key, what in (("title", "证书名称"), ("body", "正文"), ("url", "网址")):
-        block: TextBlock = getattr(template, key)
-        laid.append((block.size_pt, layout_text(block, texts[key], font, ph, what)))
-    laid.append((template.info.size_pt, layout_fields(template.info, values, font, ph)))
 
     buf = io.BytesIO()
     canvas = Canvas(
