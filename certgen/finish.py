@@ -19,7 +19,8 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 from PIL import ImageCms
 
-ATTACHMENT_NAME = "certificate.json"
+from certgen.payload import ATTACHMENT_NAME
+
 ATTACHMENT_FORMAT = "certkiosk-certificate/1"
 _BFCHAR = re.compile(rb"<([0-9A-Fa-f]{2,4})> <([0-9A-Fa-f]{5,6})>")
 

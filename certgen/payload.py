@@ -43,6 +43,9 @@ SIGNATURE_LENGTH = 64
 EPOCH = _dt.date(1970, 1, 1)
 TEMPLATE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
 
+ATTACHMENT_NAME = "certificate.json"
+"""The file our PDFs embed with the record and the QR text (written by finish, read by verify)."""
+
 QR_MAX_VERSION = 14
 """The largest QR version whose modules stay >= 0.40 mm when the symbol is 30 mm wide."""
 QR_ERROR = "M"
@@ -158,7 +161,12 @@ class SignedPayload:
     @property
     def sha256(self) -> str:
         """SHA-256 of the text, as the register records it."""
-        return hashlib.sha256(self.text.encode("ascii")).hexdigest()
+        return payload_sha256(self.text)
+
+
+def payload_sha256(text: str) -> str:
+    """SHA-256 of a QR text (ASCII by construction), as the register records and verify compares."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- encoding ----------------------------------------------------------------------------------
@@ -342,7 +350,7 @@ class DecodedPayload:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("ascii")).hexdigest()
+        return payload_sha256(self.text)
 
 
 def decode(text: str) -> DecodedPayload:

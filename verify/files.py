@@ -7,7 +7,6 @@ with the QR code and with the printed text: a difference is PDF_MISMATCH.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
 import json
 import warnings
@@ -18,6 +17,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from certgen.number import ProvinceProfile
+from certgen.payload import ATTACHMENT_NAME, payload_sha256
 from certgen.trust import TrustBundle
 from verify.check import verify_text
 from verify.decode import Decoder, find_codes
@@ -30,7 +30,6 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 PDF_DPI = 200
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 PDF_SUFFIXES = {".pdf"}
-ATTACHMENT_NAME = "certificate.json"
 
 
 def _unreadable(source: str, why: str, page: int | None = None) -> VerificationStatus:
@@ -154,7 +153,7 @@ def _compare_embedded(result: VerificationStatus, embedded: dict[str, Any], prin
         problems.append("内嵌数据损坏")
     else:
         text = embedded.get("qr_text")
-        if not isinstance(text, str) or hashlib.sha256(text.encode("utf-8")).hexdigest() != result.payload_sha256:
+        if not isinstance(text, str) or payload_sha256(text) != result.payload_sha256:
             problems.append("内嵌的二维码文本与页面二维码不同")
         record = embedded.get("record") or {}
         for key, value in claims.to_json().items():
