@@ -47,9 +47,6 @@ class Station:
         finally:
             reg.close()
 
-    def profiles(self) -> dict[str, object]:
-        return dict(load_profiles(self.home.profiles_dir))
-
     # --- keys ------------------------------------------------------------------------------
     def new_key(
         self,

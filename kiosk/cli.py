@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -24,7 +24,6 @@ from certgen.station import Station, describe_error
 from certgen.trust import SCOPE_TEXT, grouped_fingerprint
 
 ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CertkioskGroup(click.Group):

@@ -11,7 +11,6 @@ import io
 import json
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,7 +19,7 @@ from certgen.number import ProvinceProfile
 from certgen.payload import ATTACHMENT_NAME, payload_sha256
 from certgen.trust import TrustBundle
 from verify.check import verify_text
-from verify.decode import Decoder, find_codes
+from verify.decode import Decoder, Found, find_codes
 from verify.reasons import Reason
 from verify.status import VerificationStatus
 
@@ -96,9 +95,10 @@ def _frames(data: bytes) -> Iterator[tuple[int | None, Image.Image | None, Calla
 
 def _check_codes(
     image: Image.Image, source: str, page: int | None, trust: TrustBundle, decoder: Decoder,
-    today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None,
+    today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None, codes: list[Found] | None = None,
 ) -> list[VerificationStatus]:  # fmt: skip
-    codes = find_codes(image, decoder)
+    """One result per QR code found (``codes`` when a preview pass already found them), or NO_QR."""
+    codes = codes or find_codes(image, decoder)
     if not codes:
         return [VerificationStatus(source=source, page=page).with_finding(Reason.NO_QR, "页面上未找到二维码")]
     return [verify_text(c.text, trust, source=source, page=page, today=today, profiles=profiles) for c in codes]
@@ -190,9 +190,8 @@ def verify_bytes(
             continue
         codes = find_codes(preview, decoder, ladder=False) if preview is not None else []
         if codes:
-            results.extend(
-                verify_text(c.text, trust, source=source, page=page, today=today, profiles=profiles) for c in codes
-            )
+            assert preview is not None
+            results.extend(_check_codes(preview, source, page, trust, decoder, today, profiles, codes))
             continue
         try:
             image = load()
@@ -201,7 +200,3 @@ def verify_bytes(
             continue
         results.extend(_check_codes(image, source, page, trust, decoder, today, profiles))
     return results
-
-
-def with_source(result: VerificationStatus, source: str) -> VerificationStatus:
-    return replace(result, source=source)
