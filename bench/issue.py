@@ -23,29 +23,21 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
 
 from reportlab.lib.units import mm  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
+from bench._common import PASSPHRASE, station  # noqa: E402
 from certgen.batch import plan_batch, run_batch  # noqa: E402
-from certgen.home import StationHome  # noqa: E402
 from certgen.issue import Issuer  # noqa: E402
 from certgen.photo import make_placeholder_photo  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
 from certgen.roster import read_roster  # noqa: E402
-from certgen.station import Station  # noqa: E402
 from tests.conftest import resident_id  # noqa: E402
 from tests.test_batch import roster_rows, write_csv  # noqa: E402
-
-PASSPHRASE = "bench passphrase"
-
-
-def station(folder: Path) -> Station:
-    st = Station(StationHome(folder, "--home").ensure())
-    st.new_key("Y000021012001", "示例职业技能等级认定中心（示例）", PASSPHRASE, valid_from=dt.date(2020, 1, 1))
-    return st
 
 
 def record(i: int, photo: Path) -> CertificateRecord:
