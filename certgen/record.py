@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from certgen.exceptions import FieldError, RecordError
 from certgen.idtypes import ID_TYPES, RESIDENT_ID, birth_date, check_id_number, follows_gb11643, normalise_id_number
 from certgen.levels import LEVELS
-from certgen.number import check_number
+from certgen.number import check_number, cross_check
 
 ABSENT_JOB_TYPE = "——"
 """What a certificate prints for a job type (工种) that does not exist (002 附件9 notes)."""
@@ -180,18 +180,11 @@ class CertificateRecord:
                 if not check.valid:
                     bad("number", self.number, "不符合编码规则：" + "；".join(check.errors))
                 else:
-                    if level_ok and check.parts["level"] != str(self.level):
-                        bad(
-                            "number",
-                            self.number,
-                            f"第16位等级代码为{check.parts['level']}，与职业技能等级{self.level}不一致",
-                        )
-                    if date_ok and check.parts["year"] != f"{self.issue_date.year % 100:02d}":
-                        bad(
-                            "number",
-                            self.number,
-                            f"第14-15位年份代码为{check.parts['year']}，与发证日期{self.issue_date.year}年不一致",
-                        )
+                    mismatches = cross_check(
+                        check, level=self.level if level_ok else None, issue_date=self.issue_date if date_ok else None
+                    )
+                    for mismatch in mismatches:
+                        bad("number", self.number, mismatch.message)
 
         if self.photo is not None and not isinstance(self.photo, Path):
             bad("photo", self.photo, "应为文件路径")
