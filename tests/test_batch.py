@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from certgen.issuing.batch import BatchInvalid, plan_batch, run_batch
+from certgen.exceptions import BatchInvalid, RosterError
+from certgen.issuing.batch import plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import DATA_TABLE_COLUMNS, SUMMARY_COLUMNS
-from certgen.issuing.roster import RosterError, read_roster
+from certgen.issuing.roster import read_roster
 from tests.conftest import resident_id
 
 HEADER = [

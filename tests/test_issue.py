@@ -14,14 +14,14 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from certgen.exceptions import RecordError
+from certgen.exceptions import FontError, PhotoError, RecordError, TemplateError
 from certgen.issuing.issuer import Issuer
 from certgen.payload import decode
 from certgen.pdf.finish import ATTACHMENT_NAME, read_attachment
-from certgen.pdf.fonts import FontError, choose_font
+from certgen.pdf.fonts import choose_font
 from certgen.pdf.measure import measure
-from certgen.pdf.photo import PhotoError, prepare_photo
-from certgen.pdf.template import TemplateError, available_templates, load_template, parse_template, placeholders
+from certgen.pdf.photo import prepare_photo
+from certgen.pdf.template import available_templates, load_template, parse_template, placeholders
 from tests.conftest import make_record
 
 
@@ -117,7 +117,8 @@ def test_institution_is_filled_in_and_must_match(issuer: Issuer) -> None:
 def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
     import dataclasses
 
-    from certgen.pdf.render import LayoutError, layout_text
+    from certgen.exceptions import LayoutError
+    from certgen.pdf.render import layout_text
 
     body = issuer.template.body
     small = dataclasses.replace(body, box=dataclasses.replace(body.box, h=20.0))  # room for 2 lines
