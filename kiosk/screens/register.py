@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
+from certgen.labels import label
 from certgen.station.register import STATUS_TEXT
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.confirm import ConfirmDialog
@@ -29,7 +30,7 @@ class RegisterScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("证书编号", "姓名", "等级", "状态", "批次", "吊销")
+        self.query_one(DataTable).add_columns(label("number"), label("name"), "等级", "状态", "批次", "吊销")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.search(event.value.strip())
