@@ -101,6 +101,10 @@ class MalformedPayload(PayloadError):
     code = "MALFORMED"
 
 
+class ReportError(CertkioskError):
+    """A report cannot be written: an unknown format, or the file system refused it."""
+
+
 class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 

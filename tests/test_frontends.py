@@ -13,9 +13,10 @@ from certgen.issuing.issuer import Issued
 from certgen.station import Station
 from certgen.trust import PublicKeyInfo
 from kiosk.app import StationApp
+from kiosk.widgets.field import Field
 from tests.conftest import make_record
 from tests.test_cli import run
-from tests.test_kiosk import drive, type_into
+from tests.test_kiosk import drive, notes, press, settle, type_into
 
 
 def _issue(station: Station, key: PublicKeyInfo, tmp_path: Path) -> Issued:
@@ -72,3 +73,24 @@ def test_register_find_agrees_on_a_live_certificate(
     ui_rows = _ui_rows(station, cert.record.number or "")
     assert [f["number"] for f in cli_found] == [r[0] for r in ui_rows] == [cert.record.number]
     assert cli_found[0]["revoked"] is False and ui_rows[0][5] == ""
+
+
+def test_an_unknown_report_format_is_refused_alike_before_any_work(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, key = keyed_station
+    cert = _issue(station, key, tmp_path)
+    report = tmp_path / "report.pdf"
+    code, _, err = run("verify", str(cert.path), "--report", str(report), home=station.home.root)
+    assert code == 2 and "report.pdf" in err and ".csv" in err
+
+    async def script(app: StationApp, pilot: Pilot[None]) -> None:
+        app.screen.query_one("#field-archive-path", Field).value = str(cert.path.parent)
+        app.screen.query_one("#field-report-path", Field).value = str(report)
+        await press(app, pilot, "#start")
+        await settle(app, pilot)
+
+    app = drive(station, "archive", script)
+    errors = notes(app, "error")
+    assert len(errors) == 1 and errors[0] in err
+    assert not report.exists()
