@@ -72,7 +72,7 @@ class BatchScreen(StationScreen):
             self.issuer = Issuer(self.station, passphrase)
             data = read_roster(roster)
             with self.station.register() as reg:
-                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else roster.parent)
+                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else None)
         except Exception as exc:
             self.fail(exc)
             return
