@@ -12,7 +12,7 @@ from pathlib import Path
 
 from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
 from certgen.files import write_bytes_atomic
-from certgen.number import check_filing_number, load_profiles
+from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
 from certgen.station.register import IssuedCertificate, Register
@@ -122,6 +122,11 @@ class Station:
                 "（命令行 certkiosk trust import，或界面“密钥”页 F6）"
             )
         return self.trust.load()
+
+    def verification_data(self) -> tuple[TrustBundle, dict[str, ProvinceProfile]]:
+        """What every verification on this station uses: the trust bundle and the province profiles
+        (bundled and the station's own), the same for the CLI, the UI and the workers."""
+        return self.trust_for_verifying(), load_profiles(self.home.profiles_dir)
 
     def export_trust(self, path: Path) -> str:
         """Write the trust bundle to ``path``; returns its SHA-256 fingerprint."""
