@@ -6,6 +6,7 @@ prints its result. Errors are shown as one line on stderr (exit 2), never as a t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -306,6 +307,17 @@ def trust_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  吊销{SCOPE_TEXT[rev.scope]} {rev.target}（{rev.revoked_at}）：{rev.reason}")
 
 
+@trust.command("stale-after")
+@click.argument("days", type=click.IntRange(1, 3650))
+@click.pass_context
+def trust_stale_after(ctx: click.Context, days: int) -> None:
+    """Report revocation data older than DAYS as old (default 30). / 吊销数据超过几天视为过旧（默认30）。"""
+    station = station_of(ctx)
+    station.home.ensure()
+    station.trust.save(dataclasses.replace(station.trust.load(), stale_after_days=days))
+    click.echo(f"已设置：签发机构的吊销数据超过 {days} 天时，核验结果会注明数据过旧")
+
+
 # --- register --------------------------------------------------------------------------------
 @cli.group(cls=CertkioskGroup)
 def register() -> None:
@@ -395,10 +407,18 @@ def register_revoke(ctx: click.Context, number: str | None, batch: str | None, k
     help="QR decoder. / 解码器。",
 )
 @click.option("--force", is_flag=True, help="Re-check files an earlier run already checked. / 重新核验全部文件。")
+@click.option(
+    "--max-trust-age", type=click.IntRange(0), metavar="DAYS",
+    help="Invalid when the issuer's revocation data is older than DAYS. / 吊销数据超过DAYS天即判为无效。",
+)  # fmt: skip
+@click.option(
+    "--today", type=click.DateTime(["%Y-%m-%d"]), hidden=True,
+    help="Check as of this day (ages and number rules; for tests and re-checks). / 按指定日期核验。",
+)  # fmt: skip
 @click.pass_context
 def verify_cmd(
     ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool, workers: int | None,
-    report: Path | None, decoder: str, force: bool,
+    report: Path | None, decoder: str, force: bool, max_trust_age: int | None, today: _dt.datetime | None,
 ) -> None:  # fmt: skip
     """Verify certificates offline; exit 0 if all valid, 1 if not, 2 on a usage error. / 离线核验证书。
 
@@ -411,15 +431,20 @@ def verify_cmd(
 
     station = station_of(ctx)
     bundle = station.trust_for_verifying()
+    if max_trust_age is not None:
+        bundle = dataclasses.replace(bundle, max_age_days=max_trust_age)
     if report is not None and report.suffix.lower() not in (".csv", ".json", ".html", ".htm"):
         raise click.UsageError(f"报告文件 {report} 的扩展名应为 .csv、.json 或 .html")
     profiles = load_profiles(station.home.profiles_dir)
-    results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles) for t in texts]
+    day = today.date() if today else None
+    results = [
+        verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles, today=day) for t in texts
+    ]
     if not paths and not texts:
         if sys.stdin.isatty():
             raise click.UsageError("请给出文件、文件夹或 --text，或用扫码枪/管道从标准输入输入")
         results = [
-            verify_text(clean_scanned_text(line), bundle, source=f"stdin:{i}", profiles=profiles)
+            verify_text(clean_scanned_text(line), bundle, source=f"stdin:{i}", profiles=profiles, today=day)
             for i, line in enumerate(sys.stdin, 1) if line.strip()
         ]  # fmt: skip
     run = None
@@ -429,7 +454,7 @@ def verify_cmd(
         with _progress(0, "核验") as advance:
             run = run_archive(
                 list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
-                force=force, profiles=profiles, progress=lambda done, total: advance(done, total, ""),
+                force=force, profiles=profiles, today=day, progress=lambda done, total: advance(done, total, ""),
             )  # fmt: skip
         results += run.results
     for result in results:
