@@ -24,18 +24,21 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from certgen.exceptions import PayloadError, TrustConflict, TrustError
-from certgen.keys import PublicKeyInfo, kid_of, raw_public
 from certgen.payload import parse_cose, sign_detached
 from certgen.trust import (
     BUNDLE_MAX_BYTES,
     Endorsement,
     InstitutionTrust,
+    PublicKeyInfo,
     Revocation,
     TrustBundle,
     canonical_json,
     endorsement_content,
     gap_text,
+    grouped_fingerprint,
     key_fingerprint,
+    kid_of,
+    raw_public,
 )
 
 SIGNED_FORMAT = "certkiosk-trust-signed/1"
@@ -219,10 +222,14 @@ def _check_scope(store: TrustBundle, body: BundleBody) -> None:
     own_kids = {k.kid.hex() for k in body.keys} | {k.kid.hex() for k in store.keys_of(f)}
     for info in body.keys:
         if info.filing_number != f:
-            raise _refuse(f"机构 {f} 的信任包中含有其他机构 {info.filing_number}（{info.institution}）的密钥 {info.kid_hex}")
+            raise _refuse(
+                f"机构 {f} 的信任包中含有其他机构 {info.filing_number}（{info.institution}）的密钥 {info.kid_hex}"
+            )
         mine = store.key(info.kid)
         if mine is not None and (mine.public_key != info.public_key or mine.filing_number != f):
-            raise _refuse(f"密钥 {info.kid_hex} 已作为 {mine.filing_number}（{mine.institution}）的密钥受信，与信任包不符")
+            raise _refuse(
+                f"密钥 {info.kid_hex} 已作为 {mine.filing_number}（{mine.institution}）的密钥受信，与信任包不符"
+            )
     for rev in body.revocations:
         if rev.scope == "certificate" and not rev.target.startswith(f):
             raise _refuse(f"机构 {f} 的信任包要吊销其他机构的证书 {rev.target}")
@@ -258,6 +265,26 @@ def normalise_fingerprint(text: str) -> str:
     return "".join(text.split()).lower()
 
 
+def signer_standing(store: TrustBundle, signed: SignedBundle) -> str | None:
+    """How far ``store`` already trusts the bundle's signer: ``first`` (nothing known of the
+    institution), ``trusted``, ``rollover`` (vouched for by a trusted key), or None (a new key for
+    a known institution: only the operator can accept it). TrustConflict for a revoked signer.
+    """
+    body, signer = signed.body, signed.signer
+    known = store.keys_of(body.filing_number)
+    revoked = {r.target for r in store.revocations if r.scope == "key"}
+    if signer.kid_hex in revoked:
+        raise _refuse(f"信任包由已吊销的密钥 {signer.kid_hex} 签名")
+    trusted = {k.kid for k in known if k.kid_hex not in revoked}
+    if not known:
+        return "first"
+    if signer.kid in trusted:
+        return "trusted"
+    if signer.kid in _endorsed(store, body, trusted):
+        return "rollover"
+    return None
+
+
 def apply_bundle(store: TrustBundle, signed: SignedBundle, *, accept_fingerprint: str | None = None) -> ImportResult:
     """Merge a verified bundle into ``store`` under the trust rules; TrustConflict changes nothing.
 
@@ -268,29 +295,19 @@ def apply_bundle(store: TrustBundle, signed: SignedBundle, *, accept_fingerprint
     body, signer = signed.body, signed.signer
     f = body.filing_number
     _check_scope(store, body)
-    known = store.keys_of(f)
-    revoked = {r.target for r in store.revocations if r.scope == "key"}
-    trusted = {k.kid for k in known if k.kid.hex() not in revoked}
-    if signer.kid.hex() in revoked:
-        raise _refuse(f"信任包由已吊销的密钥 {signer.kid_hex} 签名")
     if accept_fingerprint and normalise_fingerprint(accept_fingerprint) != key_fingerprint(signer):
         raise _refuse(f"--accept-fingerprint 与签名密钥 {signer.kid_hex} 的指纹 {key_fingerprint(signer)} 不符")
-    if not known:
-        how = "first"
-    elif signer.kid in trusted:
-        how = "trusted"
-    elif signer.kid in _endorsed(store, body, trusted):
-        how = "rollover"
-    elif accept_fingerprint:
+    how = signer_standing(store, signed)
+    if how is None and accept_fingerprint:
         how = "operator"
-    else:
+    if how is None:
+        known = store.keys_of(f)
         old = "；".join(f"{k.kid_hex}（指纹 {key_fingerprint(k)}）" for k in known)
         raise _refuse(
             f"信任包声称来自已信任的机构 {f}（{known[-1].institution}），但由新密钥 {signer.kid_hex}"
             f"（指纹 {key_fingerprint(signer)}）签名，且没有已信任密钥的轮换签名。已信任的密钥：{old}。"
             "如已通过电话等渠道与该机构核实新指纹，请用 --accept-fingerprint 指纹 导入"
         )
-
     state = store.institution(f) or InstitutionTrust(f)
     if how == "operator":  # a new key the operator vouched for: its station counts anew
         state = replace(state, sequence=0, covered=0, pending=())
@@ -334,3 +351,28 @@ def _cover(state: InstitutionTrust, body: BundleBody) -> InstitutionTrust:
                 progress = True
                 break
     return replace(state, covered=covered, as_of=as_of, pending=tuple(sorted(pending)))
+
+
+def import_lines(result: ImportResult) -> list[str]:
+    """What an import did, in Chinese (the CLI and the keys screen show it)."""
+    body, signer = result.signed.body, result.signed.signer
+    how = {
+        "first": "首次信任此机构：请务必通过电话或书面与其核对下面的签名密钥指纹",
+        "trusted": "由已信任的密钥签名",
+        "rollover": "新密钥由已信任的原密钥签署轮换",
+        "operator": "新密钥指纹已由操作员确认",
+    }[result.how]
+    lines = [
+        f"机构 {body.filing_number} {body.institution}：第{body.sequence}号"
+        + (f"更新包（接续第{body.since}号）" if body.since is not None else "信任包")
+        + f"，签发于 {body.issued_at}",
+        f"签名密钥 {signer.kid_hex}（{how}）",
+        f"签名密钥指纹：{grouped_fingerprint(key_fingerprint(signer))}",
+        f"新增密钥 {len(result.added_keys)} 个，更新 {len(result.updated_keys)} 个，"
+        f"新增吊销 {result.added_revocations} 条",
+    ]
+    if result.older:
+        lines.append("这是比已导入的更旧的信任包：只补充了吊销，密钥信息未改动")
+    if result.gaps:
+        lines.append(f"注意：{result.gap_text}（请向该机构索取，或导入一份新的完整信任包）")
+    return lines

@@ -11,11 +11,10 @@ import pytest
 
 from certgen.bundle import BundleBody, make_bundle, open_bundle
 from certgen.exceptions import TrustConflict, TrustError
-from certgen.home import StationHome
-from certgen.keys import PublicKeyInfo
 from certgen.payload import sign_detached
 from certgen.station import Station
-from certgen.trust import Revocation, key_fingerprint
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo, Revocation, key_fingerprint
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE
 
 OTHER_FILING = "Y001121011001"
@@ -89,9 +88,7 @@ def test_an_altered_bundle_or_signature_is_refused(issuer_station: Station, veri
     assert not verifier.trust.exists()
 
 
-def test_a_bundle_signed_by_a_key_it_does_not_contain_is_refused(
-    issuer_station: Station, tmp_path: Path
-) -> None:
+def test_a_bundle_signed_by_a_key_it_does_not_contain_is_refused(issuer_station: Station, tmp_path: Path) -> None:
     intruder = make_station(tmp_path, "intruder")
     other, _ = intruder.new_key(OTHER_FILING, OTHER_NAME, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
     genuine = open_bundle(export(issuer_station, tmp_path / "b.json").read_bytes()).body
@@ -117,7 +114,7 @@ def test_an_impersonating_bundle_is_refused_unless_the_operator_confirms_its_fin
     impostor = make_station(tmp_path, "impostor")
     fake, _ = impostor.new_key(FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
     forged = export(impostor, tmp_path / "impostor.json")
-    with pytest.raises(TrustConflict, match="由新密钥 .*签名，且没有已信任密钥的轮换签名"):
+    with pytest.raises(TrustConflict, match=r"由新密钥 .*签名，且没有已信任密钥的轮换签名"):
         verifier.import_trust(forged)
     with pytest.raises(TrustConflict, match="--accept-fingerprint 与签名密钥"):
         verifier.import_trust(forged, accept_fingerprint="00" * 32)
@@ -231,5 +228,5 @@ def test_revocation_updates_apply_in_any_order_once_and_report_gaps(
 
 
 def test_export_since_an_unknown_sequence_is_refused(issuer_station: Station, tmp_path: Path) -> None:
-    with pytest.raises(TrustError, match="没有导出过机构 .* 的第3号信任包"):
+    with pytest.raises(TrustError, match=r"没有导出过机构 .* 的第3号信任包"):
         issuer_station.export_trust(tmp_path / "u.json", PASSPHRASE, since=3)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from certgen.keys import PublicKeyInfo
 from certgen.number import format_number
 from certgen.payload import sign
 from certgen.station import Station
-from certgen.trust import freshness_lines
+from certgen.trust import PublicKeyInfo, freshness_lines
 from tests.conftest import FILING, PASSPHRASE, make_record
 from tests.test_trust_bundles import T0, make_station
 from verify.check import verify_text

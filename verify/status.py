@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from certgen.keys import PublicKeyInfo
 from certgen.payload import Claims
+from certgen.trust import PublicKeyInfo
 from verify.reasons import Reason
 
 Verdict = Literal["valid", "invalid", "unreadable"]
@@ -143,8 +143,11 @@ class VerificationStatus:
             "kid": self.kid.hex() if self.kid else None,
             "facts": {"decoded": self.decoded, "trusted": self.trusted, "intact": self.intact, "revoked": self.revoked},
             "trust": {
-                "as_of": self.trust_as_of, "age_days": self.trust_age_days, "current": self.trust_current,
-                "stale": self.trust_stale, "stale_after_days": self.stale_after_days,
+                "as_of": self.trust_as_of,
+                "age_days": self.trust_age_days,
+                "current": self.trust_current,
+                "stale": self.trust_stale,
+                "stale_after_days": self.stale_after_days,
                 "max_age_days": self.max_trust_age_days,
             },
             "notes": list(self.notes),

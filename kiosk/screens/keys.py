@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
-from certgen.keys import PublicKeyInfo
+from certgen.bundle import import_lines, signer_standing
 from certgen.number import check_filing_number
-from certgen.trust import grouped_fingerprint
+from certgen.trust import PublicKeyInfo, grouped_fingerprint, key_fingerprint
 from kiosk.screens.base import StationScreen
+from kiosk.widgets.confirm import ConfirmDialog
 from kiosk.widgets.field import Field
 
 
@@ -37,6 +38,7 @@ class KeysScreen(StationScreen):
             with Horizontal(classes="buttons"):
                 yield Button("创建密钥", variant="primary", id="create")
             yield Field("信任包文件", "bundle", placeholder="导出或导入的 JSON 文件路径")
+            yield Field("签名口令", "sign-passphrase", password=True, placeholder="导出信任包、备份时用本机构私钥签名")
             with Horizontal(classes="buttons"):
                 yield Button("导出信任包", id="export")
                 yield Button("导入信任包", id="import")
@@ -76,19 +78,50 @@ class KeysScreen(StationScreen):
                 self.create_worker(value("filing").strip(), value("institution").strip(), first)
             elif event.button.id == "export":
                 path = Path(value("bundle").strip())
-                fingerprint = grouped_fingerprint(self.station.export_trust(path))
-                result.update(f"已导出 {path}\nSHA-256 指纹：{fingerprint}\n请通过电话或书面与接收方核对此指纹。")
-            elif event.button.id == "import":
-                path = Path(value("bundle").strip())
-                merged, fingerprint = self.station.import_trust(path)
-                added, updated = len(merged.added_keys), len(merged.updated_keys)
+                done = self.station.export_trust(path, value("sign-passphrase"))
                 result.update(
-                    f"已导入 {path}\nSHA-256 指纹：{grouped_fingerprint(fingerprint)}（请与发送方核对）\n"
-                    f"新增密钥 {added}，更新 {updated}，新增吊销 {merged.added_revocations}"
+                    f"已导出 {path}（第{done.sequence}号，密钥 {done.keys} 个，吊销 {done.revocations} 条）\n"
+                    f"文件 SHA-256：{grouped_fingerprint(done.fingerprint)}\n"
+                    "接收方首次导入时，请通过电话或书面与其核对签名密钥指纹。"
                 )
-                self.refresh_keys()
+            elif event.button.id == "import":
+                self.import_bundle(Path(value("bundle").strip()))
         except Exception as exc:
             self.fail(exc)
+
+    def import_bundle(self, path: Path) -> None:
+        """Import; a new key for a known institution is imported only after the operator compares
+        the old and new fingerprints in a dialog (the dialog's answer is the confirmation)."""
+        signed = self.station.read_bundle(path)
+        store = self.station.trust.load()
+        if signer_standing(store, signed) is not None:
+            self.imported(path, None)
+            return
+        signer, old = signed.signer, store.keys_of(signed.body.filing_number)
+        question = (
+            f"机构 {signed.body.filing_number}（{old[-1].institution}）的信任包由一个新密钥签名，"
+            "且没有原密钥的轮换签名。\n\n已信任的密钥指纹：\n"
+            + "\n".join(f"  {k.kid_hex}  {grouped_fingerprint(key_fingerprint(k))}" for k in old)
+            + f"\n\n新密钥指纹：\n  {signer.kid_hex}  {grouped_fingerprint(key_fingerprint(signer))}\n\n"
+            "只有在通过电话或书面与该机构核实了新指纹后才可接受。接受此新密钥？"
+        )
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed:
+                self.imported(path, key_fingerprint(signer))
+            else:
+                self.query_one("#keys-result", Static).update("未导入：新密钥未被确认")
+
+        self.app.push_screen(ConfirmDialog(question, "已核实，接受新密钥"), answer)
+
+    def imported(self, path: Path, fingerprint: str | None) -> None:
+        try:
+            result = self.station.import_trust(path, accept_fingerprint=fingerprint)
+        except Exception as exc:
+            self.fail(exc)
+            return
+        self.query_one("#keys-result", Static).update(f"已导入 {path}\n" + "\n".join(import_lines(result)))
+        self.refresh_keys()
 
     @work(thread=True, exclusive=True, group="keys")
     def create_worker(self, filing: str, institution: str, passphrase: str) -> None:

@@ -14,16 +14,18 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from certgen.bundle import BundleBody, ImportResult, apply_bundle, make_bundle, open_bundle
+from certgen.bundle import BundleBody, ImportResult, SignedBundle, apply_bundle, make_bundle, open_bundle
 from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError, WrongPassphrase
-from certgen.home import StationHome, write_bytes_atomic
-from certgen.keys import DEFAULT_VALIDITY_YEARS, KeyStore, PublicKeyInfo, check_passphrase
+from certgen.files import write_bytes_atomic
 from certgen.number import check_filing_number, load_profiles
 from certgen.payload import sign_detached
-from certgen.register import Register
+from certgen.station.home import StationHome
+from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
+from certgen.station.register import Register
 from certgen.trust import (
     Endorsement,
     InstitutionTrust,
+    PublicKeyInfo,
     Revocation,
     Scope,
     TrustBundle,
@@ -228,17 +230,19 @@ class Station:
             write_bytes_atomic(path, data)
         except OSError as exc:
             raise TrustError(f"无法写入 {path}：{exc.strerror}") from None
-        return ExportResult(
-            path, sequence, since, hashlib.sha256(data).hexdigest(), len(keys), len(revocations)
-        )
+        return ExportResult(path, sequence, since, hashlib.sha256(data).hexdigest(), len(keys), len(revocations))
 
-    def import_trust(self, path: Path, *, accept_fingerprint: str | None = None) -> ImportResult:
-        """Verify and merge the signed bundle at ``path`` (docs/trust.md has the rules)."""
+    def read_bundle(self, path: Path) -> SignedBundle:
+        """The signed bundle at ``path``, its signature checked (nothing is imported)."""
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise TrustError(f"无法读取信任包 {path}：{exc.strerror}") from None
-        signed = open_bundle(data, f"信任包 {path}")
+        return open_bundle(data, f"信任包 {path}")
+
+    def import_trust(self, path: Path, *, accept_fingerprint: str | None = None) -> ImportResult:
+        """Verify and merge the signed bundle at ``path`` (docs/trust.md has the rules)."""
+        signed = self.read_bundle(path)
         result = apply_bundle(self.trust.load(), signed, accept_fingerprint=accept_fingerprint)
         self.home.ensure()
         self.trust.save(result.bundle)
