@@ -72,6 +72,7 @@ class Station:
         self.home = home
         self.keystore = KeyStore(home.keys_dir)
         self.trust = TrustStore(home.trust_path)
+        self.last_backup_note: str | None = None
 
     @contextmanager
     def register(self) -> Iterator[Register]:
@@ -249,12 +250,21 @@ class Station:
         return result
 
     # --- revocation ------------------------------------------------------------------------
-    def revoke(self, scope: Scope, target: str, reason: str) -> Revocation:
-        """Revoke in the register (audited) and in this station's trust store."""
+    def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | None = None) -> Revocation:
+        """Revoke in the register (audited) and in this station's trust store; then the automatic
+        backup, if configured (``last_backup_note`` says how it went)."""
         with self.register() as reg:
             revocation = reg.revoke(scope, target, reason)
         self.trust.save(self.trust.load().with_revocations([revocation]))
+        self.after_change(passphrase, f"吊销{target}")
         return revocation
+
+    def after_change(self, passphrase: str | None, why: str) -> str | None:
+        """The hook after every batch and revocation: the automatic backup (docs/backup.md)."""
+        from certgen.station.backup import auto_backup
+
+        self.last_backup_note = auto_backup(self.home, passphrase, why)
+        return self.last_backup_note
 
 
 def describe_error(exc: BaseException) -> str:
