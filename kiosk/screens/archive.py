@@ -67,7 +67,7 @@ class ArchiveScreen(StationScreen):
             run = run_archive(
                 [path], self.station.trust.load(), profiles=load_profiles(self.station.home.profiles_dir),
                 state_path=default_state_path(self.station.home.root / "verify-runs", [path]),
-                progress=progress,
+                progress=progress, today=self.today(),
             )  # fmt: skip
             if report is not None:
                 write_report(run, report)

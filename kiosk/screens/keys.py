@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from certgen.bundle import import_lines, signer_standing
 from certgen.number import check_filing_number
+from certgen.station.backup import check_backup, create_backup, restore_backup
 from certgen.trust import PublicKeyInfo, grouped_fingerprint, key_fingerprint
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.confirm import ConfirmDialog
@@ -42,6 +43,14 @@ class KeysScreen(StationScreen):
             with Horizontal(classes="buttons"):
                 yield Button("导出信任包", id="export")
                 yield Button("导入信任包", id="import")
+            yield Static(
+                "站点备份：登记库、加密私钥、信任库与设置，清单由本机构私钥签名（需上面的签名口令）", classes="hint"
+            )
+            yield Field("备份文件", "backup-file", placeholder="如 /media/usb/certkiosk-备份.zip")
+            with Horizontal(classes="buttons"):
+                yield Button("备份", id="backup")
+                yield Button("校验备份", id="backup-check")
+                yield Button("从备份恢复", variant="error", id="restore")
             yield Static("", id="keys-result")
         yield Footer()
 
@@ -86,8 +95,60 @@ class KeysScreen(StationScreen):
                 )
             elif event.button.id == "import":
                 self.import_bundle(Path(value("bundle").strip()))
+            elif event.button.id == "backup":
+                event.button.disabled = True
+                self.backup_worker(Path(value("backup-file").strip()), value("sign-passphrase"))
+            elif event.button.id == "backup-check":
+                check = check_backup(Path(value("backup-file").strip()))
+                result.update(
+                    f"✓ 备份完整：创建于 {check.created_at}，审计日志 {check.audit_seq} 条，"
+                    f"{len(check.manifest['files'])} 个文件与清单一致"
+                )
+            elif event.button.id == "restore":
+                self.ask_restore(Path(value("backup-file").strip()))
         except Exception as exc:
             self.fail(exc)
+
+    @work(thread=True, exclusive=True, group="backup")
+    def backup_worker(self, path: Path, passphrase: str) -> None:
+        try:
+            done = create_backup(self.station.home, path, passphrase)
+        except Exception as exc:
+            self.app.call_from_thread(self.backed_up, None, exc)
+            return
+        self.app.call_from_thread(self.backed_up, f"已备份到 {path}：{len(done.manifest['files'])} 个文件", None)
+
+    def backed_up(self, text: str | None, error: BaseException | None) -> None:
+        self.query_one("#backup", Button).disabled = False
+        if error is not None:
+            self.fail(error)
+        elif text:
+            self.query_one("#keys-result", Static).update(text + "\n请把备份存放在本机以外。")
+
+    def ask_restore(self, path: Path) -> None:
+        """Check first, then ask: restoring replaces the station home (the old one is kept aside)."""
+        check = check_backup(path)
+        question = (
+            f"用 {check.created_at} 的备份（审计日志 {check.audit_seq} 条）替换当前站点目录？\n"
+            "当前目录会改名保留；如当前登记库比备份新，将拒绝恢复。\n"
+            "恢复后须确认备份之后发出的证书编号（certkiosk restore-settle）才能继续发证。"
+        )
+
+        def answer(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            try:
+                done = restore_backup(path, self.station.home)
+            except Exception as exc:
+                self.fail(exc)
+                return
+            lines = [f"已恢复；原目录保留在 {done.replaced}" if done.replaced else "已恢复", *done.raised]
+            if not done.settled:
+                lines.append("暂停发证：请执行 certkiosk restore-settle --scan <证书输出目录> 确认编号")
+            self.query_one("#keys-result", Static).update("\n".join(lines))
+            self.refresh_keys()
+
+        self.app.push_screen(ConfirmDialog(question, "恢复"), answer)
 
     def import_bundle(self, path: Path) -> None:
         """Import; a new key for a known institution is imported only after the operator compares
