@@ -249,3 +249,29 @@ def test_lose_the_home_restore_an_older_backup_and_never_reuse_a_number(
     pdf_numbers = [p.stem for p in (tmp_path / "out").rglob("*.pdf")]
     assert len(pdf_numbers) == len(written) == 7
     assert len(set(pdf_numbers)) == 7
+
+
+def test_restore_and_settle_from_the_command_line(backed_up: tuple[Station, Path]) -> None:
+    station, path = backed_up
+    shutil.rmtree(station.home.root)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kiosk", "--home", str(station.home.root), *args],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+
+    restored = run("restore", str(path))
+    assert restored.returncode == 0, restored.stderr
+    assert "暂停发证" in restored.stdout
+    with pytest.raises(RegisterError, match="restore-settle"), Register(station.home.register_path) as reg:
+        reg.allocate(make_record(), FILING)
+    bad = run("restore-settle", "--highest-serial", "2020:9:1")
+    assert bad.returncode == 2 and "超出范围" in bad.stderr
+    settled = run("restore-settle", "--highest-serial", "2020:3:10")
+    assert settled.returncode == 0, settled.stderr
+    assert "序号由 3 调至 10" in settled.stdout
+    with Register(station.home.register_path) as reg:
+        assert reg.allocate(make_record(), FILING).number == f"{FILING}203000011"
+        assert reg.check() == []
+    assert run("register", "check").returncode == 0
