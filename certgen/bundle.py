@@ -298,6 +298,12 @@ def apply_bundle(store: TrustBundle, signed: SignedBundle, *, accept_fingerprint
     if accept_fingerprint and normalise_fingerprint(accept_fingerprint) != key_fingerprint(signer):
         raise _refuse(f"--accept-fingerprint 与签名密钥 {signer.kid_hex} 的指纹 {key_fingerprint(signer)} 不符")
     how = signer_standing(store, signed)
+    namesakes = {k.filing_number for k in store.keys if k.institution == signer.institution and k.filing_number != f}
+    if how == "first" and namesakes and not accept_fingerprint:
+        raise _refuse(
+            f"首次导入的机构 {f} 与已信任的机构 {'、'.join(sorted(namesakes))} 同名「{signer.institution}」，"
+            "但备案号不同：可能是冒名。如已与该机构核实签名密钥指纹，请用 --accept-fingerprint 指纹 导入"
+        )
     if how is None and accept_fingerprint:
         how = "operator"
     if how is None:

@@ -230,3 +230,15 @@ def test_revocation_updates_apply_in_any_order_once_and_report_gaps(
 def test_export_since_an_unknown_sequence_is_refused(issuer_station: Station, tmp_path: Path) -> None:
     with pytest.raises(TrustError, match=r"没有导出过机构 .* 的第3号信任包"):
         issuer_station.export_trust(tmp_path / "u.json", PASSPHRASE, since=3)
+
+
+def test_a_first_bundle_under_a_trusted_institutions_name_needs_the_operator(
+    issuer_station: Station, verifier: Station, tmp_path: Path
+) -> None:
+    verifier.import_trust(export(issuer_station, tmp_path / "genuine.json"))
+    namesake = make_station(tmp_path, "namesake")
+    fake, _ = namesake.new_key(OTHER_FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
+    path = export(namesake, tmp_path / "namesake.json")
+    with pytest.raises(TrustConflict, match="同名"):
+        verifier.import_trust(path)
+    assert verifier.import_trust(path, accept_fingerprint=key_fingerprint(fake)).added_keys == (fake.kid_hex,)
