@@ -68,7 +68,7 @@ class ArchiveScreen(StationScreen):
             run = run_archive(
                 [path], bundle, profiles=profiles,
                 state_path=default_state_path(self.station.home.root / "verify-runs", [path]),
-                progress=progress,
+                progress=progress, today=self.today(),
             )  # fmt: skip
             if report is not None:
                 write_report(run, report)

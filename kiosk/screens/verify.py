@@ -44,7 +44,7 @@ class VerifyScreen(StationScreen):
             return
         cleaned = clean_scanned_text(text)
         if cleaned.upper().startswith("ZJ") or not Path(cleaned).exists():
-            self.show([verify_text(cleaned, bundle, source="扫码", profiles=profiles)])
+            self.show([verify_text(cleaned, bundle, source="扫码", profiles=profiles, today=self.today())])
         else:
             self.query_one("#verdict", VerdictPanel).clear(f"正在核验 {cleaned} ……")
             self.verify_file(Path(cleaned))
@@ -53,7 +53,7 @@ class VerifyScreen(StationScreen):
     def verify_file(self, path: Path) -> None:
         try:
             bundle, profiles = self.station.verification_data()
-            results = verify_bytes(path.read_bytes(), str(path), bundle, profiles=profiles)
+            results = verify_bytes(path.read_bytes(), str(path), bundle, profiles=profiles, today=self.today())
         except Exception as exc:
             self.app.call_from_thread(self.fail, exc)
             return
