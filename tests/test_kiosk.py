@@ -153,7 +153,7 @@ def test_batch_screen_lists_rows_and_issues_with_progress(
         screen.query_one("#field-roster", Field).value = str(roster)
         screen.query_one("#field-batch-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#load")
-        await pilot.pause()
+        await settle(app, pilot)
         assert screen.query_one(DataTable).row_count == 5
         assert "待发 5" in text_of(app, "#result")
         await press(app, pilot, "#run")
@@ -171,7 +171,7 @@ def test_batch_screen_unreadable_roster(keyed_station: tuple[Station, PublicKeyI
         app.screen.query_one("#field-roster", Field).value = str(tmp_path / "missing.xlsx")
         app.screen.query_one("#field-batch-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#load")
-        await pilot.pause()
+        await settle(app, pilot)
 
     app = drive(station, "batch", script)
     assert any("无法读取名册" in n for n in notes(app, "error"))
