@@ -10,14 +10,16 @@ import base64
 import datetime as _dt
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from certgen.docsign import check_binding
 from certgen.exceptions import KeyStoreError, TrustError, WrongPassphrase
 from certgen.home import atomic_write
 from certgen.number import check_filing_number
@@ -53,6 +55,9 @@ class PublicKeyInfo:
     """First day certificates may be issued with this key."""
     valid_until: _dt.date | None
     """Last day certificates may be issued with this key; None while open-ended."""
+    x509: bytes | None = None
+    """The institution's document-signing certificate (DER) for this key, for signed PDFs; None for
+    keys made before electronic certificates (``certkiosk keys x509`` adds one)."""
 
     def __post_init__(self) -> None:
         if len(self.public_key) != 32:
@@ -66,6 +71,8 @@ class PublicKeyInfo:
             raise TrustError(f"密钥 {self.kid.hex()} 缺少机构名称")
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise TrustError(f"密钥 {self.kid.hex()} 的有效期结束日早于开始日")
+        if self.x509 is not None:
+            check_binding(self.x509, kid=self.kid, institution=self.institution, filing_number=self.filing_number)
 
     @property
     def kid_hex(self) -> str:
@@ -79,8 +86,12 @@ class PublicKeyInfo:
         """Whether a certificate issued on ``day`` falls inside this key's validity window."""
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
 
+    def with_x509(self, der: bytes | None) -> PublicKeyInfo:
+        """The same key with this document-signing certificate."""
+        return replace(self, x509=der)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kid": self.kid.hex(),
             "public_key": base64.b64encode(self.public_key).decode("ascii"),
             "filing_number": self.filing_number,
@@ -88,11 +99,15 @@ class PublicKeyInfo:
             "valid_from": self.valid_from.isoformat(),
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
         }
+        if self.x509 is not None:  # absent rather than null: bundles without certificates keep their bytes
+            data["x509"] = base64.b64encode(self.x509).decode("ascii")
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> PublicKeyInfo:
         try:
             until = data["valid_until"]
+            der = data.get("x509")
             return cls(
                 kid=bytes.fromhex(data["kid"]),
                 public_key=base64.b64decode(data["public_key"], validate=True),
@@ -100,8 +115,9 @@ class PublicKeyInfo:
                 institution=str(data["institution"]),
                 valid_from=_dt.date.fromisoformat(data["valid_from"]),
                 valid_until=_dt.date.fromisoformat(until) if until else None,
+                x509=base64.b64decode(der, validate=True) if der is not None else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TrustError(f"密钥记录格式错误：{exc!r}") from None
 
 
@@ -122,45 +138,70 @@ class KeyStore:
 
     def generate(self, passphrase: str) -> tuple[bytes, bytes]:
         """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
-        check_passphrase(passphrase)
         private = Ed25519PrivateKey.generate()
         public = raw_public(private.public_key())
         kid = kid_of(public)
+        self._write(self.path_for(kid), private, passphrase)
+        return kid, public
+
+    def x509_key_path(self, kid: bytes) -> Path:
+        """The document-signing (P-256) key that goes with QR key ``kid``."""
+        return self.folder / f"{kid.hex()}.x509.pem"
+
+    def _write(self, path: Path, private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, passphrase: str) -> None:
+        check_passphrase(passphrase)
         pem = private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
         )
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.path_for(kid)
         if path.exists():
             raise KeyStoreError(f"密钥文件 {path} 已存在")
         with atomic_write(path, 0o600) as fh:
             fh.write(pem)
-        return kid, public
 
-    def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
-        """Decrypt the private key ``kid``; WrongPassphrase or KeyStoreError with the reason."""
-        path = self.path_for(kid)
+    def _read(self, path: Path, passphrase: str, what: str) -> object:
         try:
             pem = path.read_bytes()
         except FileNotFoundError:
-            raise KeyStoreError(f"找不到密钥 {kid.hex()} 的私钥文件 {path}") from None
+            raise KeyStoreError(f"找不到{what}的私钥文件 {path}") from None
         except OSError as exc:
             raise KeyStoreError(f"无法读取私钥文件 {path}：{exc.strerror}") from None
         mode = os.stat(path).st_mode & 0o777
         if mode & 0o077:
             raise KeyStoreError(f"私钥文件 {path} 权限为 {mode:o}，其他用户可读：请执行 chmod 600")
         try:
-            key = serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
+            return serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
         except (ValueError, TypeError):
-            raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
+            raise WrongPassphrase(f"口令错误：无法解密{what}") from None
         except UnsupportedAlgorithm:
             raise KeyStoreError(f"私钥文件 {path} 的加密算法不受支持") from None
+
+    def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
+        """Decrypt the private key ``kid``; WrongPassphrase or KeyStoreError with the reason."""
+        path = self.path_for(kid)
+        key = self._read(path, passphrase, f"密钥 {kid.hex()}")
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyStoreError(f"私钥文件 {path} 不是 Ed25519 密钥")
         if kid_of(raw_public(key.public_key())) != kid:
             raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
+        return key
+
+    def generate_x509_key(self, kid: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        """Create the P-256 document-signing key of QR key ``kid``, written encrypted (mode 0600)."""
+        from certgen.docsign import new_signing_key
+
+        private = new_signing_key()
+        self._write(self.x509_key_path(kid), private, passphrase)
+        return private
+
+    def load_x509_key(self, kid: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        """Decrypt the document-signing key of QR key ``kid``."""
+        path = self.x509_key_path(kid)
+        key = self._read(path, passphrase, f"密钥 {kid.hex()} 的文档签名密钥")
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise KeyStoreError(f"私钥文件 {path} 不是 ECDSA P-256 密钥")
         return key
 
     def kids(self) -> list[bytes]:

@@ -179,10 +179,16 @@ class TrustBundle:
                     f"信任包中密钥 {info.kid.hex()}（{info.filing_number} {info.institution}）"
                     f"与本站已信任的同标识密钥（{mine.filing_number} {mine.institution}）不同：拒绝导入，未做任何更改"
                 )
-            elif mine == info:
+            elif mine.x509 is not None and info.x509 is not None and mine.x509 != info.x509:
+                raise TrustConflict(
+                    f"信任包中密钥 {info.kid.hex()}（{info.filing_number} {info.institution}）的文档签名证书"
+                    "与本站已信任的证书不同：拒绝导入，未做任何更改"
+                )
+            elif mine == info or (info.x509 is None and mine == info.with_x509(mine.x509)):
                 continue
             else:
                 updated.append(info.kid.hex())
+                info = info if info.x509 is not None else info.with_x509(mine.x509)  # never drop a certificate
             merged = merged.with_key(info)
         before = len(merged.revocations)
         merged = merged.with_revocations(other.revocations)

@@ -104,6 +104,11 @@ def test_import_never_replaces_a_different_key_for_the_same_kid(
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(doc), "utf-8")
     before = station.trust.path.read_bytes()
+    # the document-signing certificate still names the real institution: refused when read
+    with pytest.raises(TrustError, match="签名证书的机构"):
+        station.import_trust(forged)
+    doc["keys"][0].pop("x509")  # without a certificate: refused as a conflict with the trusted key
+    forged.write_text(json.dumps(doc), "utf-8")
     with pytest.raises(TrustConflict, match="拒绝导入，未做任何更改"):
         station.import_trust(forged)
     assert station.trust.path.read_bytes() == before
