@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -34,8 +33,8 @@ class SigningError(CertkioskError):
 class SealAppearance:
     """Where and how the seal is drawn as the signature's appearance."""
 
-    image: Path
-    """The seal PNG (checked by :func:`certgen.seal.load_seal`)."""
+    png: bytes
+    """The seal as an RGBA PNG (checked by :func:`certgen.seal.prepare_seal`)."""
     box: Box
     """The template's seal box, mm from the page's top-left corner."""
     page_h_mm: float
@@ -82,7 +81,7 @@ def sign_pdf(
         b = seal.box
         x0, y0 = round(b.x * mm), round((seal.page_h_mm - b.bottom) * mm)
         box = (x0, y0, x0 + round(b.w * mm), y0 + round(b.h * mm))
-        with Image.open(seal.image) as img:
+        with Image.open(io.BytesIO(seal.png)) as img:
             img.load()
             image = PdfImage(img.convert("RGBA"), writer=None)
         style = StaticStampStyle(

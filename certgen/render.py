@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import zxingcpp
@@ -164,7 +163,9 @@ def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     return (n - 17) // 4
 
 
-def layout(record: CertificateRecord, template: Template, font: CertificateFont) -> list[tuple[float, list[Line]]]:
+def layout(
+    record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper"
+) -> list[tuple[float, list[Line]]]:
     """Every text line the certificate prints, placed, with its font size.
 
     FontError when the font lacks a printed character, LayoutError when a block overflows: the
@@ -180,6 +181,10 @@ def layout(record: CertificateRecord, template: Template, font: CertificateFont)
         block: TextBlock = getattr(template, key)
         laid.append((block.size_pt, layout_text(block, texts[key], font, ph, f"{record.name} 的{what}")))
     laid.append((template.info.size_pt, layout_fields(template.info, values, font, ph)))
+    if form == "electronic" and template.marking is not None:
+        mark = template.marking
+        font.require(mark.text, "电子证书标记")
+        laid.append((mark.size_pt, layout_text(mark, mark.text.format_map(values), font, ph, "电子证书标记")))
     return laid
 
 
@@ -189,10 +194,15 @@ def render(
     font: CertificateFont,
     qr_text: str,
     photo: PreparedPhoto | None,
-    seal: Path | None = None,
+    seal: bytes | None = None,
+    form: str = "paper",
 ) -> bytes:
-    """The certificate as a one-page PDF (reportlab's output, before finishing)."""
-    laid = layout(record, template, font)
+    """The certificate as a one-page PDF (reportlab's output, before finishing).
+
+    ``seal`` (PNG) is drawn into the page of a paper certificate; an electronic one gets it as the
+    appearance of its PDF signature instead (certgen.pdfsign), and its template's marking.
+    """
+    laid = layout(record, template, font, form)
     ph = template.page_h
 
     buf = io.BytesIO()
@@ -220,9 +230,11 @@ def render(
     if photo is not None:
         p = template.photo
         canvas.drawImage(ImageReader(io.BytesIO(photo.jpeg)), p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
-    if seal is not None and template.seal is not None:
+    if seal is not None and template.seal is not None and form == "paper":
         s = template.seal
-        canvas.drawImage(ImageReader(str(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")
+        canvas.drawImage(
+            ImageReader(io.BytesIO(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto"
+        )
     draw_qr(canvas, qr_text, template.qr, ph)
     canvas.showPage()
     canvas.save()
