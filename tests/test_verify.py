@@ -19,11 +19,10 @@ import zxingcpp
 from click.testing import CliRunner
 from PIL import Image
 
-from certgen.issue import Issued, Issuer
-from certgen.keys import PublicKeyInfo
+from certgen.issuing.issuer import Issued, Issuer
 from certgen.payload import Claim, claims_map, protected_header, sig_structure, to_text
 from certgen.station import Station
-from certgen.trust import Revocation, TrustBundle
+from certgen.trust import PublicKeyInfo, Revocation, TrustBundle
 from kiosk.cli import cli
 from tests.conftest import PASSPHRASE, make_record
 from tests.vectors.payload import make_vectors as mv

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certgen.exceptions import CertkioskError
-from certgen.template import Box
+from certgen.pdf.template import Box
 
 SIGNATURE_FIELD = "证书印章"
 """Name of the signature field (shown in a reader's signature panel)."""
@@ -34,7 +34,7 @@ class SealAppearance:
     """Where and how the seal is drawn as the signature's appearance."""
 
     png: bytes
-    """The seal as an RGBA PNG (checked by :func:`certgen.seal.prepare_seal`)."""
+    """The seal as an RGBA PNG (checked by :func:`certgen.pdf.seal.prepare_seal`)."""
     box: Box
     """The template's seal box, mm from the page's top-left corner."""
     page_h_mm: float

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.home import write_bytes_atomic
+from certgen.files import write_bytes_atomic
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord
 

@@ -19,11 +19,11 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
 from certgen.exceptions import CertkioskError
-from certgen.fonts import CertificateFont
 from certgen.payload import QR_ERROR, QR_MAX_VERSION
-from certgen.photo import PreparedPhoto
+from certgen.pdf.fonts import CertificateFont
+from certgen.pdf.photo import PreparedPhoto
+from certgen.pdf.template import Box, FieldsBlock, Template, TextBlock, placeholders
 from certgen.record import CertificateRecord
-from certgen.template import Box, FieldsBlock, Template, TextBlock, placeholders
 
 rl_config.useA85 = 0  # binary streams: ASCII85 only makes files bigger and slower to write
 
@@ -200,7 +200,7 @@ def render(
     """The certificate as a one-page PDF (reportlab's output, before finishing).
 
     ``seal`` (PNG) is drawn into the page of a paper certificate; an electronic one gets it as the
-    appearance of its PDF signature instead (certgen.pdfsign), and its template's marking.
+    appearance of its PDF signature instead (certgen.pdf.sign), and its template's marking.
     """
     laid = layout(record, template, font, form)
     ph = template.page_h
@@ -232,9 +232,7 @@ def render(
         canvas.drawImage(ImageReader(io.BytesIO(photo.jpeg)), p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
     if seal is not None and template.seal is not None and form == "paper":
         s = template.seal
-        canvas.drawImage(
-            ImageReader(io.BytesIO(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto"
-        )
+        canvas.drawImage(ImageReader(io.BytesIO(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")
     draw_qr(canvas, qr_text, template.qr, ph)
     canvas.showPage()
     canvas.save()

@@ -20,21 +20,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, RegisterError
-from certgen.finish import CertificateMeta, finish
-from certgen.fonts import CertificateFont, choose_font
-from certgen.home import write_bytes_atomic
-from certgen.keys import PublicKeyInfo
+from certgen.files import write_bytes_atomic
 from certgen.number import format_number
 from certgen.payload import SignedPayload, sign
-from certgen.pdfsign import SealAppearance, sign_pdf
-from certgen.photo import PreparedPhoto, prepare_photo
+from certgen.pdf.finish import CertificateMeta, finish
+from certgen.pdf.fonts import CertificateFont, choose_font
+from certgen.pdf.photo import PreparedPhoto, prepare_photo
+from certgen.pdf.render import layout, render
+from certgen.pdf.seal import PreparedSeal, prepare_seal
+from certgen.pdf.seal import sample_seal as make_sample_seal
+from certgen.pdf.sign import SealAppearance, sign_pdf
+from certgen.pdf.template import Template, load_template, placeholders
 from certgen.record import CertificateRecord
-from certgen.register import Register
-from certgen.render import layout, render
-from certgen.seal import PreparedSeal, prepare_seal
-from certgen.seal import sample_seal as make_sample_seal
 from certgen.station import Station
-from certgen.template import Template, load_template, placeholders
+from certgen.station.register import Register
+from certgen.trust import PublicKeyInfo
 
 FORMS = ("paper", "electronic")
 FILE_SUFFIX = {"paper": ".pdf", "electronic": "-e.pdf"}
