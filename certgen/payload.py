@@ -328,7 +328,7 @@ def parse_claims(payload: bytes) -> Claims:
                 continue
             raise _malformed("missing_claim", f"缺少声明 {claim.name.lower()}({int(claim)})")
         value = claims[claim]
-        wanted: type = str if claim in _TEXT_CLAIMS or claim in _OPTIONAL else int
+        wanted: type = int if claim in _INT_CLAIMS else str
         if not isinstance(value, wanted) or isinstance(value, bool):
             kind = "文本" if wanted is str else "整数"
             raise _malformed(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from certgen.payload import Claims
 from certgen.trust import PublicKeyInfo
 from verify.reasons import Reason
+
+if TYPE_CHECKING:
+    from verify.pdfsig import PdfSignatureFacts
 
 Verdict = Literal["valid", "invalid", "unreadable"]
 VERDICT_TEXT: dict[str, str] = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
@@ -55,6 +58,8 @@ class VerificationStatus:
     """SHA-256 of the QR text (archive checks use it to spot copies)."""
     notes: tuple[str, ...] = field(default=())
     """Remarks that do not affect the verdict (e.g. a copy of another file)."""
+    pdf_signature: PdfSignatureFacts | None = None
+    """For a PDF: what its signature (an electronic certificate's seal) was found to be."""
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
@@ -97,6 +102,7 @@ class VerificationStatus:
             "kid": self.kid.hex() if self.kid else None,
             "facts": {"decoded": self.decoded, "trusted": self.trusted, "intact": self.intact, "revoked": self.revoked},
             "notes": list(self.notes),
+            "pdf_signature": self.pdf_signature.to_json() if self.pdf_signature else None,
         }
 
     def line(self) -> str:
@@ -112,6 +118,8 @@ class VerificationStatus:
         if self.key:
             parts.append(self.key.institution)
         text = "  ".join(parts)
+        if self.pdf_signature is not None and self.pdf_signature.present:
+            text += "\n    " + self.pdf_signature.describe()
         if self.findings:
             text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{f.detail}" for f in self.findings)
         return text

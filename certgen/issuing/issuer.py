@@ -85,7 +85,7 @@ class Issuer:
 
     def __post_init__(self) -> None:
         self.template = load_template(self.template_name, self.station.home.root / "templates")
-        self.font = choose_font(self.font_path)
+        self.font = choose_font(self.font_path, kind=self.template.font)
         self.out_dir = self.out_dir or self.station.home.output_dir
         unknown = [f for f in self.forms if f not in FORMS]
         if unknown or not self.forms:

@@ -9,6 +9,7 @@ version). Text is laid out with the font's own single line height.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,11 @@ rl_config.useA85 = 0  # binary streams: ASCII85 only makes files bigger and slow
 
 NO_LINE_START = set("，。、；：？！）》」』”’…%")
 """Characters that may not begin a line (they stay with the character before)."""
+
+
+LABEL = re.compile(r"\s*[^\s：]{1,10}：")
+"""A ``label：`` at the start of a paragraph (e.g. 　　评价机构：): its continuation lines hang under the
+value, not under the label."""
 
 
 class LayoutError(CertkioskError):
@@ -94,14 +100,19 @@ def layout_text(block: TextBlock, text: str, font: CertificateFont, page_h_mm: f
     """Place a text block's lines; LayoutError when they do not fit its height."""
     box = block.box
     width = box.w * mm
-    lines = wrap(text, font, block.size_pt, width)
+    lines: list[tuple[str, float]] = []  # (text, indent)
+    for paragraph in text.split("\n"):
+        head = LABEL.match(paragraph) if block.align == "left" else None
+        indent = font.width(head.group(0), block.size_pt) if head else 0.0
+        for j, line in enumerate(wrap(paragraph, font, block.size_pt, width, indent)):
+            lines.append((line, indent if j else 0.0))
     step = font.line_height_em * block.size_pt * block.line_spacing
     _check_height(len(lines), step, box, what)
     top = (page_h_mm - box.y) * mm
     placed = []
-    for i, line in enumerate(lines):
+    for i, (line, indent) in enumerate(lines):
         w = font.width(line, block.size_pt)
-        x = box.x * mm + {"left": 0.0, "center": (width - w) / 2, "right": width - w}[block.align]
+        x = box.x * mm + indent + {"left": 0.0, "center": (width - w) / 2, "right": width - w}[block.align]
         placed.append(Line(line, x, top - font.ascent_em * block.size_pt - i * step))
     return placed
 
@@ -172,6 +183,8 @@ def layout(
     checks issuing runs before a number is allocated, and rendering runs again on the real number.
     """
     values = placeholders(record)
+    if not record.job_type:
+        values["job_type"] = template.absent
     texts = {key: getattr(template, key).text.format_map(values) for key in ("title", "body", "url")}
     everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
     font.require(everything, f"证书 {record.number or ''}（{record.name}）")
