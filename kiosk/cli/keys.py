@@ -44,6 +44,7 @@ def keys_new(
         f"有效期 {info.valid_from.isoformat()} 至 {info.valid_until.isoformat() if info.valid_until else '长期'}"
     )
     click.echo(f"私钥（已加密，权限0600）：{station.keystore.path_for(info.kid)}")
+    click.echo(f"文档签名私钥（电子证书用，ECDSA P-256，已加密）：{station.keystore.x509_key_path(info.kid)}")
     if previous is not None:
         click.echo(f"原密钥 {previous.kid_hex} 已轮换：有效期截至 {previous.valid_until}，仍用于核验此前的证书")
 
