@@ -92,6 +92,8 @@ class Issuer:
             raise CertkioskError(f"证书形式应为 paper（纸质）或 electronic（电子），收到 {', '.join(self.forms)}")
         self.forms = tuple(f for f in FORMS if f in self.forms)
         box = self.template.seal
+        if self.seal is None and box is not None and self.station.home.seal_path.is_file():
+            self.seal = self.station.home.seal_path  # the station's own seal
         if self.seal is not None:
             if box is None:
                 raise CertkioskError(f"模板 {self.template.id} 没有印章位置 [seal]，不能加盖印章 {self.seal}")

@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import Button, DataTable, Footer, Header, Label, ProgressBar, Select, Static
 
 from certgen.exceptions import CertkioskError
 from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
@@ -17,6 +17,7 @@ from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
+from kiosk.widgets.forms import FORM_CHOICES, FORMS_OF
 
 
 class Cancelled(CertkioskError):
@@ -45,6 +46,9 @@ class BatchScreen(StationScreen):
         yield Static("按名册批量发证", classes="title")
         yield Field("名册文件", "roster", placeholder="CSV、XLSX 或 JSON")
         yield Field("照片目录", "photos", placeholder="名册“照片”列中文件所在的目录")
+        with Horizontal(classes="row"):
+            yield Label("证书形式", classes="label")
+            yield Select(FORM_CHOICES, value="paper", allow_blank=False, id="batch-form")
         yield Field("私钥口令", "batch-passphrase", password=True)
         with Horizontal(classes="buttons"):
             yield Button("读取并检查", variant="primary", id="load")
@@ -72,7 +76,8 @@ class BatchScreen(StationScreen):
         photos_text = self.query_one("#field-photos", Field).value.strip()
         passphrase = self.query_one("#field-batch-passphrase", Field).value
         try:
-            self.issuer = Issuer(self.station, passphrase)
+            forms = FORMS_OF[str(self.query_one("#batch-form", Select).value)]
+            self.issuer = Issuer(self.station, passphrase, forms=forms)
             data = read_roster(roster)
             with self.station.register() as reg:
                 self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else roster.parent)
