@@ -424,3 +424,22 @@ def test_the_sample_seal_is_red_round_and_says_sample() -> None:
         ring = image.getpixel((image.width // 2, 20))
         assert ring[3] > 200 and ring[0] > 180 and ring[1] < 80  # red
     assert seal.source == "示例印章"
+
+
+def test_checking_a_pdf_signature_imports_no_pdf_writer(setup: Setup) -> None:
+    """verify's signature check runs pyHanko's validation, which must not pull in reportlab or pikepdf."""
+    import json
+    import sys
+
+    code = (
+        "import sys, json; from pathlib import Path; from certgen.trust import TrustStore; "
+        "from verify.files import verify_bytes; "
+        f"r = verify_bytes(Path({str(setup.issued.path)!r}).read_bytes(), 'x', TrustStore(Path("
+        f"{str(setup.station.trust.path)!r})).load()); "
+        "print(json.dumps([r[0].status, sorted({m.split('.')[0] for m in sys.modules})]))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    status, modules = json.loads(out.stdout)
+    assert status == "valid" and "pyhanko" in modules
+    assert not {"reportlab", "pikepdf", "textual"} & set(modules)
