@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from certgen.cells import shown
 from certgen.keys import PublicKeyInfo
 from certgen.payload import Claims
 from verify.reasons import Reason
@@ -84,7 +85,7 @@ class VerificationStatus:
     def summary(self) -> dict[str, Any]:
         """The machine-readable form: one JSON object per certificate."""
         return {
-            "source": self.source,
+            "source": shown(self.source),
             "page": self.page,
             "status": self.status,
             "reasons": [f.reason.value for f in self.findings],
@@ -100,7 +101,12 @@ class VerificationStatus:
         }
 
     def line(self) -> str:
-        """One line in Chinese for people: verdict, holder, number, level, institution, reasons."""
+        """One line in Chinese for people: verdict, holder, number, level, institution, reasons.
+
+        Every piece that came from outside (file name, signed text, details quoting them) goes
+        through :func:`certgen.cells.shown`: no control character, escape sequence or bidi
+        override reaches the terminal, so nothing can draw a fake verdict line.
+        """
         verdict = {"valid": "✓ 有效", "invalid": "✗ 无效", "unreadable": "? 无法读取"}[self.status]
         where = self.source + (f" 第{self.page}页" if self.page else "")
         parts = [verdict, where]
@@ -111,7 +117,9 @@ class VerificationStatus:
             parts += [self.claims.name, self.claims.number, level]
         if self.key:
             parts.append(self.key.institution)
-        text = "  ".join(parts)
+        text = "  ".join(shown(part) for part in parts)
         if self.findings:
-            text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{f.detail}" for f in self.findings)
+            text += "\n" + "\n".join(
+                f"    {f.reason.value} {f.reason.text}：{shown(f.detail)}" for f in self.findings
+            )
         return text
