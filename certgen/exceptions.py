@@ -123,3 +123,7 @@ def field_label(field: str) -> str:
     """The Chinese label of a record field followed by its name, e.g. ``姓名(name)``."""
     label = _FIELD_LABELS.get(field)
     return f"{label}({field})" if label else field
+
+
+class InputRefused(CertkioskError):
+    """An input file was not read (or not read to its end): not a regular file, or over a limit."""

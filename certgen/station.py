@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
+from certgen.bounded import read_regular
+from certgen.exceptions import CertkioskError, ConfigError, InputRefused, RegisterError, TrustError
 from certgen.home import StationHome, write_bytes_atomic
 from certgen.keys import DEFAULT_VALIDITY_YEARS, KeyStore, PublicKeyInfo, check_passphrase
 from certgen.number import check_filing_number, load_profiles
 from certgen.register import Register
-from certgen.trust import MergeResult, Revocation, Scope, TrustBundle, TrustStore
+from certgen.trust import BUNDLE_MAX_BYTES, MergeResult, Revocation, Scope, TrustBundle, TrustStore
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,9 @@ class Station:
     def import_trust(self, path: Path) -> tuple[MergeResult, str]:
         """Merge the bundle at ``path``; returns what changed and the file's fingerprint."""
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TrustError(f"无法读取信任包 {path}：{exc.strerror}") from None
+            data = read_regular(path, BUNDLE_MAX_BYTES)
+        except InputRefused as exc:
+            raise TrustError(f"信任包未导入：{exc}") from None
         incoming = TrustBundle.from_bytes(data, f"信任包 {path}")
         result = self.trust.load().merge(incoming)
         self.home.ensure()
