@@ -24,6 +24,7 @@ class Reason(StrEnum):
     BAD_FIELD = "BAD_FIELD"
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
     PDF_MISMATCH = "PDF_MISMATCH"
+    PDF_CONTENT_ALTERED = "PDF_CONTENT_ALTERED"
 
     @property
     def text(self) -> str:
@@ -53,4 +54,5 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.BAD_FIELD: "证书字段无效",
     Reason.DUPLICATE_NUMBER: "同一证书编号出现在不同的证书内容上",
     Reason.PDF_MISMATCH: "PDF内嵌数据与二维码不一致",
+    Reason.PDF_CONTENT_ALTERED: "PDF页面印刷内容被改动：与二维码不符或被遮盖",
 }

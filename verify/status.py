@@ -119,7 +119,5 @@ class VerificationStatus:
             parts.append(self.key.institution)
         text = "  ".join(shown(part) for part in parts)
         if self.findings:
-            text += "\n" + "\n".join(
-                f"    {f.reason.value} {f.reason.text}：{shown(f.detail)}" for f in self.findings
-            )
+            text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{shown(f.detail)}" for f in self.findings)
         return text
