@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from certgen.exceptions import CertkioskError, RecordError
 from certgen.issue import Issuer
+from certgen.pool import worker_pool
 from certgen.record import CertificateRecord
 from certgen.register import Register
 from certgen.reports import BatchEntry, write_batch_reports
@@ -194,8 +194,8 @@ def run_batch(
                 "filing_number": issuer.filing_number, "template_name": issuer.template_name,
                 "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
             }  # fmt: skip
-            with ProcessPoolExecutor(
-                workers, initializer=_init_worker, initargs=(issuer.station.home, issuer.passphrase, settings)
+            with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
+                workers, _init_worker, (issuer.station.home, issuer.passphrase, settings)
             ) as pool:
                 futures = [pool.submit(_issue_in_worker, p.record, plan.batch_id, p.key) for p in todo]
                 for i, future in enumerate(futures, 1):

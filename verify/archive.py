@@ -288,7 +288,10 @@ def _init_worker(limits: Limits, decoder: Decoder, cache: str | None, memory_byt
     if memory_bytes:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+        if soft == resource.RLIM_INFINITY or cap < soft:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
 def _examine_in_worker(item: Item) -> Examined:
@@ -504,8 +507,7 @@ def run_archive(
             if index is None:  # the item came back from a worker process: a copy
                 index = items.index(item)
             per_item[index] = _results(outcome, trust, today, profiles)
-            if done % 20 == 0:
-                state.commit()
+            state.commit()  # cheap next to decoding; an interrupted run keeps every finished file
             if progress:
                 progress(done, total)
         state.finish(run_id)
