@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from certgen.cells import shown
 from certgen.exceptions import InputRefused
@@ -38,7 +38,7 @@ def kind_of(mode: int) -> str | None:
     return KIND_TEXT.get(stat.S_IFMT(mode), "特殊文件")
 
 
-def read_stream(stream: BinaryIO, limit: int, what: str, hasher: _Hasher | None = None) -> bytes:
+def read_stream(stream: IO[bytes], limit: int, what: str, hasher: _Hasher | None = None) -> bytes:
     """Every byte of ``stream``, refused (InputRefused) once more than ``limit`` have come."""
     chunks: list[bytes] = []
     total = 0

@@ -142,9 +142,9 @@ def imap(
                             crashed.append(item)
                             continue
                         yield item, result
-                        nxt = next(queue, _END)
-                        if nxt is not _END:
-                            pending[pool.submit(fn, nxt)] = nxt  # type: ignore[arg-type]
+                        for nxt in queue:
+                            pending[pool.submit(fn, nxt)] = nxt
+                            break
             except BaseException:
                 stop(pool)
                 raise
@@ -155,9 +155,6 @@ def imap(
             stop(pool)
             for item in crashed:  # alone, so that the one that kills its process is known
                 yield item, _alone(fn, item, initializer, initargs)
-
-
-_END = object()
 
 
 def _alone(fn: Callable[[T], R], item: T, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> Any:

@@ -281,7 +281,7 @@ def _stroked_rectangle(raw: Any, obj: Any) -> float | None:
         return None
     width = ctypes.c_float()
     raw.FPDFPageObj_GetStrokeWidth(obj, width)
-    return float(width.value) * max(abs(matrix.a), abs(matrix.d))
+    return float(width.value) * float(max(abs(matrix.a), abs(matrix.d)))
 
 
 def _objects(page: Any, limits: Limits) -> list[_Obj] | None:

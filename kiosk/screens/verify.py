@@ -13,7 +13,7 @@ from certgen.number import load_profiles
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
 from verify.check import clean_scanned_text, verify_text
-from verify.files import verify_bytes
+from verify.files import verify_path
 from verify.status import VerificationStatus
 
 
@@ -54,7 +54,7 @@ class VerifyScreen(StationScreen):
     @work(thread=True, exclusive=True, group="verify")
     def verify_file(self, path: Path) -> None:
         try:
-            results = verify_bytes(path.read_bytes(), str(path), self.station.trust.load())
+            results = verify_path(path, self.station.trust.load())
         except Exception as exc:
             self.app.call_from_thread(self.fail, exc)
             return
