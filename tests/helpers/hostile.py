@@ -67,10 +67,12 @@ def forge_same_size_and_crc(original: bytes, forged: bytes) -> bytes:
 
 def zip_with_member_of(path: Path, name: str, size: int, chunk: int = 1 << 20) -> None:
     """A ZIP holding one member of ``size`` zero bytes, written in chunks (deflated: small on disk)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(zipfile.ZipInfo(name), "w", force_zip64=True) as member:
-            left = size
-            block = b"\0" * chunk
-            while left > 0:
-                member.write(block[: min(chunk, left)])
-                left -= chunk
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(zipfile.ZipInfo(name), "w", force_zip64=True) as member,
+    ):
+        left = size
+        block = b"\0" * chunk
+        while left > 0:
+            member.write(block[: min(chunk, left)])
+            left -= chunk
