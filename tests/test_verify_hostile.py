@@ -18,10 +18,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from certgen.issue import Issued, Issuer
-from certgen.keys import PublicKeyInfo
+from certgen.issuing.issuer import Issued, Issuer
 from certgen.station import Station
-from certgen.trust import Revocation
+from certgen.trust import PublicKeyInfo, Revocation
 from kiosk.cli import cli
 from tests.conftest import PASSPHRASE, make_record
 from tests.helpers.hostile import forge_same_size_and_crc, pdf_with_mediabox, zip_with_member_of
@@ -301,7 +300,7 @@ def test_an_unreadable_sub_folder_is_reported(tmp_path: Path) -> None:
 
 def _station_with_trust(tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    from certgen.home import StationHome
+    from certgen.station.home import StationHome
     from certgen.trust import TrustStore
 
     StationHome(home, "--home").ensure()
@@ -312,7 +311,7 @@ def _station_with_trust(tmp_path: Path) -> Path:
 def test_a_hostile_folder_under_a_memory_limit_finishes_with_a_report(tmp_path: Path) -> None:
     """The whole command in a child with `ulimit -v 2500000` (2.4 GiB): a 600 MiB file, a
     300 MiB ZIP member, /dev/zero, a FIFO and a 200,000 pt page neither exhaust it nor stop it."""
-    from certgen.home import StationHome
+    from certgen.station.home import StationHome
 
     folder = _hostile_folder(tmp_path)
     home = tmp_path / "home"

@@ -35,7 +35,6 @@ from certgen.exceptions import InputRefused
 from certgen.number import ProvinceProfile
 from certgen.pool import WorkerCrashed, imap
 from certgen.trust import TrustBundle
-from verify.decode import Decoder
 from verify.files import (
     DEFAULT_LIMITS,
     FACTS_VERSION,
@@ -47,6 +46,7 @@ from verify.files import (
     results_from_facts,
 )
 from verify.reasons import Reason
+from verify.scan import Decoder
 from verify.status import VerificationStatus
 
 Progress = Callable[[int, int], None]
@@ -482,6 +482,7 @@ def run_archive(
     per_item: list[list[VerificationStatus]] = [[] for _ in items]
     positions = {id(item): i for i, item in enumerate(items)}
     reused = 0
+    decoded_now: set[str] = set()
     try:
         total = len(items)
         if progress:
@@ -500,9 +501,10 @@ def run_archive(
             if isinstance(outcome, WorkerCrashed):
                 outcome = Examined(item, error=outcome.detail, keep=False)
             if outcome.reused:
-                reused += 1
+                reused += outcome.sha256 not in decoded_now  # a copy of a file decoded in this run is not "reused"
             elif outcome.sha256 and outcome.facts is not None and outcome.keep:
                 state.put(outcome.sha256, decoder, limits, outcome.facts)
+                decoded_now.add(outcome.sha256)
             index = positions.get(id(item))
             if index is None:  # the item came back from a worker process: a copy
                 index = items.index(item)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from certgen.cells import shown
-from certgen.keys import PublicKeyInfo
 from certgen.payload import Claims
+from certgen.trust import PublicKeyInfo
 from verify.reasons import Reason
 
 Verdict = Literal["valid", "invalid", "unreadable"]
