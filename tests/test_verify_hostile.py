@@ -432,6 +432,7 @@ def test_sigterm_stops_verify_workers_keeps_finished_files_and_says_how_to_resum
         deadline = time.monotonic() + 120
         done = 0
         while done < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)  # polling for progress only; no assertion depends on timing
             for db in states.glob("*.sqlite"):
                 try:
                     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
@@ -470,3 +471,38 @@ def test_an_old_state_file_of_pickled_verdicts_is_never_read(tmp_path: Path) -> 
     (folder / "x.png").write_bytes(good_png())
     run = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY)
     assert run.reused == 0 and run.all_valid
+
+
+def test_sigterm_stops_issue_workers_and_says_how_to_resume(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path, photo_dir: Path
+) -> None:
+    import signal
+
+    from tests.test_batch import roster_rows, write_csv
+
+    station, _ = keyed_station
+    roster = write_csv(tmp_path / "r.csv", roster_rows(80), "utf-8")
+    secret = tmp_path / "pass.txt"
+    secret.write_text(PASSPHRASE, "utf-8")
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "kiosk", "--home", str(station.home.root), "issue", str(roster), "--photos",
+        str(photo_dir), "--out", str(out), "--passphrase-file", str(secret), "--workers", "2",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(out.glob("**/*.pdf"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)  # polling for progress only; no assertion depends on timing
+        assert proc.poll() is None, "the batch should still be running"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "重新运行同一命令即可续发" in err.decode("utf-8")
+    assert not any(_alive(pid) for pid in workers)
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr.decode("utf-8", "replace")
+    assert "跳过已发" in rerun.stdout.decode("utf-8")
