@@ -183,3 +183,10 @@ def field_label(field: str) -> str:
 
 class InputRefused(CertkioskError):
     """An input file was not read (or not read to its end): not a regular file, or over a limit."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A long run was asked to stop (SIGTERM, or Ctrl-C); its workers are stopped, finished work kept.
+
+    A KeyboardInterrupt (not a CertkioskError): nothing was wrong with the input.
+    """

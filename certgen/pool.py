@@ -24,13 +24,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from certgen.exceptions import Interrupted
+
 T = TypeVar("T")
 R = TypeVar("R")
 PR_SET_PDEATHSIG = 1
-
-
-class Interrupted(KeyboardInterrupt):
-    """The run was asked to stop (SIGTERM or Ctrl-C); finished work was kept."""
 
 
 @dataclass(frozen=True)

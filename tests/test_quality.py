@@ -27,12 +27,15 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
 
 
 PURE_CORE = (
+    "bounded",
+    "cells",
     "exceptions",
     "files",
     "idtypes",
     "levels",
     "number",
     "payload",
+    "pool",
     "profiles",
     "provinces",
     "record",

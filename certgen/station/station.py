@@ -127,7 +127,7 @@ class Station:
         try:
             data = read_regular(path, BUNDLE_MAX_BYTES)
         except InputRefused as exc:
-            raise TrustError(f"信任包未导入：{exc}") from None
+            raise TrustError(f"无法读取信任包（未导入）：{exc}") from None
         incoming = TrustBundle.from_bytes(data, f"信任包 {path}")
         result = self.trust.load().merge(incoming)
         self.home.ensure()

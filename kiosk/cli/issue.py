@@ -56,7 +56,7 @@ def issue_cmd(
         if not skip_invalid:
             click.echo("未发任何证书。请修正名册后重新运行，或用 --skip-invalid 只发有效行。", err=True)
             ctx.exit(1)
-    from certgen.pool import Interrupted
+    from certgen.exceptions import Interrupted
 
     try:
         with Progress(len(plan.to_issue), "发证") as advance:

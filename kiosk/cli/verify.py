@@ -38,7 +38,7 @@ def verify_cmd(
     Without PATH or --text, reads QR texts from standard input, one per line (what a
     keyboard-wedge scanner types). 路径可为图片、PDF、文件夹或ZIP；否则从标准输入逐行读取扫码枪输入。
     """
-    from certgen.pool import Interrupted
+    from certgen.exceptions import Interrupted
     from verify.archive import default_state_path, run_archive
     from verify.check import clean_scanned_text, verify_text
 
