@@ -506,3 +506,16 @@ def test_sigterm_stops_issue_workers_and_says_how_to_resume(
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr.decode("utf-8", "replace")
     assert "跳过已发" in rerun.stdout.decode("utf-8")
+
+
+def test_reading_stops_at_the_limit_and_never_opens_a_fifo_or_device(tmp_path: Path) -> None:
+    from certgen.bounded import read_stream
+    from certgen.exceptions import InputRefused
+
+    with open("/dev/zero", "rb") as endless, pytest.raises(InputRefused, match="过大"):
+        read_stream(endless, 1024 * 1024, "/dev/zero")  # an endless stream: refused after 1 MiB + 1 byte
+    fifo = tmp_path / "scan.png"
+    os.mkfifo(fifo)  # nobody writes to it: opening it for reading would block forever
+    run = run_archive([fifo, Path("/dev/zero")], trust(), state_path=tmp_path / "s.sqlite", workers=1)
+    assert [r.status for r in run.results] == ["unreadable", "unreadable"]
+    assert "命名管道" in run.results[0].findings[0].detail and "字符设备" in run.results[1].findings[0].detail
