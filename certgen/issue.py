@@ -1,28 +1,36 @@
 """Issuing: check a record is printable, allocate its number, sign, render, finish, write, record.
 
-The number is committed as pending before anything is signed or written; the PDF is written to a
-temporary name and renamed; only then is the number marked issued. A failure in between voids the
-number (with the reason), so no number is ever issued twice or silently reused.
+The protocol (docs/record.md): under the station's issuing lock, recover what an interrupted run
+left; allocate the number (committed as pending, with the result it stands for and the file it
+will be published as); sign and render; write the PDF under a temporary name in the output
+folder; commit the number issued; rename the PDF to its final name (publish). A failure before
+the commit voids the number and deletes the temporary file; a crash is finished by recovery. So a
+PDF under its final name always belongs to an issued number, and no number is issued twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, RegisterError
+from certgen.faults import fault_point
 from certgen.finish import CertificateMeta, finish
 from certgen.fonts import CertificateFont, choose_font
 from certgen.home import write_bytes_atomic
+from certgen.issuelock import issuing_lock
 from certgen.keys import PublicKeyInfo
 from certgen.number import format_number
 from certgen.payload import sign
 from certgen.photo import PreparedPhoto, prepare_photo
 from certgen.record import CertificateRecord
-from certgen.register import Register
+from certgen.recovery import Recovery, publish, recover, settle, temp_path
+from certgen.register import Register, Reissue
 from certgen.render import layout, render
 from certgen.station import Station
 from certgen.template import Template, load_template, placeholders
@@ -59,6 +67,10 @@ class Issuer:
     font_path: Path | None = None
     template: Template = field(init=False)
     font: CertificateFont = field(init=False)
+    in_worker: bool = False
+    """True in a worker process of a batch: its parent holds the issuing lock and recovers."""
+    last_recovery: Recovery = field(default_factory=Recovery, init=False)
+    """What the recovery at the start of the last locked run found and did."""
     _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +114,23 @@ class Issuer:
         return self._keys[key.kid]
 
     # --- issuing ---------------------------------------------------------------------------
+    @contextmanager
+    def locked(self, reg: Register, scan: tuple[Path, ...] = ()) -> Iterator[Recovery]:
+        """Hold the station's issuing lock; the outermost holder recovers first and settles last.
+
+        ``scan``: output folders to search for files of numbers that are not issued. Yields what
+        recovery did (an empty :class:`Recovery` for an inner holder or a worker process).
+        """
+        if self.in_worker:
+            yield Recovery()
+            return
+        with issuing_lock(self.station.home.root) as outermost:
+            if outermost:
+                self.last_recovery = recover(reg, self.station.home.root / "quarantine", scan)
+            yield self.last_recovery if outermost else Recovery()
+            if outermost:
+                settle(reg)
+
     def issue(
         self,
         reg: Register,
@@ -110,19 +139,45 @@ class Issuer:
         batch_id: str | None = None,
         row_key: str | None = None,
         photo: PreparedPhoto | None = None,
+        reissue: Reissue | None = None,
     ) -> Issued:
         """Issue one certificate (see the module docstring for the order of steps)."""
+        with self.locked(reg):
+            return self._issue(reg, record, batch_id, row_key, photo, reissue)
+
+    def _issue(
+        self,
+        reg: Register,
+        record: CertificateRecord,
+        batch_id: str | None,
+        row_key: str | None,
+        photo: PreparedPhoto | None,
+        reissue: Reissue | None,
+    ) -> Issued:
         key = self.key_for(reg, record)
         record = self.complete_record(record, key)
         if photo is None:
             photo = self.check_printable(record, key)
         private = self.private_key(key)
+        assert self.out_dir is not None
+        folder = self.out_dir / (batch_id or "single")
         if record.number is None:
-            numbered = reg.allocate(record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
+            numbered = reg.allocate(
+                record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex, output_dir=folder,
+                reissue=reissue,
+            )  # fmt: skip
+        elif reissue is not None:
+            raise RegisterError("补发/换发的证书编号由登记库分配，不能指定")
         else:
-            numbered = reg.record_supplied(record, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
+            numbered = reg.record_supplied(
+                record, batch_id=batch_id, row_key=row_key, kid=key.kid_hex, output_dir=folder
+            )
         number = str(numbered.number)
+        path = folder / f"{number}.pdf"
+        temp = temp_path(path)
+        committed = False
         try:
+            fault_point("after_allocate")
             signed = sign(numbered, self.template.id, private, key.kid)
             raw = render(numbered, self.template, self.font, signed.text, photo, self.seal)
             meta = CertificateMeta(
@@ -130,13 +185,19 @@ class Issuer:
                 self.template.id,
             )  # fmt: skip
             pdf = finish(raw, meta)
-            assert self.out_dir is not None
-            path = self.out_dir / (batch_id or "single") / f"{number}.pdf"
-            write_bytes_atomic(path, pdf)
+            write_bytes_atomic(temp, pdf)
+            fault_point("after_write")
             reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex)
+            committed = True
+            fault_point("after_commit")
+            fault_point("before_rename")
+            publish(temp, path)
+            fault_point("after_rename")
         except BaseException as exc:
-            reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
-            reg.void_pending(reason, number=number)
+            if not committed:  # after the commit the number is issued: recovery publishes its file
+                reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
+                reg.void_pending(reason, number=number)
+                temp.unlink(missing_ok=True)
             raise
         return Issued(
             numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(),
