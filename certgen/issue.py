@@ -10,8 +10,9 @@ PDF under its final name always belongs to an issued number, and no number is is
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,9 @@ from certgen.keys import PublicKeyInfo
 from certgen.number import format_number
 from certgen.payload import sign
 from certgen.photo import PreparedPhoto, prepare_photo
-from certgen.record import CertificateRecord
-from certgen.recovery import Recovery, publish, recover, settle, temp_path
-from certgen.register import Register, Reissue
+from certgen.record import FIELD_NAMES, CertificateRecord, result_key
+from certgen.recovery import Recovery, publish, recover_station, settle, temp_path
+from certgen.register import Register, Reissue, ReissueReason
 from certgen.render import layout, render
 from certgen.station import Station
 from certgen.template import Template, load_template, placeholders
@@ -126,7 +127,7 @@ class Issuer:
             return
         with issuing_lock(self.station.home.root) as outermost:
             if outermost:
-                self.last_recovery = recover(reg, self.station.home.root / "quarantine", scan)
+                self.last_recovery = recover_station(reg, self.station.home.root, self.station.trust, scan)
             yield self.last_recovery if outermost else Recovery()
             if outermost:
                 settle(reg)
@@ -203,3 +204,45 @@ class Issuer:
             numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(),
             photo.warnings if photo else (),
         )  # fmt: skip
+
+    # --- deliberate re-issue (补发 / 换发) ---------------------------------------------------------
+    def reissue(
+        self,
+        reg: Register,
+        number: str,
+        reason: ReissueReason,
+        *,
+        changes: Mapping[str, object] | None = None,
+        issue_date: _dt.date,
+        photo: Path | None = None,
+    ) -> Issued:
+        """Re-issue the live certificate ``number`` under a new number linked to it in the register.
+
+        ``lost`` (补发): the same content; the old certificate stays valid. ``correction`` (换发):
+        ``changes`` correct fields; the old certificate is revoked in the transaction that issues
+        the new one. The new certificate joins the old one's batch, so a batch revocation covers it.
+        """
+        old = reg.get(number)
+        if old is None or old.status != "issued":
+            raise RegisterError(f"证书 {number} 未在本站发证，不能补发或换发")
+        changes = dict(changes or {})
+        unknown = sorted(set(changes) - set(FIELD_NAMES) | ({"number"} & set(changes)))
+        if unknown:
+            raise RegisterError(f"不能更正的字段：{'、'.join(unknown)}（可更正：{'、'.join(FIELD_NAMES[:-1])}）")
+        if reason == "lost" and changes:
+            raise RegisterError("补发（遗失）按原证书内容发证，不能修改字段；更正内容请用换发（--reason correction）")
+        if reason == "correction" and not changes:
+            raise RegisterError("换发（更正）需要用 --set 字段=值 给出更正后的内容")
+        fields = old.record.to_dict() | {"number": None, "issue_date": issue_date.isoformat()} | changes
+        if photo is not None:
+            fields["photo"] = str(photo)
+        fields = {k: v for k, v in fields.items() if v is not None}
+        record = CertificateRecord.from_fields(fields)  # validated against today's rules: it is being written
+        with self.locked(reg):
+            issued = self.issue(
+                reg, record, batch_id=old.batch_id, row_key=result_key(record), reissue=Reissue(number, reason)
+            )
+        if reason == "correction":
+            revoked = [r for r in reg.revocations() if r.scope == "certificate" and r.target == number]
+            self.station.trust.save(self.station.trust.load().with_revocations(revoked))
+        return issued

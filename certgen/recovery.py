@@ -23,6 +23,7 @@ from pathlib import Path
 from certgen.finish import read_attachment
 from certgen.payload import payload_sha256
 from certgen.register import Register
+from certgen.trust import Revocation, TrustStore
 
 TEMP_SUFFIX = ".partial"
 QUARANTINE_REASON = "作废编号的已签名证书文件曾被发布：文件已隔离，编号吊销"
@@ -60,6 +61,8 @@ class Recovery:
     """``(number, new path)``: published files of numbers not issued, moved; the numbers revoked."""
     missing: tuple[str, ...] = ()
     """Issued numbers whose PDF is on disk under neither name."""
+    revocations: tuple[Revocation, ...] = ()
+    """The revocations of the quarantined numbers (to be exported to verifiers)."""
 
     def __bool__(self) -> bool:
         return bool(self.voided or self.published or self.removed or self.quarantined or self.missing)
@@ -105,11 +108,12 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     published: list[Path] = []
     removed: list[Path] = []
     quarantined: list[tuple[str, Path]] = []
+    revocations: list[Revocation] = []
     missing: list[str] = []
     settled: list[str] = []
 
     def unissued_file(number: str, final: Path) -> None:
-        reg.revoke_unissued(number, QUARANTINE_REASON)
+        revocations.append(reg.revoke_unissued(number, QUARANTINE_REASON))
         quarantined.append((number, _quarantine(final, quarantine_dir)))
 
     for number, where in reg.unpublished():
@@ -148,7 +152,17 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
                 unissued_file(number, path)
     if settled:
         reg.settle_published(settled)
-    return Recovery(tuple(voided), tuple(published), tuple(removed), tuple(quarantined), tuple(missing))
+    return Recovery(
+        tuple(voided), tuple(published), tuple(removed), tuple(quarantined), tuple(missing), tuple(revocations)
+    )
+
+
+def recover_station(reg: Register, home_root: Path, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:
+    """:func:`recover` for a station: quarantine in its home, and its trust store learns the revocations."""
+    result = recover(reg, home_root / "quarantine", folders)
+    if result.revocations:
+        trust.save(trust.load().with_revocations(list(result.revocations)))
+    return result
 
 
 def settle(reg: Register) -> None:

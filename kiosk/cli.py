@@ -19,7 +19,7 @@ import click
 from certgen.exceptions import CertkioskError, ConfigError
 from certgen.home import StationHome
 from certgen.number import check_number, load_profiles
-from certgen.register import STATUS_TEXT
+from certgen.register import REISSUE_TEXT, STATUS_TEXT
 from certgen.station import Station, describe_error
 from certgen.trust import SCOPE_TEXT, grouped_fingerprint
 
@@ -293,6 +293,7 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     with station_of(ctx).register() as reg:
         found = reg.find(text)
         revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
+        links = {item.number: reg.reissue_links(item.number) for item in found}
     if not found:
         click.echo(f"没有找到包含「{text}」的证书")
     for item in found:
@@ -305,11 +306,21 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
                     "batch_id": item.batch_id,
                     "record": item.record.to_dict(),
                     "output_path": item.output_path,
+                    "reissues": [
+                        {"number": x.number, "replaces": x.replaces, "reason": x.reason, "at": x.at}
+                        for x in links[item.number]
+                    ],
                 }
             )
             continue
         mark = "，已吊销" if item.number in revoked else ""
         click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
+        for x in links[item.number]:
+            what = REISSUE_TEXT[x.reason]
+            if x.number == item.number:
+                click.echo(f"    {what}：替代原证书 {x.replaces}（{x.at}）")
+            else:
+                click.echo(f"    已{what}：新证书 {x.number}（{x.at}）")
 
 
 @register.command("revoke")
@@ -645,3 +656,11 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# --- commands in their own modules (registered here, one line each) ------------------------------
+from kiosk.cli_recover import register_recover  # noqa: E402
+from kiosk.cli_reissue import reissue_cmd  # noqa: E402
+
+cli.add_command(reissue_cmd)
+register.add_command(register_recover)
