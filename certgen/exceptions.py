@@ -7,6 +7,8 @@ terminal UI can show it as it is, without a traceback.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class CertkioskError(Exception):
     """Base class of every error certkiosk raises on bad input or a bad state."""
@@ -120,6 +122,60 @@ class MalformedPayload(PayloadError):
 
 class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
+
+
+class TemplateError(CertkioskError):
+    """A template file is missing or invalid."""
+
+
+class FontError(CertkioskError):
+    """The font is unusable, or lacks characters the certificate needs."""
+
+
+class PhotoError(CertkioskError):
+    """The photo cannot be used on a certificate."""
+
+
+class LayoutError(CertkioskError):
+    """The record's text does not fit its block."""
+
+
+class PrintError(CertkioskError):
+    """CUPS is missing, the queue is unknown or stopped, or the job was refused."""
+
+
+class RosterError(CertkioskError):
+    """The roster file cannot be read as a roster."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """What is wrong with one roster row."""
+
+    row: int
+    """Spreadsheet row number."""
+    message: str
+    """The problem, in Chinese."""
+
+    def __str__(self) -> str:
+        return f"第{self.row}行：{self.message}"
+
+
+class BatchInvalid(CertkioskError):
+    """Some rows of the roster are invalid; nothing was issued."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        self.problems = problems
+        """Every problem, with its row number."""
+        super().__init__(f"名册有{len(problems)}处错误，未发任何证书：\n" + "\n".join(str(p) for p in problems))
+
+
+class DecoderUnavailable(CertkioskError):
+    """The chosen decoder cannot be loaded on this machine."""
+
+
+class BatchCancelled(CertkioskError):
+    """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
 
 
 _FIELD_LABELS = {

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from certgen.exceptions import BatchClosed, DuplicateResult, NameMismatch, RecordError, RegisterError
-from certgen.home import StationHome
-from certgen.keys import PublicKeyInfo
 from certgen.record import TEXT_LIMITS, TextLimit, result_key
-from certgen.register import Register
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.station.register import Register
+from certgen.trust import PublicKeyInfo
 from tests.conftest import FILING, PASSPHRASE, make_record, resident_id
 from tests.test_batch import roster_rows, write_csv
 from verify.files import verify_bytes

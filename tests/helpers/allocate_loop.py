@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from certgen.register import Register
+from certgen.station.register import Register
 from tests.conftest import FILING, make_record, resident_id
 
 

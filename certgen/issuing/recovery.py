@@ -20,9 +20,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from certgen.finish import read_attachment
 from certgen.payload import payload_sha256
-from certgen.register import Register
+from certgen.pdf.finish import read_attachment
+from certgen.station.register import Register
 from certgen.trust import Revocation, TrustStore
 
 TEMP_SUFFIX = ".partial"

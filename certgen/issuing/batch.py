@@ -19,38 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import BatchClosed, CertkioskError, DuplicateResult, RecordError
-from certgen.issue import Issuer
+from certgen.exceptions import BatchClosed, BatchInvalid, CertkioskError, DuplicateResult, RecordError, RowProblem
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.reports import BatchEntry, write_batch_reports
+from certgen.issuing.roster import Roster, RosterRow
 from certgen.record import CertificateRecord, id_key, result_key
-from certgen.register import Register
-from certgen.reports import BatchEntry, write_batch_reports
-from certgen.roster import Roster, RosterRow
 from certgen.station import Station
+from certgen.station.register import Register
 
 Progress = Callable[[int, int, str], None]
 """Called after each certificate with (done, total, number)."""
-
-
-class BatchInvalid(CertkioskError):
-    """Some rows of the roster are invalid; nothing was issued."""
-
-    def __init__(self, problems: list[RowProblem]) -> None:
-        self.problems = problems
-        """Every problem, with its row number."""
-        super().__init__(f"名册有{len(problems)}处错误，未发任何证书：\n" + "\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """What is wrong with one roster row."""
-
-    row: int
-    """Spreadsheet row number."""
-    message: str
-    """The problem, in Chinese."""
-
-    def __str__(self) -> str:
-        return f"第{self.row}行：{self.message}"
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from certgen.exceptions import ConfigError
-from kiosk.cli import read_passphrase, station_of
+from kiosk.cli.base import cli, read_passphrase, station_of
 
 
-@click.command("reissue")
+@cli.command("reissue")
 @click.argument("number")
 @click.option(
     "--reason", type=click.Choice(["lost", "correction"]), required=True,
@@ -40,7 +40,7 @@ def reissue_cmd(
     Re-running a roster never issues a person's result twice; this is the one way to do it on
     purpose. 重新运行名册不会重复发证；补发、换发只能用本命令。
     """
-    from certgen.issue import Issuer
+    from certgen.issuing.issuer import Issuer
 
     fields: dict[str, object] = {}
     for item in changes:

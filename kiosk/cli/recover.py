@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from certgen.exceptions import ConfigError
-from certgen.issuelock import issuing_lock
-from certgen.recovery import recover_station
-from kiosk.cli import station_of
+from certgen.issuing.recovery import recover_station
+from certgen.station.issuelock import issuing_lock
+from kiosk.cli.base import station_of
+from kiosk.cli.register import register
 
 
-@click.command("recover")
+@register.command("recover")
 @click.option(
     "--scan", "scan", multiple=True, type=click.Path(file_okay=False, path_type=Path),
     help="Also search this folder for PDFs of numbers not issued (repeatable). / 另行检查的输出目录。",

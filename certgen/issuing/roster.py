@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import RosterError
 from certgen.record import FIELD_NAMES
 
 HEADERS: dict[str, str] = {
@@ -38,10 +38,6 @@ HEADERS: dict[str, str] = {
 EXTRA_HEADERS = ("性别", "学历", "专业工龄", "理论成绩", "技能成绩", "业绩评审成绩")
 """Columns kept for the public-notice list (公示名册); not part of the certificate."""
 MAX_ROWS = 100_000
-
-
-class RosterError(CertkioskError):
-    """The roster file cannot be read as a roster."""
 
 
 @dataclass(frozen=True)
