@@ -20,8 +20,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, RegisterError
-from certgen.faults import fault_point
 from certgen.files import write_bytes_atomic
+from certgen.issuing.faults import fault_point
 from certgen.issuing.recovery import Recovery, publish, recover_station, settle, temp_path
 from certgen.number import filing_part, format_number
 from certgen.payload import sign
