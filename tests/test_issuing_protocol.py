@@ -374,3 +374,26 @@ def test_a_row_written_under_an_older_rule_is_still_readable(tmp_path: Path, mon
     db.close()
     with Register(path) as reg, pytest.raises(RegisterError, match="记录格式 99"):
         reg.get(number)
+
+
+def test_register_recover_finds_a_file_an_older_version_left_for_a_void_number(site: Site) -> None:
+    """Older versions wrote the PDF before committing and kept no publishing entry: the folder scan finds it."""
+    code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_write:2")
+    assert code == -signal.SIGKILL
+    temp = next(p for p in site.pdfs() if p.name.startswith("."))
+    number = temp.name[1:].split(".pdf")[0]
+    leaked = temp.with_name(f"{number}.pdf")
+    temp.rename(leaked)
+    db = sqlite3.connect(site.home.register_path)
+    db.execute("DELETE FROM unpublished")  # what an older register holds: no publishing entries
+    db.execute("UPDATE certificates SET status = 'void', void_reason = '进程中断' WHERE status = 'pending'")
+    db.commit()
+    db.close()
+    code, out, err = site.run(site.command("register", "recover"))
+    assert code == 0, err
+    assert f"隔离作废编号 {number} 的证书文件并吊销该编号" in out and not leaked.exists()
+    bundle = site.station.trust.load()
+    moved = site.home.root / "quarantine" / f"{number}.pdf"
+    assert verify_bytes(moved.read_bytes(), moved.name, bundle)[0].reasons == (Reason.REVOKED,)
+    code, out, _ = site.run(site.command("register", "recover"))
+    assert code == 0 and "没有需要恢复的内容" in out

@@ -786,6 +786,11 @@ class Register:
         )
         return [ReissueLink(n, r, reason, at) for n, r, reason, at in rows]
 
+    def output_folders(self) -> list[Path]:
+        """Every folder the register has published (or meant to publish) a certificate PDF in."""
+        rows = self._db.execute("SELECT DISTINCT output_path FROM certificates WHERE output_path IS NOT NULL")
+        return sorted({Path(p).parent for (p,) in rows})
+
     def unpublished(self) -> list[tuple[str, str]]:
         """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed."""
         return list(self._db.execute("SELECT number, path FROM unpublished ORDER BY number"))
@@ -817,9 +822,10 @@ class Register:
 
     def _check_results(self) -> list[str]:
         """Every result with more than one live certificate (older registers, edits)."""
-        revoked = {n for r in self.revocations() for n in ((r.target,) if r.scope in ("certificate", "batch") else ())}
-        revoked |= {n for r in self.revocations() if r.scope == "batch" for n in r.numbers}
-        revoked_kids = {r.target for r in self.revocations() if r.scope == "key"}
+        revocations = self.revocations()
+        revoked = {r.target for r in revocations if r.scope == "certificate"}
+        revoked |= {n for r in revocations if r.scope == "batch" for n in r.numbers}
+        revoked_kids = {r.target for r in revocations if r.scope == "key"}
         replaced = {r for (r,) in self._db.execute(
             "SELECT replaces FROM reissues r JOIN certificates c ON c.number = r.number WHERE c.status = 'issued'"
         )}  # fmt: skip

@@ -29,10 +29,8 @@ def register_recover(ctx: click.Context, scan: tuple[Path, ...]) -> None:
     if not station.home.register_path.exists():
         raise ConfigError(f"登记库 {station.home.register_path} 不存在")
     with station.register() as reg, issuing_lock(station.home.root):
-        known = {
-            Path(p).parent for (p,) in reg._db.execute("SELECT DISTINCT output_path FROM certificates") if p
-        }  # fmt: skip
-        result = recover_station(reg, station.home.root, station.trust, tuple(sorted(known | set(scan))))
+        folders = tuple(sorted(set(reg.output_folders()) | set(scan)))
+        result = recover_station(reg, station.home.root, station.trust, folders)
     for line in result.lines():
         click.echo(line)
     if not result:
