@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from certgen.labels import FIELD_LABELS
+
 
 class CertkioskError(Exception):
     """Base class of every error certkiosk raises on bad input or a bad state."""
@@ -120,6 +122,10 @@ class MalformedPayload(PayloadError):
     code = "MALFORMED"
 
 
+class ReportError(CertkioskError):
+    """A report cannot be written: an unknown format, or the file system refused it."""
+
+
 class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 
@@ -178,25 +184,7 @@ class BatchCancelled(CertkioskError):
     """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
 
 
-_FIELD_LABELS = {
-    "name": "姓名",
-    "id_type": "证件类型",
-    "id_number": "证件号码",
-    "employer": "所在单位",
-    "occupation_code": "职业编码",
-    "occupation": "职业名称",
-    "job_type": "工种名称",
-    "level": "职业技能等级",
-    "number": "证书编号",
-    "issue_date": "发证日期",
-    "evaluator": "评价机构",
-    "issuer": "发证机构",
-    "photo": "照片",
-    "template": "模板",
-}
-
-
 def field_label(field: str) -> str:
     """The Chinese label of a record field followed by its name, e.g. ``姓名(name)``."""
-    label = _FIELD_LABELS.get(field)
-    return f"{label}({field})" if label else field
+    text = FIELD_LABELS.get(field)
+    return f"{text}({field})" if text else field

@@ -30,6 +30,7 @@ PURE_CORE = (
     "exceptions",
     "files",
     "idtypes",
+    "labels",
     "levels",
     "number",
     "payload",

@@ -89,7 +89,12 @@ row_key = result_key
 
 
 def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | None) -> BatchPlan:
-    """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything."""
+    """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything.
+
+    A relative path in the 照片 column is found in ``photos``, or else beside the roster file: the
+    same rule for the command line and the terminal UI, whatever the current directory.
+    """
+    photos = photos if photos is not None else roster.source.parent
     plan = BatchPlan(roster, batch_id_of(roster))
     closed = reg.batch_revocation(plan.batch_id)
     if closed is not None:
@@ -103,7 +108,7 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
     for row in roster.rows:
         fields = dict(row.fields)
         photo = fields.get("photo")
-        if isinstance(photo, str) and photo.strip() and photos is not None and not Path(photo).is_absolute():
+        if isinstance(photo, str) and photo.strip() and not Path(photo).is_absolute():
             fields["photo"] = str(photos / photo.strip())
         try:
             record = CertificateRecord.from_fields(fields)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
 from certgen.files import write_bytes_atomic
-from certgen.number import check_filing_number, load_profiles
+from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
-from certgen.station.register import Register
+from certgen.station.register import IssuedCertificate, Register
 from certgen.trust import MergeResult, PublicKeyInfo, Revocation, Scope, TrustBundle, TrustStore
 
 
@@ -29,6 +29,20 @@ class KeyListing:
     """Whether this station holds the (encrypted) private key."""
     revoked: bool
     """Whether the key is revoked."""
+
+
+@dataclass(frozen=True)
+class CertificateState:
+    """One certificate of the register with whatever revokes it, as ``register find`` shows it."""
+
+    certificate: IssuedCertificate
+    """The register's row: number, status, record, batch, key."""
+    revocation: Revocation | None
+    """The revocation that covers it (its own, its batch's or its key's), or None."""
+
+    @property
+    def revoked(self) -> bool:
+        return self.revocation is not None
 
 
 class Station:
@@ -109,6 +123,11 @@ class Station:
             )
         return self.trust.load()
 
+    def verification_data(self) -> tuple[TrustBundle, dict[str, ProvinceProfile]]:
+        """What every verification on this station uses: the trust bundle and the province profiles
+        (bundled and the station's own), the same for the CLI, the UI and the workers."""
+        return self.trust_for_verifying(), load_profiles(self.home.profiles_dir)
+
     def export_trust(self, path: Path) -> str:
         """Write the trust bundle to ``path``; returns its SHA-256 fingerprint."""
         bundle = self.trust.load()
@@ -132,6 +151,24 @@ class Station:
         self.home.ensure()
         self.trust.save(result.bundle)
         return result, incoming.fingerprint()
+
+    # --- the register ----------------------------------------------------------------------
+    def find_certificates(self, text: str) -> list[CertificateState]:
+        """Certificates whose number, name or ID number contains ``text``, each with its revocation.
+
+        A certificate is revoked by its own revocation, its batch's, or its signing key's: the same
+        lookup verify makes (``TrustBundle``), so the station and a verifier agree.
+        """
+        with self.register() as reg:
+            found = reg.find(text)
+            revocations = TrustBundle(revocations=tuple(reg.revocations()))
+        states = []
+        for item in found:
+            revocation = revocations.certificate_revocation(item.number)
+            if revocation is None and item.kid:
+                revocation = revocations.key_revocation(bytes.fromhex(item.kid))
+            states.append(CertificateState(item, revocation))
+        return states
 
     # --- revocation ------------------------------------------------------------------------
     def revoke(self, scope: Scope, target: str, reason: str) -> Revocation:

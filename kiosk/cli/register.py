@@ -6,6 +6,7 @@ import click
 
 from certgen.exceptions import ConfigError
 from certgen.station.register import REISSUE_TEXT, STATUS_TEXT
+from certgen.trust import SCOPE_TEXT
 from kiosk.cli.base import CertkioskGroup, cli, json_line, station_of
 
 
@@ -42,19 +43,21 @@ def register_check(ctx: click.Context) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
-    with station_of(ctx).register() as reg:
-        found = reg.find(text)
-        revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
-        links = {item.number: reg.reissue_links(item.number) for item in found}
+    station = station_of(ctx)
+    found = station.find_certificates(text)
+    with station.register() as reg:
+        links = {state.certificate.number: reg.reissue_links(state.certificate.number) for state in found}
     if not found:
         click.echo(f"没有找到包含「{text}」的证书")
-    for item in found:
+    for state in found:
+        item = state.certificate
         if as_json:
             json_line(
                 {
                     "number": item.number,
                     "status": item.status,
-                    "revoked": item.number in revoked,
+                    "revoked": state.revoked,
+                    "revocation": state.revocation.to_json() if state.revocation else None,
                     "batch_id": item.batch_id,
                     "record": item.record.to_dict(),
                     "output_path": item.output_path,
@@ -65,7 +68,7 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
                 }
             )
             continue
-        mark = "，已吊销" if item.number in revoked else ""
+        mark = f"，已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
         click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
         for x in links[item.number]:
             what = REISSUE_TEXT[x.reason]

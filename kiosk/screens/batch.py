@@ -15,6 +15,7 @@ from certgen.exceptions import BatchCancelled
 from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
+from certgen.labels import label
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 
@@ -52,7 +53,7 @@ class BatchScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("行", "姓名", "证件号码", "职业", "等级", "状态")
+        self.query_one(DataTable).add_columns("行", label("name"), label("id_number"), "职业", "等级", "状态")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "load":
@@ -71,7 +72,7 @@ class BatchScreen(StationScreen):
             self.issuer = Issuer(self.station, passphrase)
             data = read_roster(roster)
             with self.station.register() as reg:
-                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else roster.parent)
+                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else None)
         except Exception as exc:
             self.fail(exc)
             return
