@@ -32,12 +32,27 @@ class CertkioskGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # the reader went away (``| head``): end quietly
+            quiet_broken_pipe()
         except (CertkioskError, OSError) as exc:
             click.echo(f"错误：{describe_error(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("已取消。", err=True)
             ctx.exit(130)
+
+
+BROKEN_PIPE_EXIT = 141
+"""Exit status when standard output was closed by its reader: 128 + SIGPIPE, as a shell reports."""
+
+
+def quiet_broken_pipe() -> None:
+    """Exit with :data:`BROKEN_PIPE_EXIT`, without a message, when stdout's reader has gone."""
+    # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(BROKEN_PIPE_EXIT)
 
 
 def station_of(ctx: click.Context) -> Station:
@@ -634,8 +649,20 @@ def demo_cmd(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="certkiosk")
+    """Console-script entry point.
+
+    When the reader of standard output goes away (``certkiosk verify ... | head``), exit quietly
+    with 141 (128 + SIGPIPE, what a shell reports for a program killed by a closed pipe) instead
+    of printing "Broken pipe".
+    """
+    try:
+        cli(prog_name="certkiosk")
+    except SystemExit:
+        try:  # the last lines may still sit in the buffer: a closed pipe shows up here
+            sys.stdout.flush()
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
