@@ -17,7 +17,7 @@ from certgen.exceptions import CertkioskError, RecordError
 from certgen.issue import Issuer
 from certgen.record import CertificateRecord
 from certgen.register import Register
-from certgen.reports import BatchEntry, write_batch_reports
+from certgen.reports import BatchEntry, check_public_columns, write_batch_reports
 from certgen.roster import Roster, RosterRow
 from certgen.station import Station
 
@@ -103,6 +103,10 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
             continue
         except CertkioskError as exc:
             plan.problems.append(RowProblem(row.row, str(exc)))
+            continue
+        notice_problems = check_public_columns(row.extras, record)
+        if notice_problems:
+            plan.problems.extend(RowProblem(row.row, p) for p in notice_problems)
             continue
         ident = row_key(record)
         if ident in seen:

@@ -11,6 +11,7 @@ import io
 import json
 from pathlib import Path
 
+from certgen.cells import neutralise_cell
 from certgen.home import write_bytes_atomic
 from verify.archive import ArchiveRun
 from verify.reasons import Reason
@@ -44,7 +45,7 @@ def to_csv(run: ArchiveRun) -> bytes:
         w.writerow([f"{code} {Reason(code).text}", n])
     w.writerow([])
     w.writerow(COLUMNS)
-    w.writerows(_rows(run))
+    w.writerows([neutralise_cell(c) for c in row] for row in _rows(run))
     return out.getvalue().encode("utf-8-sig")
 
 
