@@ -77,7 +77,8 @@ def test_verify_csv_report_neutralises_file_names(tmp_path: Path, monkeypatch: p
     monkeypatch.chdir(tmp_path)
     Path("=HYPERLINK(x).png").write_bytes(b"not an image")
     Path("@evil.pdf").write_bytes(b"not a pdf")
-    run = run_archive([Path("=HYPERLINK(x).png"), Path("@evil.pdf")], TrustBundle(), state_path=tmp_path / "s", workers=1)
+    files = [Path("=HYPERLINK(x).png"), Path("@evil.pdf")]
+    run = run_archive(files, TrustBundle(), state_path=tmp_path / "s", workers=1)
     cells = [c for row in csv.reader(io.StringIO(to_csv(run).decode("utf-8-sig"))) for c in row]
     assert "'=HYPERLINK(x).png" in cells and "'@evil.pdf" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
