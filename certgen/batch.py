@@ -216,9 +216,11 @@ def run_batch(
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
             entries.append(BatchEntry(cert.record, path, digest, extras.get(cert.row_key or "", {})))
             institution = cert.record.evaluator
+        checkpoint = reg.latest_checkpoint()
     assert issuer.out_dir is not None
     folder = issuer.out_dir / plan.batch_id
-    reports = write_batch_reports(folder, plan.batch_id, institution, entries) if entries else []
+    signed = checkpoint.to_json() if checkpoint is not None else None
+    reports = write_batch_reports(folder, plan.batch_id, institution, entries, checkpoint=signed) if entries else []
     return BatchResult(
         plan.batch_id, total, len(plan.done), tuple(voided), folder, tuple(reports), tuple(plan.problems)
     )

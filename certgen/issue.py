@@ -23,6 +23,7 @@ from certgen.payload import sign
 from certgen.photo import PreparedPhoto, prepare_photo
 from certgen.record import CertificateRecord
 from certgen.register import Register
+from certgen.register_proof import CheckpointSigner
 from certgen.render import layout, render
 from certgen.station import Station
 from certgen.template import Template, load_template, placeholders
@@ -117,6 +118,7 @@ class Issuer:
         if photo is None:
             photo = self.check_printable(record, key)
         private = self.private_key(key)
+        reg.signer = CheckpointSigner(key.kid_hex, private)  # the commit that issues signs the register
         if record.number is None:
             numbered = reg.allocate(record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
         else:

@@ -122,8 +122,11 @@ class KeyStore:
 
     def generate(self, passphrase: str) -> tuple[bytes, bytes]:
         """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
+        return self.store(Ed25519PrivateKey.generate(), passphrase)
+
+    def store(self, private: Ed25519PrivateKey, passphrase: str) -> tuple[bytes, bytes]:
+        """Write a new private key encrypted (mode 0600); returns ``(kid, raw public key)``."""
         check_passphrase(passphrase)
-        private = Ed25519PrivateKey.generate()
         public = raw_public(private.public_key())
         kid = kid_of(public)
         pem = private.private_bytes(

@@ -212,8 +212,19 @@ def write_table(
     return [xlsx, csv_path]
 
 
-def write_batch_reports(folder: Path, batch_id: str, institution: str, entries: Sequence[BatchEntry]) -> list[Path]:
-    """Every report of a batch into ``folder``; returns the files written."""
+def write_batch_reports(
+    folder: Path,
+    batch_id: str,
+    institution: str,
+    entries: Sequence[BatchEntry],
+    *,
+    checkpoint: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Every report of a batch into ``folder``; returns the files written.
+
+    ``checkpoint`` is the register's signed checkpoint after the batch: kept in manifest.json, it
+    lets ``register check --against manifest.json`` prove the register still holds this batch.
+    """
     entries = sorted(entries, key=lambda e: e.record.number or "")
     written = []
     written += write_table(folder, "证书数据表", [], DATA_TABLE_COLUMNS, data_table_rows(entries))
@@ -233,6 +244,7 @@ def write_batch_reports(folder: Path, batch_id: str, institution: str, entries: 
         "batch_id": batch_id,
         "institution": institution,
         "count": len(entries),
+        "checkpoint": checkpoint,
         "certificates": [
             {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
             for e in entries

@@ -10,11 +10,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
 from certgen.home import StationHome, write_bytes_atomic
 from certgen.keys import DEFAULT_VALIDITY_YEARS, KeyStore, PublicKeyInfo, check_passphrase
 from certgen.number import check_filing_number, load_profiles
 from certgen.register import Register
+from certgen.register_proof import Checkpoint, CheckpointSigner
 from certgen.trust import MergeResult, Revocation, Scope, TrustBundle, TrustStore
 
 
@@ -72,10 +75,12 @@ class Station:
         start = valid_from or _dt.date.today()
         until = start.replace(year=start.year + years) - _dt.timedelta(days=1)
         self.home.ensure()
-        kid, public = self.keystore.generate(passphrase)
+        private = Ed25519PrivateKey.generate()
+        kid, public = self.keystore.store(private, passphrase)
         info = PublicKeyInfo(kid, public, filing_number, institution, start, until)
         try:
             with self.register() as reg:
+                reg.signer = CheckpointSigner(kid.hex(), private)
                 previous = reg.add_key(info)
         except BaseException:
             self.keystore.path_for(kid).unlink(missing_ok=True)
@@ -133,12 +138,49 @@ class Station:
         return result, incoming.fingerprint()
 
     # --- revocation ------------------------------------------------------------------------
-    def revoke(self, scope: Scope, target: str, reason: str) -> Revocation:
-        """Revoke in the register (audited) and in this station's trust store."""
+    def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | None = None) -> Revocation:
+        """Revoke in the register (audited) and in this station's trust store.
+
+        With the ``passphrase`` the revocation's commit is signed (a checkpoint); without it the
+        register reports it as unsigned until the next signed commit (``register sign``).
+        """
         with self.register() as reg:
+            if passphrase is not None:
+                reg.signer = self.checkpoint_signer(reg, passphrase)
             revocation = reg.revoke(scope, target, reason)
         self.trust.save(self.trust.load().with_revocations([revocation]))
         return revocation
+
+    # --- the register's evidence (register_proof) -------------------------------------------
+    def checkpoint_signer(self, reg: Register, passphrase: str) -> CheckpointSigner:
+        """The newest unrevoked institution key this station holds, unlocked to sign checkpoints."""
+        revoked = {r.target for r in reg.revocations() if r.scope == "key"}
+        held = set(self.keystore.kids())
+        keys = [k for k in reversed(reg.institution_keys()) if k.kid in held]
+        if not keys:
+            raise RegisterError("本站没有机构私钥，无法签名登记库检查点")
+        chosen = next((k for k in keys if k.kid_hex not in revoked), keys[0])
+        return CheckpointSigner(chosen.kid_hex, self.keystore.load(chosen.kid, passphrase))
+
+    def trusted_public_keys(self) -> dict[str, bytes]:
+        """Kid (hex) -> public key of every key in the trust store: who may sign checkpoints."""
+        return {k.kid_hex: k.public_key for k in self.trust.load().keys}
+
+    def check_register(self, against: Path | None = None) -> list[str]:
+        """``register check``: every problem of the register, and of it against a manifest/backup."""
+        if not self.home.register_path.exists():
+            raise ConfigError(f"登记库 {self.home.register_path} 不存在")
+        trusted = self.trusted_public_keys() if self.trust.exists() else None
+        with self.register() as reg:
+            problems = reg.check(trusted)
+            if against is not None:
+                problems += reg.check_against(against, trusted)
+        return problems
+
+    def sign_register(self, passphrase: str) -> Checkpoint | None:
+        """Sign the register's current head (after revocations made without the passphrase)."""
+        with self.register() as reg:
+            return reg.sign_head(self.checkpoint_signer(reg, passphrase))
 
 
 def describe_error(exc: BaseException) -> str:

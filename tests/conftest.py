@@ -76,3 +76,18 @@ def resident_id(seed: int) -> str:
 
     first = f"21010219{80 + seed % 20:02d}{seed % 12 + 1:02d}{seed % 28 + 1:02d}{seed % 1000:03d}"
     return first + gb11643_check_char(first)
+
+
+def _test_signer() -> tuple[object, dict[str, bytes]]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from certgen.keys import kid_of, raw_public
+    from certgen.register_proof import CheckpointSigner
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # a fixed test-only key
+    public = raw_public(private.public_key())
+    return CheckpointSigner(kid_of(public).hex(), private), {kid_of(public).hex(): public}
+
+
+TEST_SIGNER, TEST_TRUSTED = _test_signer()
+"""A checkpoint signer for register tests that use no key store, and the key that checks it."""

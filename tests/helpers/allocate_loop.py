@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from certgen.register import Register
-from tests.conftest import FILING, make_record
+from tests.conftest import FILING, TEST_SIGNER, make_record
 
 
 def main() -> None:
     register = Register(Path(sys.argv[1]))
+    register.signer = TEST_SIGNER  # type: ignore[assignment]
     register.void_pending()
     records = [make_record(level=level, issue_date=dt.date(year, 6, 1)) for year in (2020, 2021) for level in (3, 5)]
     i = 0
