@@ -77,7 +77,7 @@ LAST = "(SELECT max(number) FROM certificates)"
                      "与审计链记录的内容不符", id="holder-name"),
         pytest.param(f"UPDATE certificates SET id_number = '110105194912310037' WHERE number = {LAST}",
                      "与审计链记录的内容不符", id="holder-id"),
-        pytest.param(f"UPDATE certificates SET record=replace(record, '\"level\":3', '\"level\":1') WHERE number={FIRST}",
+        pytest.param(f"UPDATE certificates SET record=replace(record,'\"level\":3','\"level\":1') WHERE number={FIRST}",
                      "与审计链记录的内容不符", id="level-in-record"),
         pytest.param(f"UPDATE certificates SET level = 1 WHERE number = {FIRST}", "与审计链记录的内容不符", id="level"),
         pytest.param("DELETE FROM revocations", "在审计链中存在，但登记库中没有", id="revocation-deleted"),
