@@ -1,22 +1,32 @@
 """Institution keys: one Ed25519 key per institution, bound to its 13-character filing number.
 
 The public part (:class:`PublicKeyInfo`) is pure data that verify uses; the private key lives in
-the station home as encrypted PKCS#8 PEM, mode 0600, and is never printed or logged.
+the station home, mode 0600, never printed or logged, in certkiosk's own envelope
+(``certkiosk-key/1``): the raw 32-byte private key encrypted with AES-256-GCM under a key derived
+from the passphrase with scrypt (N=2**17, r=8, p=1: 128 MiB and about a second per guess), the
+kid and the KDF parameters bound as associated data, and a SHA-256 of the envelope so that a
+damaged file is told apart from a wrong passphrase. PKCS#8 files of earlier versions (PBKDF2 with
+2,048 iterations) and envelopes with weaker parameters are re-wrapped on the next successful unlock.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as _dt
 import hashlib
+import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from certgen.exceptions import KeyStoreError, TrustError, WrongPassphrase
 from certgen.home import atomic_write
@@ -25,6 +35,35 @@ from certgen.number import check_filing_number
 KID_LENGTH = 8
 PASSPHRASE_MIN = 8
 DEFAULT_VALIDITY_YEARS = 10
+KEY_FILE_MAX = 64 * 1024
+ENVELOPE_FORMAT = "certkiosk-key/1"
+PEM_BEGIN = "-----BEGIN CERTKIOSK ENCRYPTED PRIVATE KEY-----"
+PEM_END = "-----END CERTKIOSK ENCRYPTED PRIVATE KEY-----"
+
+
+@dataclass(frozen=True)
+class ScryptParams:
+    """scrypt's cost: memory and time grow with ``n * r``."""
+
+    n: int
+    """CPU/memory cost (a power of two)."""
+    r: int
+    """Block size."""
+    p: int
+    """Parallelism."""
+
+    def weaker_than(self, other: ScryptParams) -> bool:
+        return self.n * self.r * self.p < other.n * other.r * other.p
+
+    def derive(self, passphrase: str, salt: bytes) -> bytes:
+        return Scrypt(salt=salt, length=32, n=self.n, r=self.r, p=self.p).derive(passphrase.encode("utf-8"))
+
+
+DEFAULT_KDF = ScryptParams(n=2**17, r=8, p=1)
+"""The key-derivation cost of new key files (OWASP's scrypt recommendation)."""
+KDF = DEFAULT_KDF
+"""The cost in use: always :data:`DEFAULT_KDF`, except that the test suite's ``fast_kdf`` fixture
+lowers it to keep unlocking fast. A key file with weaker parameters is re-wrapped when unlocked."""
 
 
 def kid_of(raw_public_key: bytes) -> bytes:
@@ -120,6 +159,85 @@ class KeyStore:
     def path_for(self, kid: bytes) -> Path:
         return self.folder / f"{kid.hex()}.pem"
 
+    # --- the envelope ------------------------------------------------------------------------
+    @staticmethod
+    def seal(private: Ed25519PrivateKey, passphrase: str, params: ScryptParams | None = None) -> bytes:
+        """The key file's bytes: ``private`` encrypted under ``passphrase`` (see the module docstring)."""
+        params = params or KDF
+        raw = private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        kid = kid_of(raw_public(private.public_key()))
+        salt, nonce = os.urandom(16), os.urandom(12)
+        header = {"format": ENVELOPE_FORMAT, "kid": kid.hex(), "cipher": "AES-256-GCM",
+                  "kdf": {"name": "scrypt", "n": params.n, "r": params.r, "p": params.p,
+                          "salt": base64.b64encode(salt).decode("ascii")}}  # fmt: skip
+        aad = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        sealed = AESGCM(params.derive(passphrase, salt)).encrypt(nonce, raw, aad)
+        body = header | {"nonce": base64.b64encode(nonce).decode("ascii"),
+                         "ciphertext": base64.b64encode(sealed).decode("ascii")}  # fmt: skip
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        body["check"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        armoured = base64.b64encode(json.dumps(body, sort_keys=True).encode("utf-8")).decode("ascii")
+        lines = [armoured[i : i + 64] for i in range(0, len(armoured), 64)]
+        return ("\n".join([PEM_BEGIN, *lines, PEM_END]) + "\n").encode("ascii")
+
+    @staticmethod
+    def _open(data: bytes, kid: bytes, passphrase: str, path: Path) -> tuple[Ed25519PrivateKey, ScryptParams]:
+        text = data.decode("ascii", errors="replace").strip()
+        if PEM_END not in text:
+            raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
+        try:
+            inner = "".join(text[len(PEM_BEGIN) : text.index(PEM_END)].split())
+            body = json.loads(base64.b64decode(inner, validate=True))
+            check = body.pop("check")
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+            if digest.hexdigest() != check:
+                raise ValueError("checksum")
+            kdf = body["kdf"]
+            params = ScryptParams(int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
+            salt = base64.b64decode(kdf["salt"], validate=True)
+            nonce = base64.b64decode(body["nonce"], validate=True)
+            sealed = base64.b64decode(body["ciphertext"], validate=True)
+            header = {k: body[k] for k in ("format", "kid", "cipher", "kdf")}
+        except (KeyError, TypeError, ValueError, binascii.Error, AttributeError):
+            raise KeyStoreError(f"私钥文件 {path} 已损坏（内容与校验值不符）：请从备份恢复") from None
+        if body["format"] != ENVELOPE_FORMAT or kdf.get("name") != "scrypt" or body["cipher"] != "AES-256-GCM":
+            raise KeyStoreError(f"私钥文件 {path} 的格式 {body['format']} 不受支持")
+        if body["kid"] != kid.hex():
+            raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
+        if params.weaker_than(ScryptParams(2**10, 8, 1)) or params.n * params.r > 2**24:
+            raise KeyStoreError(f"私钥文件 {path} 的密钥派生参数不合理（N={params.n}, r={params.r}）")
+        aad = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        try:
+            raw = AESGCM(params.derive(passphrase, salt)).decrypt(nonce, sealed, aad)
+        except InvalidTag:
+            raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
+        return Ed25519PrivateKey.from_private_bytes(raw), params
+
+    @staticmethod
+    def _open_pkcs8(data: bytes, kid: bytes, passphrase: str, path: Path) -> Ed25519PrivateKey:
+        """A key file of an earlier version (encrypted PKCS#8 PEM)."""
+        if b"-----END ENCRYPTED PRIVATE KEY-----" not in data:
+            raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
+        try:
+            key = serialization.load_pem_private_key(data, passphrase.encode("utf-8"))
+        except ValueError:
+            try:  # is it the structure or the passphrase?
+                serialization.load_pem_private_key(data, None)
+            except TypeError:  # a sound encrypted key that this passphrase does not open
+                raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
+            except ValueError:
+                pass
+            raise KeyStoreError(f"私钥文件 {path} 已损坏：请从备份恢复") from None
+        except TypeError:
+            raise KeyStoreError(f"私钥文件 {path} 已损坏：请从备份恢复") from None
+        except UnsupportedAlgorithm:
+            raise KeyStoreError(f"私钥文件 {path} 的加密算法不受支持") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyStoreError(f"私钥文件 {path} 不是 Ed25519 密钥")
+        return key
+
     def generate(self, passphrase: str) -> tuple[bytes, bytes]:
         """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
         return self.store(Ed25519PrivateKey.generate(), passphrase)
@@ -129,11 +247,7 @@ class KeyStore:
         check_passphrase(passphrase)
         public = raw_public(private.public_key())
         kid = kid_of(public)
-        pem = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
-        )
+        pem = self.seal(private, passphrase)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.path_for(kid)
         if path.exists():
@@ -143,28 +257,52 @@ class KeyStore:
         return kid, public
 
     def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
-        """Decrypt the private key ``kid``; WrongPassphrase or KeyStoreError with the reason."""
+        """Decrypt the private key ``kid``; WrongPassphrase, or KeyStoreError saying what the file is
+        (missing, not a regular file, empty, truncated, damaged, unencrypted, readable by others).
+
+        A file of an earlier format or weaker KDF parameters is re-wrapped (atomically) once opened.
+        """
         path = self.path_for(kid)
+        data = self._read_key_file(path)
+        if data.startswith(PEM_BEGIN.encode("ascii")):
+            key, params = self._open(data, kid, passphrase, path)
+            outdated = params.weaker_than(KDF)
+        elif data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"):
+            key, outdated = self._open_pkcs8(data, kid, passphrase, path), True
+        elif data.startswith((b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY-----")):
+            raise KeyStoreError(f"私钥文件 {path} 未加密：拒绝使用。请用 certkiosk keys new 重新生成密钥")
+        else:
+            raise KeyStoreError(f"私钥文件 {path} 不是 certkiosk 私钥文件（内容无法识别）")
+        if kid_of(raw_public(key.public_key())) != kid:
+            raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
+        if outdated:
+            with atomic_write(path, 0o600) as fh:
+                fh.write(self.seal(key, passphrase))
+        return key
+
+    @staticmethod
+    def _read_key_file(path: Path) -> bytes:
         try:
-            pem = path.read_bytes()
+            info = os.stat(path)
         except FileNotFoundError:
-            raise KeyStoreError(f"找不到密钥 {kid.hex()} 的私钥文件 {path}") from None
+            raise KeyStoreError(f"找不到密钥 {path.stem} 的私钥文件 {path}") from None
         except OSError as exc:
             raise KeyStoreError(f"无法读取私钥文件 {path}：{exc.strerror}") from None
-        mode = os.stat(path).st_mode & 0o777
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyStoreError(f"私钥文件 {path} 不是普通文件（设备、管道或目录）：拒绝读取")
+        mode = info.st_mode & 0o777
         if mode & 0o077:
             raise KeyStoreError(f"私钥文件 {path} 权限为 {mode:o}，其他用户可读：请执行 chmod 600")
         try:
-            key = serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
-        except (ValueError, TypeError):
-            raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
-        except UnsupportedAlgorithm:
-            raise KeyStoreError(f"私钥文件 {path} 的加密算法不受支持") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise KeyStoreError(f"私钥文件 {path} 不是 Ed25519 密钥")
-        if kid_of(raw_public(key.public_key())) != kid:
-            raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
-        return key
+            with path.open("rb") as fh:
+                data = fh.read(KEY_FILE_MAX + 1)
+        except OSError as exc:
+            raise KeyStoreError(f"无法读取私钥文件 {path}：{exc.strerror}") from None
+        if not data.strip():
+            raise KeyStoreError(f"私钥文件 {path} 是空的：请从备份恢复")
+        if len(data) > KEY_FILE_MAX:
+            raise KeyStoreError(f"私钥文件 {path} 过大（超过{KEY_FILE_MAX}字节）：不是 certkiosk 私钥文件")
+        return data
 
     def kids(self) -> list[bytes]:
         """The kids of every private key file present."""

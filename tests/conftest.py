@@ -91,3 +91,12 @@ def _test_signer() -> tuple[object, dict[str, bytes]]:
 
 TEST_SIGNER, TEST_TRUSTED = _test_signer()
 """A checkpoint signer for register tests that use no key store, and the key that checks it."""
+
+
+@pytest.fixture(autouse=True)
+def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one place the key files' scrypt cost is lowered: tests unlock keys many times, and a
+    strong KDF costs 128 MiB and about a second each. test_keyfile asserts the real default."""
+    import certgen.keys
+
+    monkeypatch.setattr(certgen.keys, "KDF", certgen.keys.ScryptParams(n=2**11, r=8, p=1))
