@@ -16,6 +16,7 @@ import datetime as _dt
 import getpass
 import hashlib
 import json
+import os
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from certgen.exceptions import DuplicateNumber, RegisterError
+from certgen.home import make_private, sqlite_companions
 from certgen.keys import PublicKeyInfo
 from certgen.number import SERIAL_MAX, check_number, format_number
 from certgen.record import CertificateRecord
@@ -119,6 +121,19 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 Status = Literal["pending", "issued", "void"]
 
 
+def _create_private(path: Path) -> None:
+    """Create the register file 0600 before SQLite does (SQLite gives its -wal, -shm and -journal
+    files the database file's mode), and tighten an existing one and its companions."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # sqlite3.connect reports it
+    for each in (path, *sqlite_companions(path)):
+        make_private(each)
+
+
 def _actor() -> str:
     try:
         user = getpass.getuser()
@@ -191,7 +206,8 @@ class Register:
         """The unlocked institution key that signs a checkpoint at each commit that needs one."""
         self._needs_checkpoint = False
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _create_private(path)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

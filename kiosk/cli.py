@@ -678,6 +678,7 @@ def main() -> None:
     with 141 (128 + SIGPIPE, what a shell reports for a program killed by a closed pipe) instead
     of printing "Broken pipe".
     """
+    os.umask(0o077)  # whatever certkiosk creates holds personal data or keys: never world-readable
     try:
         cli(prog_name="certkiosk")
     except SystemExit:
