@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from certgen.home import StationHome
-from certgen.keys import PublicKeyInfo
 from certgen.record import CertificateRecord
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo
 
 VECTORS = Path(__file__).parent / "vectors"
 FILING = "Y000021012001"  # 华晨汽车集团控股有限公司, 002 附件9
@@ -53,7 +53,7 @@ def make_record(**changes: object) -> CertificateRecord:
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few generated white-background photos, 2-inch (413x579 px) and 1-inch (295x413 px)."""
-    from certgen.photo import make_placeholder_photo
+    from certgen.pdf.photo import make_placeholder_photo
 
     folder = tmp_path_factory.mktemp("photos")
     for i in range(5):
@@ -64,7 +64,7 @@ def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def issuer(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path):  # type: ignore[no-untyped-def]
-    from certgen.issue import Issuer
+    from certgen.issuing.issuer import Issuer
 
     station, _ = keyed_station
     return Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")
@@ -81,8 +81,8 @@ def resident_id(seed: int) -> str:
 def _test_signer() -> tuple[object, dict[str, bytes]]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from certgen.keys import kid_of, raw_public
-    from certgen.register_proof import CheckpointSigner
+    from certgen.station.register_proof import CheckpointSigner
+    from certgen.trust import kid_of, raw_public
 
     private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # a fixed test-only key
     public = raw_public(private.public_key())
@@ -97,6 +97,6 @@ TEST_SIGNER, TEST_TRUSTED = _test_signer()
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """The one place the key files' scrypt cost is lowered: tests unlock keys many times, and a
     strong KDF costs 128 MiB and about a second each. test_keyfile asserts the real default."""
-    import certgen.keys
+    import certgen.station.keys
 
-    monkeypatch.setattr(certgen.keys, "KDF", certgen.keys.ScryptParams(n=2**11, r=8, p=1))
+    monkeypatch.setattr(certgen.station.keys, "KDF", certgen.station.keys.ScryptParams(n=2**11, r=8, p=1))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from certgen.batch import plan_batch, run_batch
 from certgen.cells import neutralise_cell
-from certgen.issue import Issuer
-from certgen.reports import check_public_columns
-from certgen.roster import read_roster
+from certgen.issuing.batch import plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.reports import check_public_columns
+from certgen.issuing.roster import read_roster
 from tests.conftest import make_record, resident_id
 from tests.test_batch import HEADER, write_csv
 

@@ -12,9 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import certgen.keys
+import certgen.station.keys
 from certgen.exceptions import KeyStoreError, WrongPassphrase
-from certgen.keys import DEFAULT_KDF, PEM_BEGIN, KeyStore, ScryptParams, kid_of, raw_public
+from certgen.station.keys import DEFAULT_KDF, PEM_BEGIN, KeyStore, ScryptParams
+from certgen.trust import kid_of, raw_public
 from tests.conftest import PASSPHRASE
 
 
@@ -26,7 +27,7 @@ def _params(path: Path) -> dict[str, int]:
 
 def test_the_default_kdf_is_memory_hard_and_really_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert ScryptParams(n=2**17, r=8, p=1) == DEFAULT_KDF  # 128 MiB per guess
-    monkeypatch.setattr(certgen.keys, "KDF", DEFAULT_KDF)  # undo the suite's fast_kdf for this test
+    monkeypatch.setattr(certgen.station.keys, "KDF", DEFAULT_KDF)  # undo the suite's fast_kdf for this test
     store = KeyStore(tmp_path / "keys")
     kid, public = store.generate(PASSPHRASE)
     assert _params(store.path_for(kid)) == {"n": 2**17, "r": 8, "p": 1}
@@ -52,7 +53,7 @@ def test_an_old_pkcs8_file_is_rewrapped_on_the_next_unlock(tmp_path: Path) -> No
     store.load(kid, PASSPHRASE)
     assert path.read_bytes().startswith(PEM_BEGIN.encode())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert _params(path) == {"n": certgen.keys.KDF.n, "r": 8, "p": 1}
+    assert _params(path) == {"n": certgen.station.keys.KDF.n, "r": 8, "p": 1}
     assert raw_public(store.load(kid, PASSPHRASE).public_key()) == raw_public(private.public_key())
 
 
@@ -65,7 +66,7 @@ def test_weaker_envelope_parameters_are_raised_on_unlock(tmp_path: Path) -> None
     path.write_bytes(store.seal(private, PASSPHRASE, ScryptParams(n=2**10, r=8, p=1)))
     path.chmod(0o600)
     store.load(kid, PASSPHRASE)
-    assert _params(path)["n"] == certgen.keys.KDF.n > 2**10
+    assert _params(path)["n"] == certgen.station.keys.KDF.n > 2**10
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from certgen.exceptions import ConfigError
-from certgen.home import StationHome
-from certgen.issue import Issuer
-from certgen.register import Register
+from certgen.issuing.issuer import Issuer
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.station.register import Register
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record
 
 ROOT = Path(__file__).resolve().parent.parent

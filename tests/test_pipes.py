@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from certgen.keys import PublicKeyInfo
-from certgen.register import Register
 from certgen.station import Station
-from kiosk.cli import BROKEN_PIPE_EXIT
+from certgen.station.register import Register
+from certgen.trust import PublicKeyInfo
+from kiosk.cli.base import BROKEN_PIPE_EXIT
 from tests.conftest import PASSPHRASE
 from tests.test_batch import roster_rows, write_csv
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from certgen.batch import plan_batch, run_batch
 from certgen.exceptions import RegisterError
-from certgen.home import StationHome
-from certgen.issue import Issuer
-from certgen.keys import kid_of, raw_public
-from certgen.register import GENESIS, Register, _canonical, entry_hash
-from certgen.register_proof import COVERED, Checkpoint, all_row_digests, row_id
-from certgen.roster import read_roster
+from certgen.issuing.batch import plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.station.register import GENESIS, Register, _canonical, entry_hash
+from certgen.station.register_proof import COVERED, Checkpoint, all_row_digests, row_id
+from certgen.trust import kid_of, raw_public
 from tests.conftest import PASSPHRASE, make_record
 from tests.test_batch import roster_rows, write_csv
 

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
-from certgen.roster import MAX_ROWS, RosterError, read_roster
+from certgen.issuing.roster import MAX_ROWS, RosterError, read_roster
 from tests.test_batch import roster_rows, write_csv
 
 

@@ -12,12 +12,13 @@ import json
 from pathlib import Path
 
 from certgen.cells import neutralise_cell
-from certgen.home import write_bytes_atomic
+from certgen.files import write_bytes_atomic
+from certgen.labels import label
 from verify.archive import ArchiveRun
 from verify.reasons import Reason
 from verify.status import VERDICT_TEXT
 
-COLUMNS = ("来源", "页", "结论", "原因代码", "姓名", "证书编号", "评价机构", "说明")
+COLUMNS = ("来源", "页", "结论", "原因代码", label("name"), label("number"), label("evaluator"), "说明")
 
 
 def _rows(run: ArchiveRun) -> list[list[str]]:

@@ -210,7 +210,7 @@ def check_proof(db: sqlite3.Connection, trusted: Mapping[str, bytes]) -> list[st
     """Problems (in Chinese) with row coverage, the latest checkpoint and the serial counters.
 
     ``trusted`` maps a kid (hex) to the raw public key that may sign checkpoints. The audit chain's
-    own hashes are checked by :meth:`certgen.register.Register.check`.
+    own hashes are checked by :meth:`certgen.station.register.Register.check`.
     """
     problems: list[str] = []
     recorded: dict[str, str | None] = {}

@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from certgen.exceptions import DuplicateNumber, RegisterError
-from certgen.home import make_private, sqlite_companions
-from certgen.keys import PublicKeyInfo
 from certgen.number import SERIAL_MAX, check_number, format_number
 from certgen.record import CertificateRecord
-from certgen.register_proof import (
+from certgen.station.home import make_private, sqlite_companions
+from certgen.station.register_proof import (
     PROOF_SCHEMA,
     SIGNED_ACTIONS,
     Checkpoint,
@@ -44,7 +43,7 @@ from certgen.register_proof import (
     row_digests,
     write_checkpoint,
 )  # fmt: skip
-from certgen.trust import SCOPE_TEXT, Revocation, Scope, utc_now
+from certgen.trust import SCOPE_TEXT, PublicKeyInfo, Revocation, Scope, utc_now
 
 SCHEMA_VERSION = "2"
 """2: every covered row's digest is in the audit chain and its head is signed (register_proof)."""

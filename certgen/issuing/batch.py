@@ -13,38 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import CertkioskError, RecordError
-from certgen.issue import Issuer
+from certgen.exceptions import BatchInvalid, CertkioskError, RecordError, RowProblem
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.reports import BatchEntry, check_public_columns, write_batch_reports
+from certgen.issuing.roster import Roster, RosterRow
 from certgen.record import CertificateRecord
-from certgen.register import Register
-from certgen.reports import BatchEntry, check_public_columns, write_batch_reports
-from certgen.roster import Roster, RosterRow
 from certgen.station import Station
+from certgen.station.register import Register
 
 Progress = Callable[[int, int, str], None]
 """Called after each certificate with (done, total, number)."""
-
-
-class BatchInvalid(CertkioskError):
-    """Some rows of the roster are invalid; nothing was issued."""
-
-    def __init__(self, problems: list[RowProblem]) -> None:
-        self.problems = problems
-        """Every problem, with its row number."""
-        super().__init__(f"名册有{len(problems)}处错误，未发任何证书：\n" + "\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """What is wrong with one roster row."""
-
-    row: int
-    """Spreadsheet row number."""
-    message: str
-    """The problem, in Chinese."""
-
-    def __str__(self) -> str:
-        return f"第{self.row}行：{self.message}"
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import platformdirs
 
@@ -122,43 +118,3 @@ def make_private(path: Path) -> None:
         raise ConfigError(
             f"{path} 的权限为 {stat.S_IMODE(info.st_mode):o}，其他用户可读，且无法改为 {wanted:o}：{exc.strerror}"
         ) from None
-
-
-PRIVATE_FILE = 0o600
-"""Mode of every file certkiosk writes: certificates, reports and the register hold personal data."""
-
-
-@contextmanager
-def atomic_write(path: Path, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]:
-    """Write ``path`` through a temporary file in the same folder, fsync it and rename it over.
-
-    Readers see the old file or the new one, never half of one; on error the old file stays.
-    A folder it creates is 0700 (not world-readable: certificates hold names and ID numbers).
-    """
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def write_bytes_atomic(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
-    """Atomically replace ``path`` with ``data`` (see :func:`atomic_write`)."""
-    with atomic_write(path, mode) as fh:
-        fh.write(data)

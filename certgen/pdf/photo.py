@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import PhotoError
 
 MAX_PIXELS = 40_000_000
 """Pillow's decompression-bomb limit for photos (a 2-inch photo at 600 dpi is under 1.2 million)."""
@@ -21,10 +21,6 @@ WHITE_MIN = 215
 """Mean brightness (0-255) the photo's border strip must reach to count as a white background."""
 WHITE_MAX_SPREAD = 40
 """Largest difference between the mean R, G and B of the border strip (a tinted background)."""
-
-
-class PhotoError(CertkioskError):
-    """The photo cannot be used on a certificate."""
 
 
 @dataclass(frozen=True)

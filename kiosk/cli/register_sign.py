@@ -6,8 +6,11 @@ from pathlib import Path
 
 import click
 
+from kiosk.cli.base import read_passphrase, station_of
+from kiosk.cli.register import register
 
-@click.command("sign")
+
+@register.command("sign")
 @click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -16,8 +19,6 @@ import click
 @click.pass_context
 def register_sign(ctx: click.Context, passphrase_file: Path | None) -> None:
     """Sign the register's head now (e.g. after a revocation made in the UI). / 立即签名登记库链头。"""
-    from kiosk.cli import read_passphrase, station_of
-
     station = station_of(ctx)
     checkpoint = station.sign_register(read_passphrase(passphrase_file))
     if checkpoint is None:

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from certgen.cells import is_formula_like, neutralise_cell
-from certgen.home import write_bytes_atomic
+from certgen.files import write_bytes_atomic
+from certgen.idtypes import follows_gb11643, sex_of
+from certgen.labels import DATA_TABLE_FIELDS, label
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord
 
-DATA_TABLE_COLUMNS = (
-    "姓名", "证件类型", "证件号码", "所在单位", "职业名称", "工种名称", "职业技能等级", "证书编号", "发证日期",
-    "评价机构", "发证机构",
-)  # fmt: skip
+DATA_TABLE_COLUMNS = tuple(label(field) for field in DATA_TABLE_FIELDS)
 SUMMARY_LEVELS = (5, 4, 3, 2, 1)
 SUMMARY_COLUMNS = (
     "职业（工种）名称",
@@ -149,8 +148,8 @@ def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
     rows = []
     for i, e in enumerate(entries, 1):
         r, x = e.record, e.extras
-        sex, born = _sex_from_id(r) or x.get("性别", ""), ""
-        if r.id_type in (201, 237, 238) and len(r.id_number) == 18:
+        sex, born = sex_of(r.id_type, r.id_number) or x.get("性别", ""), ""
+        if follows_gb11643(r.id_type, r.id_number):
             born = f"{r.id_number[6:10]}.{r.id_number[10:12]}"
         job = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
         rows.append([
