@@ -17,10 +17,13 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from certgen.exceptions import DiskFull
+from certgen.files import is_disk_full
 from certgen.number import ProvinceProfile
 from certgen.trust import TrustBundle
 from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES, verify_bytes
@@ -157,29 +160,42 @@ class State:
     """The results so far, in SQLite: what makes a run resumable and its memory bounded."""
 
     def __init__(self, path: Path, *, force: bool = False) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if force:
-            path.unlink(missing_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, size INTEGER, stamp TEXT, position INTEGER, "
-            "data BLOB NOT NULL)"
-        )
+        with self._guard():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if force:
+                path.unlink(missing_ok=True)
+            self.db = sqlite3.connect(path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, size INTEGER, stamp TEXT, "
+                "position INTEGER, data BLOB NOT NULL)"
+            )
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A full disk under the state file is reported as such, naming the file."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc, self.path):
+                raise DiskFull(self.path) from None
+            raise
 
     def done(self, item: Item) -> bool:
         row = self.db.execute("SELECT size, stamp FROM results WHERE key = ?", (item.key,)).fetchone()
         return row is not None and tuple(row) == (item.size, item.stamp)
 
     def put(self, item: Item, position: int, results: list[VerificationStatus]) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO results (key, size, stamp, position, data) VALUES (?,?,?,?,?)",
-            (item.key, item.size, item.stamp, position, pickle.dumps(results)),
-        )
+        with self._guard():
+            self.db.execute(
+                "INSERT OR REPLACE INTO results (key, size, stamp, position, data) VALUES (?,?,?,?,?)",
+                (item.key, item.size, item.stamp, position, pickle.dumps(results)),
+            )
 
     def commit(self) -> None:
-        self.db.commit()
+        with self._guard():
+            self.db.commit()
 
     def results(self, keys: list[str]) -> Iterator[tuple[str, list[VerificationStatus]]]:
         for key in keys:
@@ -188,8 +204,11 @@ class State:
                 yield key, pickle.loads(row[0])  # our own state file, written above
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        try:
+            with self._guard():
+                self.db.commit()
+        finally:
+            self.db.close()
 
 
 def default_state_path(folder: Path, paths: list[Path]) -> Path:

@@ -7,6 +7,7 @@ number (with the reason), so no number is ever issued twice or silently reused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +139,8 @@ class Issuer:
             reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex)
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
-            reg.void_pending(reason, number=number)
+            with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, the next run voids it
+                reg.void_pending(reason, number=number)
             raise
         return Issued(
             numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(),

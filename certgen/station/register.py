@@ -12,6 +12,7 @@ and never silently reused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import getpass
 import hashlib
@@ -25,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from certgen.exceptions import DuplicateNumber, RegisterError
+from certgen.exceptions import CertkioskError, DiskFull, DuplicateNumber, RegisterError
+from certgen.files import is_disk_full
 from certgen.number import SERIAL_MAX, check_number, format_number
 from certgen.record import CertificateRecord
 from certgen.station.home import make_private, sqlite_companions
@@ -216,6 +218,8 @@ class Register:
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
             self._cover_legacy_rows()
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc, path):
+                raise DiskFull(path) from None
             raise RegisterError(f"无法打开登记库 {path}：{exc}") from None
 
     def _cover_legacy_rows(self) -> None:
@@ -242,16 +246,29 @@ class Register:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._db_error(exc) from None
         self._needs_checkpoint = False
         try:
             yield db
             if self._needs_checkpoint and self.signer is not None:
                 write_checkpoint(db, self.signer, utc_now())
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # SQLite rolls back itself when the connection goes
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._db_error(exc) from None
             raise
-        db.execute("COMMIT")
+
+    def _db_error(self, exc: sqlite3.Error) -> CertkioskError:
+        """A full disk as such, naming the register; any other SQLite failure as a RegisterError."""
+        if is_disk_full(exc, self.path):
+            return DiskFull(self.path)
+        return RegisterError(f"登记库 {self.path} 操作失败：{exc}")
 
     def _audit(
         self, db: sqlite3.Connection, action: str, detail: dict[str, Any], rows: tuple[RowRef, ...] = ()

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
-from certgen.files import write_bytes_atomic
+from certgen.files import is_disk_full, write_bytes_atomic
 from certgen.number import check_filing_number, load_profiles
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
@@ -220,6 +220,9 @@ def describe_error(exc: BaseException) -> str:
     """The message to show a user for an error raised by certkiosk."""
     if isinstance(exc, CertkioskError):
         return str(exc)
+    if is_disk_full(exc):
+        where = getattr(exc, "filename", None)
+        return f"磁盘已满{f'：无法写入 {where}' if where else ''}。请清理磁盘空间后重试"
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
         return f"文件操作失败{where}：{exc.strerror or exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ class CertkioskGroup(click.Group):
             return super().invoke(ctx)
         except BrokenPipeError:  # the reader went away (``| head``): end quietly
             quiet_broken_pipe()
-        except (CertkioskError, OSError) as exc:
+        except (CertkioskError, OSError, sqlite3.Error) as exc:
             click.echo(f"错误：{describe_error(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
