@@ -53,7 +53,7 @@ def make_record(**changes: object) -> CertificateRecord:
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few generated white-background photos, 2-inch (413x579 px) and 1-inch (295x413 px)."""
-    from certgen.pdf.photo import make_placeholder_photo
+    from kiosk.demo import make_placeholder_photo
 
     folder = tmp_path_factory.mktemp("photos")
     for i in range(5):
@@ -93,10 +93,20 @@ TEST_SIGNER, TEST_TRUSTED = _test_signer()
 """A checkpoint signer for register tests that use no key store, and the key that checks it."""
 
 
+def _fast_kdf() -> object:
+    from certgen.station.keys import ScryptParams
+
+    return ScryptParams(n=2**11, r=8, p=1)
+
+
+FAST_KDF = _fast_kdf()
+"""The test suite's scrypt cost (used by ``fast_kdf`` and by the test helper processes)."""
+
+
 @pytest.fixture(autouse=True)
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """The one place the key files' scrypt cost is lowered: tests unlock keys many times, and a
     strong KDF costs 128 MiB and about a second each. test_keyfile asserts the real default."""
     import certgen.station.keys
 
-    monkeypatch.setattr(certgen.station.keys, "KDF", certgen.station.keys.ScryptParams(n=2**11, r=8, p=1))
+    monkeypatch.setattr(certgen.station.keys, "KDF", FAST_KDF)

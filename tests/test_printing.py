@@ -173,7 +173,7 @@ def test_the_issue_screen_prints_through_the_dialog(certificate: tuple[Station, 
     from textual.widgets import Button, Select
 
     from kiosk.app import build_app
-    from kiosk.screens.printing import PrintDialog
+    from kiosk.widgets.print_dialog import PrintDialog
 
     station, cert = certificate
     app = build_app(station.home, "issue")

@@ -63,14 +63,19 @@ def row_key(record: CertificateRecord) -> str:
 
 
 def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | None) -> BatchPlan:
-    """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything."""
+    """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything.
+
+    A relative path in the 照片 column is found in ``photos``, or else beside the roster file: the
+    same rule for the command line and the terminal UI, whatever the current directory.
+    """
+    photos = photos if photos is not None else roster.source.parent
     plan = BatchPlan(roster, batch_id_of(roster))
     seen: dict[str, int] = {}
     numbers: dict[str, int] = {}
     for row in roster.rows:
         fields = dict(row.fields)
         photo = fields.get("photo")
-        if isinstance(photo, str) and photo.strip() and photos is not None and not Path(photo).is_absolute():
+        if isinstance(photo, str) and photo.strip() and not Path(photo).is_absolute():
             fields["photo"] = str(photos / photo.strip())
         try:
             record = CertificateRecord.from_fields(fields)
@@ -199,6 +204,7 @@ def run_batch(
     folder = issuer.out_dir / plan.batch_id
     signed = checkpoint.to_json() if checkpoint is not None else None
     reports = write_batch_reports(folder, plan.batch_id, institution, entries, checkpoint=signed) if entries else []
+    issuer.station.after_change(issuer.passphrase, f"批次{plan.batch_id}")
     return BatchResult(
         plan.batch_id, total, len(plan.done), tuple(voided), folder, tuple(reports), tuple(plan.problems)
     )

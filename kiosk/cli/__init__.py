@@ -11,6 +11,7 @@ import os
 import sys
 
 from kiosk.cli import (  # noqa: F401  (registers the commands)
+    backup,
     issue,
     keys,
     layout,

@@ -95,11 +95,14 @@ def register_revoke(
     if len(chosen) != 1:
         raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")
     scope, target = chosen[0]
-    passphrase = read_passphrase(passphrase_file)
-    revocation = station_of(ctx).revoke(scope, target, reason, passphrase)  # type: ignore[arg-type]
+    station = station_of(ctx)
+    passphrase = read_passphrase(passphrase_file)  # the revocation is signed (and so is the automatic backup)
+    revocation = station.revoke(scope, target, reason, passphrase)  # type: ignore[arg-type]
     extra = f"（含 {len(revocation.numbers)} 张证书）" if revocation.numbers else ""
     click.echo(f"已吊销 {target}{extra}：{reason}")
-    click.echo("请重新导出信任包（certkiosk trust export）并分发给核验方。")
+    if station.last_backup_note:
+        click.echo(station.last_backup_note)
+    click.echo("请导出更新包（certkiosk trust export --since 上次序号）或完整信任包，并分发给核验方。")
 
 
 # --- verify ----------------------------------------------------------------------------------

@@ -169,6 +169,6 @@ class IssueScreen(StationScreen):
     def print_pdf(self) -> None:
         if self.issued is None:
             return
-        from kiosk.screens.printing import PrintDialog
+        from kiosk.widgets.print_dialog import PrintDialog
 
         self.app.push_screen(PrintDialog([self.issued.path]))
