@@ -17,11 +17,13 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -63,6 +65,14 @@ KDF = DEFAULT_KDF
 lowers it to keep unlocking fast. A key file with weaker parameters is re-wrapped when unlocked."""
 
 
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+"""The keys a station holds: Ed25519 for QR payloads, ECDSA P-256 for PDF signatures."""
+
+
+def _aad(header: Mapping[str, object]) -> bytes:
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
 def check_passphrase(passphrase: str) -> None:
     """Refuse a passphrase too short to protect a private key."""
     if len(passphrase) < PASSPHRASE_MIN:
@@ -70,7 +80,8 @@ def check_passphrase(passphrase: str) -> None:
 
 
 class KeyStore:
-    """The encrypted private keys of a station, one ``<kid>.pem`` file each in ``folder``."""
+    """The encrypted private keys of a station, one ``<kid>.pem`` file each in ``folder`` (and the
+    document-signing P-256 key beside it as ``<kid>.x509.pem``), all in the envelope above."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -78,31 +89,47 @@ class KeyStore:
     def path_for(self, kid: bytes) -> Path:
         return self.folder / f"{kid.hex()}.pem"
 
+    def x509_key_path(self, kid: bytes) -> Path:
+        """The document-signing (P-256) key that goes with QR key ``kid``."""
+        return self.folder / f"{kid.hex()}.x509.pem"
+
     # --- the envelope ------------------------------------------------------------------------
     @staticmethod
-    def seal(private: Ed25519PrivateKey, passphrase: str, params: ScryptParams | None = None) -> bytes:
-        """The key file's bytes: ``private`` encrypted under ``passphrase`` (see the module docstring)."""
+    def seal(
+        private: PrivateKey, passphrase: str, params: ScryptParams | None = None, *, kid: bytes | None = None
+    ) -> bytes:
+        """The key file's bytes: ``private`` encrypted under ``passphrase`` (see the module docstring).
+
+        ``kid`` is the QR key's id the file belongs to (derived for an Ed25519 key).
+        """
         params = params or KDF
-        raw = private.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
-        kid = kid_of(raw_public(private.public_key()))
+        if isinstance(private, Ed25519PrivateKey):
+            key_type = "ed25519"
+            plain = private.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            kid = kid or kid_of(raw_public(private.public_key()))
+        else:
+            key_type = "p256"
+            plain = private.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        if kid is None:
+            raise KeyStoreError("内部错误：文档签名密钥缺少所属的密钥标识")
         salt, nonce = os.urandom(16), os.urandom(12)
-        header = {"format": ENVELOPE_FORMAT, "kid": kid.hex(), "cipher": "AES-256-GCM",
+        header = {"format": ENVELOPE_FORMAT, "kid": kid.hex(), "type": key_type, "cipher": "AES-256-GCM",
                   "kdf": {"name": "scrypt", "n": params.n, "r": params.r, "p": params.p,
                           "salt": base64.b64encode(salt).decode("ascii")}}  # fmt: skip
-        aad = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        sealed = AESGCM(params.derive(passphrase, salt)).encrypt(nonce, raw, aad)
+        sealed = AESGCM(params.derive(passphrase, salt)).encrypt(nonce, plain, _aad(header))
         body = header | {"nonce": base64.b64encode(nonce).decode("ascii"),
                          "ciphertext": base64.b64encode(sealed).decode("ascii")}  # fmt: skip
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        body["check"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        body["check"] = hashlib.sha256(_aad(body)).hexdigest()
         armoured = base64.b64encode(json.dumps(body, sort_keys=True).encode("utf-8")).decode("ascii")
         lines = [armoured[i : i + 64] for i in range(0, len(armoured), 64)]
         return ("\n".join([PEM_BEGIN, *lines, PEM_END]) + "\n").encode("ascii")
 
     @staticmethod
-    def _open(data: bytes, kid: bytes, passphrase: str, path: Path) -> tuple[Ed25519PrivateKey, ScryptParams]:
+    def _open(data: bytes, kid: bytes, passphrase: str, path: Path, what: str) -> tuple[PrivateKey, ScryptParams]:
         text = data.decode("ascii", errors="replace").strip()
         if PEM_END not in text:
             raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
@@ -110,15 +137,14 @@ class KeyStore:
             inner = "".join(text[len(PEM_BEGIN) : text.index(PEM_END)].split())
             body = json.loads(base64.b64decode(inner, validate=True))
             check = body.pop("check")
-            digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8"))
-            if digest.hexdigest() != check:
+            if hashlib.sha256(_aad(body)).hexdigest() != check:
                 raise ValueError("checksum")
             kdf = body["kdf"]
             params = ScryptParams(int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
             salt = base64.b64decode(kdf["salt"], validate=True)
             nonce = base64.b64decode(body["nonce"], validate=True)
             sealed = base64.b64decode(body["ciphertext"], validate=True)
-            header = {k: body[k] for k in ("format", "kid", "cipher", "kdf")}
+            header = {k: body[k] for k in ("format", "kid", "type", "cipher", "kdf")}
         except (KeyError, TypeError, ValueError, binascii.Error, AttributeError):
             raise KeyStoreError(f"私钥文件 {path} 已损坏（内容与校验值不符）：请从备份恢复") from None
         if body["format"] != ENVELOPE_FORMAT or kdf.get("name") != "scrypt" or body["cipher"] != "AES-256-GCM":
@@ -127,25 +153,32 @@ class KeyStore:
             raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
         if params.weaker_than(ScryptParams(2**10, 8, 1)) or params.n * params.r > 2**24:
             raise KeyStoreError(f"私钥文件 {path} 的密钥派生参数不合理（N={params.n}, r={params.r}）")
-        aad = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
         try:
-            raw = AESGCM(params.derive(passphrase, salt)).decrypt(nonce, sealed, aad)
+            plain = AESGCM(params.derive(passphrase, salt)).decrypt(nonce, sealed, _aad(header))
         except InvalidTag:
-            raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
-        return Ed25519PrivateKey.from_private_bytes(raw), params
+            raise WrongPassphrase(f"口令错误：无法解密{what}") from None
+        key: PrivateKey
+        if body["type"] == "ed25519":
+            key = Ed25519PrivateKey.from_private_bytes(plain)
+        else:
+            loaded = serialization.load_der_private_key(plain, None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise KeyStoreError(f"私钥文件 {path} 不是 ECDSA 密钥")
+            key = loaded
+        return key, params
 
     @staticmethod
-    def _open_pkcs8(data: bytes, kid: bytes, passphrase: str, path: Path) -> Ed25519PrivateKey:
+    def _open_pkcs8(data: bytes, passphrase: str, path: Path, what: str) -> object:
         """A key file of an earlier version (encrypted PKCS#8 PEM)."""
         if b"-----END ENCRYPTED PRIVATE KEY-----" not in data:
             raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
         try:
-            key = serialization.load_pem_private_key(data, passphrase.encode("utf-8"))
+            return serialization.load_pem_private_key(data, passphrase.encode("utf-8"))
         except ValueError:
             try:  # is it the structure or the passphrase?
                 serialization.load_pem_private_key(data, None)
             except TypeError:  # a sound encrypted key that this passphrase does not open
-                raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
+                raise WrongPassphrase(f"口令错误：无法解密{what}") from None
             except ValueError:
                 pass
             raise KeyStoreError(f"私钥文件 {path} 已损坏：请从备份恢复") from None
@@ -153,58 +186,46 @@ class KeyStore:
             raise KeyStoreError(f"私钥文件 {path} 已损坏：请从备份恢复") from None
         except UnsupportedAlgorithm:
             raise KeyStoreError(f"私钥文件 {path} 的加密算法不受支持") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise KeyStoreError(f"私钥文件 {path} 不是 Ed25519 密钥")
-        return key
 
-    def generate(self, passphrase: str) -> tuple[bytes, bytes]:
-        """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
-        return self.store(Ed25519PrivateKey.generate(), passphrase)
-
-    def store(self, private: Ed25519PrivateKey, passphrase: str) -> tuple[bytes, bytes]:
-        """Write a new private key encrypted (mode 0600); returns ``(kid, raw public key)``."""
+    def _write(self, path: Path, private: PrivateKey, passphrase: str, kid: bytes) -> None:
         check_passphrase(passphrase)
-        public = raw_public(private.public_key())
-        kid = kid_of(public)
-        pem = self.seal(private, passphrase)
+        pem = self.seal(private, passphrase, kid=kid)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.path_for(kid)
         if path.exists():
             raise KeyStoreError(f"密钥文件 {path} 已存在")
         with atomic_write(path, 0o600) as fh:
             fh.write(pem)
-        return kid, public
 
-    def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
-        """Decrypt the private key ``kid``; WrongPassphrase, or KeyStoreError saying what the file is
-        (missing, not a regular file, empty, truncated, damaged, unencrypted, readable by others).
+    def _read(self, path: Path, kid: bytes, passphrase: str, what: str) -> object:
+        """Decrypt a key file; WrongPassphrase, or KeyStoreError saying what the file is (missing,
+        not a regular file, empty, truncated, damaged, unencrypted, readable by others).
 
         A file of an earlier format or weaker KDF parameters is re-wrapped (atomically) once opened.
         """
-        path = self.path_for(kid)
-        data = self._read_key_file(path)
+        data = self._read_key_file(path, what)
+        key: object
         if data.startswith(PEM_BEGIN.encode("ascii")):
-            key, params = self._open(data, kid, passphrase, path)
+            key, params = self._open(data, kid, passphrase, path, what)
             outdated = params.weaker_than(KDF)
         elif data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"):
-            key, outdated = self._open_pkcs8(data, kid, passphrase, path), True
+            key, outdated = self._open_pkcs8(data, passphrase, path, what), True
         elif data.startswith((b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY-----")):
             raise KeyStoreError(f"私钥文件 {path} 未加密：拒绝使用。请用 certkiosk keys new 重新生成密钥")
         else:
             raise KeyStoreError(f"私钥文件 {path} 不是 certkiosk 私钥文件（内容无法识别）")
-        if kid_of(raw_public(key.public_key())) != kid:
-            raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
-        if outdated:
+        if outdated and isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+            if isinstance(key, Ed25519PrivateKey) and kid_of(raw_public(key.public_key())) != kid:
+                raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
             with atomic_write(path, 0o600) as fh:
-                fh.write(self.seal(key, passphrase))
+                fh.write(self.seal(key, passphrase, kid=kid))
         return key
 
     @staticmethod
-    def _read_key_file(path: Path) -> bytes:
+    def _read_key_file(path: Path, what: str) -> bytes:
         try:
             info = os.stat(path)
         except FileNotFoundError:
-            raise KeyStoreError(f"找不到密钥 {path.stem} 的私钥文件 {path}") from None
+            raise KeyStoreError(f"找不到{what}的私钥文件 {path}") from None
         except OSError as exc:
             raise KeyStoreError(f"无法读取私钥文件 {path}：{exc.strerror}") from None
         if not stat.S_ISREG(info.st_mode):
@@ -222,6 +243,44 @@ class KeyStore:
         if len(data) > KEY_FILE_MAX:
             raise KeyStoreError(f"私钥文件 {path} 过大（超过{KEY_FILE_MAX}字节）：不是 certkiosk 私钥文件")
         return data
+
+    # --- keys ------------------------------------------------------------------------------
+    def generate(self, passphrase: str) -> tuple[bytes, bytes]:
+        """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
+        return self.store(Ed25519PrivateKey.generate(), passphrase)
+
+    def store(self, private: Ed25519PrivateKey, passphrase: str) -> tuple[bytes, bytes]:
+        """Write a new private key encrypted (mode 0600); returns ``(kid, raw public key)``."""
+        public = raw_public(private.public_key())
+        kid = kid_of(public)
+        self._write(self.path_for(kid), private, passphrase, kid)
+        return kid, public
+
+    def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
+        """Decrypt the private key ``kid``; WrongPassphrase or KeyStoreError with the reason."""
+        path = self.path_for(kid)
+        key = self._read(path, kid, passphrase, f"密钥 {kid.hex()}")
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyStoreError(f"私钥文件 {path} 不是 Ed25519 密钥")
+        if kid_of(raw_public(key.public_key())) != kid:
+            raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
+        return key
+
+    def generate_x509_key(self, kid: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        """Create the P-256 document-signing key of QR key ``kid``, written encrypted (mode 0600)."""
+        from certgen.docsign import new_signing_key
+
+        private = new_signing_key()
+        self._write(self.x509_key_path(kid), private, passphrase, kid)
+        return private
+
+    def load_x509_key(self, kid: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        """Decrypt the document-signing key of QR key ``kid``."""
+        path = self.x509_key_path(kid)
+        key = self._read(path, kid, passphrase, f"密钥 {kid.hex()} 的文档签名密钥")
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise KeyStoreError(f"私钥文件 {path} 不是 ECDSA P-256 密钥")
+        return key
 
     def kids(self) -> list[bytes]:
         """The kids of every private key file present."""

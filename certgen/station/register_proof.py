@@ -38,10 +38,12 @@ COVERED: dict[str, tuple[str, ...]] = {
     "serials": ("filing_number", "year", "level"),
     "certificates": ("number",),
     "revocations": ("scope", "target"),
+    "key_certificates": ("kid",),
+    "certificate_forms": ("number", "form"),
 }
 """Every table whose rows the chain covers, with its primary key columns."""
 
-SIGNED_ACTIONS = frozenset({"institution.add", "key.new", "key.retire", "certificate.issue", "revoke"})
+SIGNED_ACTIONS = frozenset({"institution.add", "key.new", "key.retire", "key.x509", "certificate.issue", "revoke"})
 """Audit actions that must be followed by a signed checkpoint (what verifiers rely on)."""
 
 COUNTED_ACTIONS = {"certificate.issue": "issued", "revoke": "revoked", "certificate.void": "voided"}

@@ -20,6 +20,7 @@ from kiosk.cli import (  # noqa: F401  (registers the commands)
     register,
     register_sign,
     verify,
+    x509,
 )
 from kiosk.cli.base import cli, quiet_broken_pipe
 
