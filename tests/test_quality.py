@@ -27,6 +27,7 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
 
 
 PURE_CORE = (
+    "bounded",
     "bundle",
     "cells",
     "docsign",
@@ -37,6 +38,7 @@ PURE_CORE = (
     "levels",
     "number",
     "payload",
+    "pool",
     "profiles",
     "provinces",
     "record",
