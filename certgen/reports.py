@@ -92,9 +92,12 @@ def compliance_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
     return [[occ, job, LEVELS[level].text, n] for (occ, job, level), n in sorted(counts.items())]
 
 
-def mask_id(number: str) -> str:
-    """Mask the middle of an ID number for publication: 110105********002X."""
-    return number if len(number) < 10 else number[:6] + "*" * (len(number) - 10) + number[-4:]
+def mask_id(number: str, head: int = 6) -> str:
+    """Mask the middle of an ID number for publication: 110105********002X (``head=4`` for a public
+    screen: 1101**********002X); numbers too short to keep anything hidden are masked whole."""
+    if len(number) < head + 8:
+        return "*" * len(number)
+    return number[:head] + "*" * (len(number) - head - 4) + number[-4:]
 
 
 def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:

@@ -22,6 +22,7 @@ from certgen.number import check_number, load_profiles
 from certgen.register import STATUS_TEXT
 from certgen.station import Station, describe_error
 from certgen.trust import SCOPE_TEXT, grouped_fingerprint
+from kiosk.cli_kiosk import kiosk_cmd
 
 ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
 
@@ -88,6 +89,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
             ctx.invoke(ui)
         else:
             click.echo(ctx.get_help())
+
+
+cli.add_command(kiosk_cmd)
 
 
 @cli.command()

@@ -1,0 +1,238 @@
+"""The camera loop: frames from OpenCV, QR codes decoded continuously, each code counted once.
+
+No UI here (the kiosk runs :meth:`CameraLoop.run` in a worker thread and turns its callbacks into
+messages), so the loop is tested and benchmarked on its own (``bench/camera.py``).
+
+- A source is a device index (``0``), a V4L2 path (``/dev/video0``), an RTSP/HTTP URL or a video
+  file (how the tests feed it): anything ``cv2.VideoCapture`` opens.
+- Each frame is decoded by zxing-cpp on a grey copy scaled to :data:`WORK_WIDTH`; when that finds
+  nothing, the full frame is tried too (a small code, far from the lens, needs every pixel).
+- A code seen in consecutive frames counts once: it counts again only after it has been out of
+  view for :data:`FORGET_SECONDS` (a missed decode in between, a wobbling hand, does not count twice).
+- A camera that cannot be opened or stops delivering frames is reported and retried, never raised.
+
+OpenCV is an optional extra (``certkiosk[camera]``): it is imported when a loop starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WORK_WIDTH = 960
+"""Frames wider than this are scaled down to it (grey) for the first decode attempt."""
+FORGET_SECONDS = 1.5
+"""A code out of view this long counts again when it comes back (a new person at the counter)."""
+RETRY_SECONDS = 3.0
+"""Wait before reopening a camera that failed or disconnected."""
+STATUS_EVERY = 0.25
+"""At most this often (seconds) a status report, besides one on every change."""
+FPS_WINDOW = 2.0
+"""Frames per second are counted over the last this many seconds."""
+
+
+class CameraError(RuntimeError):
+    """The camera could not be opened or read (the message is in Chinese, for the screen)."""
+
+
+def parse_source(spec: str) -> int | str:
+    """``--camera`` text as OpenCV wants it: digits are a device index, anything else a path or URL."""
+    spec = spec.strip()
+    if not spec:
+        raise ValueError("camera source is empty: expected a device index, a device path, a URL or a video file")
+    return int(spec) if spec.isdigit() else spec
+
+
+def is_file_source(source: int | str) -> bool:
+    """Whether ``source`` is a video file (which ends, rather than disconnects)."""
+    return isinstance(source, str) and "://" not in source and Path(source).is_file()
+
+
+def open_capture(source: int | str) -> Any:
+    """An opened ``cv2.VideoCapture``; :class:`CameraError` saying why not."""
+    try:
+        import cv2
+    except ImportError:
+        raise CameraError("未安装 OpenCV：请安装 certkiosk[camera]（opencv-python-headless）") from None
+    if isinstance(source, str) and "://" not in source and not source.startswith("/dev/") and not Path(source).exists():
+        raise CameraError(f"找不到摄像头或视频文件 {source}")
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        capture.release()
+        raise CameraError(f"无法打开摄像头 {source}")
+    return capture
+
+
+@dataclass
+class FrameDecoder:
+    """zxing-cpp on a scaled grey frame, then on the full frame when the scaled one had nothing."""
+
+    work_width: int = WORK_WIDTH
+    """Width of the first, scaled attempt."""
+    full_frame: bool = True
+    """Whether to try the full frame when the scaled attempt finds nothing."""
+
+    def __call__(self, frame: Any) -> list[str]:
+        """Every QR text in ``frame`` (BGR or grey ``numpy`` array)."""
+        import cv2
+        import zxingcpp
+
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        formats = zxingcpp.BarcodeFormat.QRCode
+        height, width = gray.shape[:2]
+        if width > self.work_width:
+            small = cv2.resize(
+                gray, (self.work_width, round(height * self.work_width / width)), interpolation=cv2.INTER_AREA
+            )
+            found = zxingcpp.read_barcodes(small, formats=formats)
+            if not found and self.full_frame:
+                found = zxingcpp.read_barcodes(gray, formats=formats)
+        else:
+            found = zxingcpp.read_barcodes(gray, formats=formats)
+        return list(dict.fromkeys(r.text for r in found if r.valid and r.text))
+
+
+@dataclass
+class Dedupe:
+    """Counts each code once while it stays in view (times in seconds, from any one clock)."""
+
+    forget_after: float = FORGET_SECONDS
+    """How long a code must be out of view before it counts again."""
+    last_seen: dict[str, float] = field(default_factory=dict)
+    """When each code in (or recently in) view was last seen."""
+
+    def new_codes(self, texts: list[str], now: float) -> list[str]:
+        """The codes in ``texts`` that count as new at time ``now``; remembers all of them."""
+        for text, when in list(self.last_seen.items()):
+            if now - when > self.forget_after:
+                del self.last_seen[text]
+        new = [t for t in texts if t not in self.last_seen]
+        for text in texts:
+            self.last_seen[text] = now
+        return new
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """What the status line shows."""
+
+    connected: bool
+    """Whether frames are arriving."""
+    fps: float
+    """Frames decoded per second (over the last :data:`FPS_WINDOW` seconds)."""
+    code_in_view: bool
+    """Whether the last frame held a readable QR code."""
+    message: str
+    """A Chinese sentence for the screen (connected, failed and retrying, ended)."""
+    frames: int = 0
+    """Frames read since the source was opened."""
+
+    def line(self) -> str:
+        """The status line, in Chinese."""
+        if not self.connected:
+            return f"摄像头：{self.message}"
+        view = "画面中有二维码" if self.code_in_view else "画面中无二维码"
+        return f"摄像头：{self.message}  {self.fps:.1f} 帧/秒  {view}"
+
+
+@dataclass(frozen=True)
+class CodeSeen:
+    """A code that came into view."""
+
+    text: str
+    """The QR text."""
+    frame: int
+    """Index of the frame it was first read in (0 = the first frame after opening)."""
+    position: float
+    """Its time in the source (seconds): the video position for files, else the monotonic clock."""
+    read_at: float
+    """``time.monotonic()`` when that frame was read (for latency measurements)."""
+
+
+@dataclass
+class CameraLoop:
+    """Reads one source until stopped; reports codes and status through callbacks."""
+
+    source: int | str
+    """What ``cv2.VideoCapture`` opens."""
+    decode: Callable[[Any], list[str]] = field(default_factory=FrameDecoder)
+    """Frame -> QR texts."""
+    opener: Callable[[int | str], Any] = open_capture
+    """Source -> an opened capture (tests pass failing ones)."""
+    retry_seconds: float = RETRY_SECONDS
+    """Wait between attempts to reopen a failed camera."""
+    dedupe: Dedupe = field(default_factory=Dedupe)
+    """Which codes count as new."""
+
+    def run(
+        self,
+        on_code: Callable[[CodeSeen], None],
+        on_status: Callable[[CameraStatus], None],
+        stop: threading.Event,
+    ) -> None:
+        """Until ``stop`` is set (or a video file ends): open, read, decode, report; retry on failure."""
+        while not stop.is_set():
+            try:
+                capture = self.opener(self.source)
+            except CameraError as exc:
+                on_status(self._down(f"{exc}，{self.retry_seconds:g}秒后重试"))
+            except Exception as exc:  # OpenCV raises cv2.error and others: report, never crash the kiosk
+                on_status(self._down(f"无法打开摄像头 {self.source}：{exc}，{self.retry_seconds:g}秒后重试"))
+            else:
+                try:
+                    self._read(capture, on_code, on_status, stop)
+                except Exception as exc:
+                    on_status(self._down(f"摄像头出错：{exc}，{self.retry_seconds:g}秒后重试"))
+                else:
+                    if stop.is_set():
+                        return
+                    if is_file_source(self.source):
+                        on_status(self._down("视频已播放完毕"))
+                        return
+                    on_status(self._down(f"摄像头已断开，{self.retry_seconds:g}秒后重试"))
+                finally:
+                    capture.release()
+            if stop.wait(self.retry_seconds):
+                return
+
+    @staticmethod
+    def _down(message: str) -> CameraStatus:
+        return CameraStatus(connected=False, fps=0.0, code_in_view=False, message=message)
+
+    def _read(
+        self,
+        capture: Any,
+        on_code: Callable[[CodeSeen], None],
+        on_status: Callable[[CameraStatus], None],
+        stop: threading.Event,
+    ) -> None:
+        """Read frames until the source stops delivering them or ``stop`` is set."""
+        import cv2
+
+        from_file = is_file_source(self.source)
+        times: deque[float] = deque()
+        last_report, in_view, index = 0.0, False, 0
+        while not stop.is_set():
+            ok, frame = capture.read()
+            read_at = time.monotonic()
+            if not ok or frame is None:
+                return
+            position = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if from_file else read_at
+            texts = self.decode(frame)
+            for text in self.dedupe.new_codes(texts, position):
+                on_code(CodeSeen(text, index, position, read_at))
+            index += 1
+            now = time.monotonic()
+            times.append(now)
+            while times and now - times[0] > FPS_WINDOW:
+                times.popleft()
+            if bool(texts) != in_view or now - last_report >= STATUS_EVERY:
+                in_view, last_report = bool(texts), now
+                span = times[-1] - times[0] if len(times) > 1 else 0.0
+                fps = (len(times) - 1) / span if span > 0 else 0.0
+                on_status(CameraStatus(True, fps, in_view, f"{self.source} 已连接", index))
