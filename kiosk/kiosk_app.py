@@ -83,7 +83,7 @@ class KioskApp(App[None]):
         settings = load_settings(station.home)
         self.retention_years = settings.retention_years
         self.clear_seconds = options.clear_seconds or settings.kiosk_clear_seconds
-        self.log = KioskLog(station.home)
+        self.kiosk_log = KioskLog(station.home)
         self.pin_failures = 0
         self.pin_locked = False
 
@@ -91,7 +91,7 @@ class KioskApp(App[None]):
         return KioskScreen()
 
     def on_mount(self) -> None:
-        self.log.prune(self.retention_years)
+        self.kiosk_log.prune(self.retention_years)
 
     # --- leaving ---------------------------------------------------------------------------
     def action_leave(self) -> None:

@@ -2,8 +2,8 @@
 
 Office scanners and multifunction printers write scans into a folder (often a network share), and
 they write slowly. A file is taken only when it is *complete*: its size and modification time are
-the same in two polls in a row and not zero, **and** it can be read (a half-written PNG or PDF is
-reported unreadable). A stable file that still cannot be read is given :data:`PATIENCE` more
+the same in two polls in a row and not zero, **and** it can be read (a half-written PNG is unreadable, a
+half-written PDF may open but show no QR code). A stable file that still cannot be read is given :data:`PATIENCE` more
 polls (a scanner that pauses mid-page) before it is filed as failed. Polling works the same on
 local disks and network shares, where inotify does not see writes made by another machine.
 
@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES
-from verify.reasons import Reason
 from verify.status import VerificationStatus
 
 DONE, FAILED = "done", "failed"
@@ -33,7 +32,8 @@ TEMPORARY = (".", "~")
 
 
 def _incomplete(results: list[VerificationStatus]) -> bool:
-    return any(Reason.UNREADABLE_FILE in r.reasons for r in results)
+    """Whether a file may still be arriving: unreadable, or (a PDF cut short can still open) no QR code."""
+    return any(r.status == "unreadable" for r in results)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class KioskScreen(Screen[None]):
         self.clear_timer: Timer | None = None
         self.watch_lock = threading.Lock()
         self.watcher: FolderWatch | None = None
-        self.checks = 0
+        self.shown = 0
 
     @property
     def kiosk(self) -> KioskApp:
@@ -118,8 +118,8 @@ class KioskScreen(Screen[None]):
         if not results:
             return
         for result in results:
-            self.kiosk.log.append(result, channel)
-        self.checks += len(results)
+            self.kiosk.kiosk_log.append(result, channel)
+        self.shown += len(results)
         first = results[0]
         more = [r.line().split("\n")[0] for r in results[1:]]
         age = self.kiosk.options.trust_age(self.kiosk.station, first.key) if first.key else ""
