@@ -133,9 +133,7 @@ def forged_text(cert: Issued) -> str:
 
 
 # --- driving the kiosk ---------------------------------------------------------------------
-def drive(
-    station: Station, script: Callable[[KioskApp, Pilot[None]], Awaitable[None]], **options: object
-) -> KioskApp:
+def drive(station: Station, script: Callable[[KioskApp, Pilot[None]], Awaitable[None]], **options: object) -> KioskApp:
     app = build_kiosk_app(station.home, KioskOptions(**options))  # type: ignore[arg-type]
 
     async def run() -> None:
@@ -180,14 +178,18 @@ def test_camera_video_gives_one_valid_verdict(issued: tuple[Station, Issued], tm
 
     drive(station, script, camera=str(video))
     entries = KioskLog(station.home).entries()
-    assert [(e["verdict"], e["number"], e["channel"]) for e in entries] == [("valid", str(cert.record.number), "camera")]
+    assert [(e["verdict"], e["number"], e["channel"]) for e in entries] == [
+        ("valid", str(cert.record.number), "camera")
+    ]
     assert seen["headline"] == "✓ 证书有效"
     assert "张三" in seen["fields"] and MASKED in seen["fields"] and "华晨汽车集团控股有限公司" in seen["fields"]
     assert ID_NUMBER not in seen["screen"]
     assert "视频已播放完毕" in seen["camera"]
 
 
-def test_camera_loop_reads_the_code_within_half_a_second_and_once(issued: tuple[Station, Issued], tmp_path: Path) -> None:
+def test_camera_loop_reads_the_code_within_half_a_second_and_once(
+    issued: tuple[Station, Issued], tmp_path: Path
+) -> None:
     _, cert = issued
     video = slide_video(tmp_path / "counter.avi", page_scan(cert))
     codes: list[CodeSeen] = []

@@ -253,4 +253,3 @@ class KioskScreen(Screen[None]):
             self.post_message(Notice(f"无法核验：{exc}"))
             return
         self.post_message(Verified(results, "scanner"))
-
