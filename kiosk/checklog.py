@@ -11,7 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from certgen.home import StationHome, write_bytes_atomic
+from certgen.files import write_bytes_atomic
+from certgen.station.home import StationHome
 from verify.status import VerificationStatus
 
 LOG_FILE = "kiosk-log.jsonl"

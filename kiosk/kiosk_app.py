@@ -18,9 +18,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from certgen.exceptions import ConfigError
-from certgen.home import StationHome
-from certgen.keys import PublicKeyInfo
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo
 from kiosk.checklog import KioskLog
 from kiosk.pin import check_pin, lockout_seconds
 from kiosk.screens.kiosk import KioskScreen

@@ -15,7 +15,8 @@ import secrets
 from pathlib import Path
 
 from certgen.exceptions import ConfigError
-from certgen.home import StationHome, write_bytes_atomic
+from certgen.files import write_bytes_atomic
+from certgen.station.home import StationHome
 
 PIN_FILE = "kiosk-pin.json"
 MIN_LENGTH, MAX_LENGTH = 6, 64

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from certgen.exceptions import ConfigError
-from certgen.home import StationHome
+from certgen.station.home import StationHome
 
 SETTINGS_FILE = "settings.json"
 

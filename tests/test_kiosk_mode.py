@@ -27,11 +27,11 @@ from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from certgen.home import StationHome
-from certgen.issue import Issued, Issuer
-from certgen.keys import PublicKeyInfo
+from certgen.issuing.issuer import Issued, Issuer
 from certgen.payload import Claim, to_text
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo
 from kiosk.app import StationApp
 from kiosk.checklog import KioskLog, log_path
 from kiosk.cli import cli

@@ -83,7 +83,7 @@ class FrameDecoder:
         import zxingcpp
 
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        formats = zxingcpp.BarcodeFormat.QRCode
+        formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
         height, width = gray.shape[:2]
         if width > self.work_width:
             small = cv2.resize(

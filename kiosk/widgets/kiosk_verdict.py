@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from certgen.idtypes import mask_id
 from certgen.levels import LEVELS
-from certgen.reports import mask_id
 from verify.status import VerificationStatus
 
 IDLE = "请出示证书二维码"

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from certgen.exceptions import ConfigError
-from certgen.station import Station
+from kiosk.cli.base import cli, station_of
 
 
-@click.command("kiosk")
+@cli.command("kiosk")
 @click.option(
     "--camera", metavar="SOURCE",
     help="Camera: device index (0), device path (/dev/video0), RTSP/HTTP URL or video file. / 摄像头。",
@@ -39,9 +39,7 @@ def kiosk_cmd(
     from kiosk.pin import check_new_pin, has_pin
     from kiosk.pin import set_pin as store_pin
 
-    station = ctx.find_object(Station)
-    if station is None:  # pragma: no cover - the root group always sets it
-        raise ConfigError("内部错误：未确定站点目录")
+    station = station_of(ctx)
     home = station.home
     if set_pin:
         first: str = click.prompt("新的操作员 PIN / New operator PIN", hide_input=True)
