@@ -113,7 +113,7 @@ class KioskApp(App[None]):
         try:
             right = check_pin(self.station.home, pin)
         except ConfigError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         if right:
             self.pin_failures = 0

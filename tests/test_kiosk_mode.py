@@ -19,7 +19,6 @@ import base45
 import cbor2
 import cv2
 import numpy as np
-import pypdfium2
 import pytest
 import zxingcpp
 from click.testing import CliRunner
@@ -41,6 +40,7 @@ from kiosk.screens.kiosk import KioskScreen
 from kiosk.screens.pin import PinDialog
 from kiosk.settings import settings_path
 from tests.conftest import PASSPHRASE, make_record
+from tests.helpers.video import first_readable_frame, page_scan, qr_page, slide_video
 from verify.camera import CameraLoop, CameraStatus, CodeSeen, Dedupe, FrameDecoder
 from verify.files import verify_bytes
 from verify.watch import FolderWatch
@@ -49,7 +49,6 @@ PIN = "246810"
 ID_NUMBER = "11010519491231002X"
 MASKED = "1101**********002X"
 FPS = 10
-FRAME = (1280, 720)
 
 
 # --- fixtures: an issued certificate, its scan, videos of it ----------------------------------
@@ -61,65 +60,6 @@ def issued(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path) -> tupl
         cert = issuer.issue(reg, make_record(id_number=ID_NUMBER), batch_id="B1", row_key="r1")
     set_pin(station.home, PIN)
     return station, cert
-
-
-def page_scan(cert: Issued, dpi: int = 254) -> np.ndarray:
-    """The certificate's page rendered like a scan (grey pixels)."""
-    pdf = pypdfium2.PdfDocument(str(cert.path))
-    try:
-        return np.asarray(pdf[0].render(scale=dpi / 72).to_pil().convert("L"))
-    finally:
-        pdf.close()
-
-
-def qr_page(text: str) -> np.ndarray:
-    """A QR code on white paper (for codes no station would issue)."""
-    symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    img = np.asarray(symbol.to_image(scale=5, add_quiet_zones=False))
-    page = np.full((img.shape[0] + 400, img.shape[1] + 400), 255, np.uint8)
-    page[200 : 200 + img.shape[0], 200 : 200 + img.shape[1]] = img
-    return page
-
-
-def slide_video(path: Path, page: np.ndarray, seconds: float = 3.0, size: tuple[int, int] = FRAME) -> Path:
-    """A video of ``page``'s QR code sliding in from the right over two thirds of ``seconds``, then
-    held still; one frame in the middle of the still part is blank (a hand in front of the lens)."""
-    found = zxingcpp.read_barcodes(page, formats=zxingcpp.BarcodeFormat.QRCode)
-    assert found, "the page has a readable code"
-    pos = found[0].position
-    qx, qy = (pos.top_left.x + pos.bottom_right.x) // 2, (pos.top_left.y + pos.bottom_right.y) // 2
-    width, height = size
-    frames = int(seconds * FPS)
-    moving = frames * 2 // 3
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, size)
-    assert writer.isOpened()
-    for i in range(frames):
-        frame = np.full((height, width), 90, np.uint8)  # a grey counter top
-        progress = min(i / moving, 1.0)
-        cx = round(width + 400 - progress * (width // 2 + 400))  # QR centre: off-screen right -> centre
-        ox, oy = cx - qx, height // 2 - qy  # where the page's origin lands in the frame
-        x0, y0 = max(ox, 0), max(oy, 0)
-        x1, y1 = min(ox + page.shape[1], width), min(oy + page.shape[0], height)
-        if x1 > x0 and y1 > y0 and i != moving + 4:
-            frame[y0:y1, x0:x1] = page[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    return path
-
-
-def first_readable_frame(path: Path) -> int:
-    """The first frame in which zxing-cpp reads a code at full resolution (the test's own reading)."""
-    capture = cv2.VideoCapture(str(path))
-    index = 0
-    try:
-        while True:
-            ok, frame = capture.read()
-            assert ok, "no frame of the video has a readable code"
-            if zxingcpp.read_barcodes(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), formats=zxingcpp.BarcodeFormat.QRCode):
-                return index
-            index += 1
-    finally:
-        capture.release()
 
 
 def forged_text(cert: Issued) -> str:
@@ -166,7 +106,7 @@ async def finish_workers(app: KioskApp, pilot: Pilot[None]) -> None:
 # --- camera --------------------------------------------------------------------------------
 def test_camera_video_gives_one_valid_verdict(issued: tuple[Station, Issued], tmp_path: Path) -> None:
     station, cert = issued
-    video = slide_video(tmp_path / "counter.avi", page_scan(cert))
+    video = slide_video(tmp_path / "counter.avi", page_scan(cert.path), fps=FPS)
     seen: dict[str, str] = {}
 
     async def script(app: KioskApp, pilot: Pilot[None]) -> None:
@@ -191,7 +131,7 @@ def test_camera_loop_reads_the_code_within_half_a_second_and_once(
     issued: tuple[Station, Issued], tmp_path: Path
 ) -> None:
     _, cert = issued
-    video = slide_video(tmp_path / "counter.avi", page_scan(cert))
+    video = slide_video(tmp_path / "counter.avi", page_scan(cert.path), fps=FPS)
     codes: list[CodeSeen] = []
     statuses: list[CameraStatus] = []
     CameraLoop(str(video)).run(codes.append, statuses.append, threading.Event())
@@ -204,7 +144,7 @@ def test_camera_loop_reads_the_code_within_half_a_second_and_once(
 
 def test_camera_forged_code_gives_the_reason(issued: tuple[Station, Issued], tmp_path: Path) -> None:
     station, cert = issued
-    video = slide_video(tmp_path / "forged.avi", qr_page(forged_text(cert)), seconds=2.0)
+    video = slide_video(tmp_path / "forged.avi", qr_page(forged_text(cert)), seconds=2.0, fps=FPS)
     seen: dict[str, str] = {}
 
     async def script(app: KioskApp, pilot: Pilot[None]) -> None:
@@ -219,7 +159,7 @@ def test_camera_forged_code_gives_the_reason(issued: tuple[Station, Issued], tmp
 
 def test_a_camera_that_fails_is_reported_and_retried(tmp_path: Path, issued: tuple[Station, Issued]) -> None:
     _, cert = issued
-    video = slide_video(tmp_path / "short.avi", page_scan(cert), seconds=1.0)
+    video = slide_video(tmp_path / "short.avi", page_scan(cert.path), seconds=1.0, fps=FPS)
     opened: list[int] = []
 
     def flaky(source: int | str) -> cv2.VideoCapture:
@@ -287,7 +227,7 @@ def test_a_file_written_in_two_parts_is_verified_once_after_it_is_complete(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     scan = tmp_path / "scan.png"
-    Image.fromarray(page_scan(cert, dpi=200)).save(scan)
+    Image.fromarray(page_scan(cert.path, dpi=200)).save(scan)
     data = scan.read_bytes()
     target = inbox / "scan-0001.png"
     headlines: list[str] = []
@@ -336,7 +276,7 @@ def test_watch_files_bad_scans_as_failed_and_never_reads_temporary_files(
 def test_the_scan_key_runs_scanimage_at_300_dpi(issued: tuple[Station, Issued], tmp_path: Path) -> None:
     station, cert = issued
     scan = tmp_path / "page.png"
-    Image.fromarray(page_scan(cert, dpi=150)).save(scan)
+    Image.fromarray(page_scan(cert.path, dpi=150)).save(scan)
     args = tmp_path / "args.txt"
     fake = tmp_path / "scanimage"  # stands in for the device: prints a PNG page like scanimage does
     fake.write_text(f'#!/bin/sh\necho "$@" > {args}\ncat {scan}\n')

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,64 @@ class CodeSeen:
     """``time.monotonic()`` when that frame was read (for latency measurements)."""
 
 
+class LatestFrame:
+    """A live source read in its own thread, keeping only the newest frame.
+
+    Decoding a 1080p frame can take longer than a camera's frame interval; OpenCV (and FFmpeg for
+    streams) would then hand out ever older queued frames and the verdict would lag further and
+    further behind the counter. The grabber drops the frames the decoder has no time for instead.
+    It owns the capture and releases it when it stops.
+    """
+
+    def __init__(self, capture: Any) -> None:
+        self._capture = capture
+        self._cond = threading.Condition()
+        self._frame: Any = None
+        self._read_at = 0.0
+        self._seq = 0
+        self._ended = False
+        self._closed = False
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="camera-grabber", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._closed:
+                ok, frame = self._capture.read()
+                with self._cond:
+                    if not ok or frame is None:
+                        break
+                    self._frame, self._read_at, self._seq = frame, time.monotonic(), self._seq + 1
+                    self._cond.notify_all()
+        except Exception as exc:  # cv2.error from a broken stream: reported by the reader
+            self._error = exc
+        finally:
+            self._capture.release()
+            with self._cond:
+                self._ended = True
+                self._cond.notify_all()
+
+    def next(self, after: int, timeout: float) -> tuple[int, Any, float] | None:
+        """The newest frame after number ``after`` as (number, frame, read time); None when the source
+        ended or sent nothing for ``timeout`` seconds; the grabber's error if it failed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > after or self._ended, timeout)
+            if self._seq > after:
+                return self._seq, self._frame, self._read_at
+            if self._error is not None:
+                raise self._error
+            return None
+
+    def close(self) -> None:
+        """Stop grabbing (the capture is released by the grabber thread as it ends)."""
+        self._closed = True
+
+
+STALL_SECONDS = 5.0
+"""A live camera that delivers no frame for this long counts as disconnected."""
+
+
 @dataclass
 class CameraLoop:
     """Reads one source until stopped; reports codes and status through callbacks."""
@@ -176,6 +234,7 @@ class CameraLoop:
         stop: threading.Event,
     ) -> None:
         """Until ``stop`` is set (or a video file ends): open, read, decode, report; retry on failure."""
+        from_file = is_file_source(self.source)
         while not stop.is_set():
             try:
                 capture = self.opener(self.source)
@@ -184,19 +243,20 @@ class CameraLoop:
             except Exception as exc:  # OpenCV raises cv2.error and others: report, never crash the kiosk
                 on_status(self._down(f"无法打开摄像头 {self.source}：{exc}，{self.retry_seconds:g}秒后重试"))
             else:
+                frames = _file_frames(capture, stop) if from_file else _live_frames(capture, stop)
                 try:
-                    self._read(capture, on_code, on_status, stop)
+                    self._read(frames, on_code, on_status, stop)
                 except Exception as exc:
                     on_status(self._down(f"摄像头出错：{exc}，{self.retry_seconds:g}秒后重试"))
                 else:
                     if stop.is_set():
                         return
-                    if is_file_source(self.source):
+                    if from_file:
                         on_status(self._down("视频已播放完毕"))
                         return
                     on_status(self._down(f"摄像头已断开，{self.retry_seconds:g}秒后重试"))
                 finally:
-                    capture.release()
+                    frames.close()
             if stop.wait(self.retry_seconds):
                 return
 
@@ -206,27 +266,18 @@ class CameraLoop:
 
     def _read(
         self,
-        capture: Any,
+        frames: Iterator[tuple[Any, float, float]],
         on_code: Callable[[CodeSeen], None],
         on_status: Callable[[CameraStatus], None],
         stop: threading.Event,
     ) -> None:
-        """Read frames until the source stops delivering them or ``stop`` is set."""
-        import cv2
-
-        from_file = is_file_source(self.source)
+        """Decode frames until the source stops delivering them or ``stop`` is set."""
         times: deque[float] = deque()
-        last_report, in_view, index = 0.0, False, 0
-        while not stop.is_set():
-            ok, frame = capture.read()
-            read_at = time.monotonic()
-            if not ok or frame is None:
-                return
-            position = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if from_file else read_at
+        last_report, in_view = 0.0, False
+        for index, (frame, position, read_at) in enumerate(frames):
             texts = self.decode(frame)
             for text in self.dedupe.new_codes(texts, position):
                 on_code(CodeSeen(text, index, position, read_at))
-            index += 1
             now = time.monotonic()
             times.append(now)
             while times and now - times[0] > FPS_WINDOW:
@@ -235,4 +286,36 @@ class CameraLoop:
                 in_view, last_report = bool(texts), now
                 span = times[-1] - times[0] if len(times) > 1 else 0.0
                 fps = (len(times) - 1) / span if span > 0 else 0.0
-                on_status(CameraStatus(True, fps, in_view, f"{self.source} 已连接", index))
+                on_status(CameraStatus(True, fps, in_view, f"{self.source} 已连接", index + 1))
+            if stop.is_set():
+                return
+
+
+def _file_frames(capture: Any, stop: threading.Event) -> Generator[tuple[Any, float, float], None, None]:
+    """Every frame of a video file in order, with its position in the video."""
+    import cv2
+
+    try:
+        while not stop.is_set():
+            ok, frame = capture.read()
+            read_at = time.monotonic()
+            if not ok or frame is None:
+                return
+            yield frame, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000, read_at
+    finally:
+        capture.release()
+
+
+def _live_frames(capture: Any, stop: threading.Event) -> Generator[tuple[Any, float, float], None, None]:
+    """The newest frame each time the decoder is ready (older ones dropped); ends on a stall."""
+    grabber = LatestFrame(capture)
+    try:
+        seq = 0
+        while not stop.is_set():
+            got = grabber.next(seq, STALL_SECONDS)
+            if got is None:
+                return
+            seq, frame, read_at = got
+            yield frame, read_at, read_at
+    finally:
+        grabber.close()

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES
+from verify.files import IMAGE_SUFFIXES, MAX_FILE_BYTES, PDF_SUFFIXES
+from verify.reasons import Reason
 from verify.status import VerificationStatus
 
 DONE, FAILED = "done", "failed"
@@ -29,6 +30,12 @@ POLL_SECONDS = 1.0
 """How often the kiosk polls the folder."""
 TEMPORARY = (".", "~")
 """Names starting or ending with these are scanners' temporary files: skipped."""
+
+
+def _too_large(name: str, size: int) -> VerificationStatus:
+    """Not read at all: a scan this large is no certificate (and would fill the memory)."""
+    detail = f"文件过大：{size}字节，上限{MAX_FILE_BYTES}字节"
+    return VerificationStatus(source=name).with_finding(Reason.UNREADABLE_FILE, detail)
 
 
 def _incomplete(results: list[VerificationStatus]) -> bool:
@@ -97,11 +104,14 @@ class FolderWatch:
             previous, self._seen[name] = self._seen.get(name), signature
             if stat.st_size == 0 or previous != signature:
                 continue  # new, empty or still growing: look again next poll
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            results = self.verify(data, name)
+            if stat.st_size > MAX_FILE_BYTES:
+                results = [_too_large(name, stat.st_size)]
+            else:
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                results = self.verify(data, name)
             if _incomplete(results) and self._tries.get(name, 0) < self.patience:
                 self._tries[name] = self._tries.get(name, 0) + 1
                 continue

@@ -90,8 +90,8 @@ class KioskScreen(Screen[None]):
         yield Static(f"请将证书二维码对准{'、'.join(ways)}", classes="hint", id="kiosk-prompt")
         yield KioskVerdict(id="verdict")
         yield Input(placeholder="扫码枪输入区", id="scan", max_length=4296)
-        yield Static("", id="camera-status", classes="hint")
-        yield Static("", id="watch-status", classes="hint")
+        yield Static("", id="camera-status", classes="hint", markup=False)  # texts from OpenCV, paths: never markup
+        yield Static("", id="watch-status", classes="hint", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
