@@ -14,6 +14,7 @@ import stat
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import base45
 import cbor2
@@ -495,3 +496,16 @@ def test_cli_set_pin_twice_hidden_and_refusals(home: StationHome) -> None:
     assert result.exit_code == 0 and PIN not in result.output and check_pin(home, PIN)
     result = runner.invoke(cli, [*base], catch_exceptions=False)  # a PIN but no trust store
     assert result.exit_code == 2 and "信任库" in result.output
+
+
+# --- what the counter sees -------------------------------------------------------------------
+def test_kiosk_screen_snapshot(snap_compare: Any, issued: tuple[Station, Issued]) -> None:
+    station, cert = issued
+
+    async def scan(pilot: Pilot[None]) -> None:
+        pilot.app.screen.query_one("#scan", Input).value = cert.qr_text
+        await pilot.press("enter")
+        await pilot.pause()
+
+    fixed_age = KioskOptions(trust_age=lambda station, key: "2026-11-01 更新（20 天前）")
+    assert snap_compare(build_kiosk_app(station.home, fixed_age), terminal_size=(100, 34), run_before=scan)
