@@ -92,7 +92,7 @@ def main() -> None:
     print(f"target >= {TARGET_FPS:.0f} frames/s on 1080p: {ok}")
     print(f"verdicts: {[v[2] for v in verdicts]} (one expected)")
     if verdicts:
-        code, done, verdict = verdicts[0]
+        code, done, _ = verdicts[0]
         late = code.frame - first
         latency = done - started[first]
         print(f"frames from the first readable frame to the code: {late} ({late / FPS:.2f} s of video)")

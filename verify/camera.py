@@ -16,6 +16,7 @@ OpenCV is an optional extra (``certkiosk[camera]``): it is imported when a loop 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -30,6 +31,8 @@ FORGET_SECONDS = 1.5
 """A code out of view this long counts again when it comes back (a new person at the counter)."""
 RETRY_SECONDS = 3.0
 """Wait before reopening a camera that failed or disconnected."""
+OPEN_TIMEOUT_MS = 5000
+"""How long a network stream may take to open or to send a frame."""
 STATUS_EVERY = 0.25
 """At most this often (seconds) a status report, besides one on every change."""
 FPS_WINDOW = 2.0
@@ -53,15 +56,33 @@ def is_file_source(source: int | str) -> bool:
     return isinstance(source, str) and "://" not in source and Path(source).is_file()
 
 
-def open_capture(source: int | str) -> Any:
-    """An opened ``cv2.VideoCapture``; :class:`CameraError` saying why not."""
+QUIET = {"OPENCV_LOG_LEVEL": "SILENT", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+"""OpenCV and FFmpeg print warnings straight to file descriptor 2, which is the kiosk's terminal:
+they are silenced (the loop reports failures on the status line instead)."""
+
+
+def load_cv2() -> Any:
+    """OpenCV, with its and FFmpeg's console logging off; :class:`CameraError` when not installed."""
+    for name, value in QUIET.items():
+        os.environ.setdefault(name, value)
     try:
         import cv2
     except ImportError:
         raise CameraError("未安装 OpenCV：请安装 certkiosk[camera]（opencv-python-headless）") from None
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    return cv2
+
+
+def open_capture(source: int | str) -> Any:
+    """An opened ``cv2.VideoCapture``; :class:`CameraError` saying why not."""
+    cv2 = load_cv2()
     if isinstance(source, str) and "://" not in source and not source.startswith("/dev/") and not Path(source).exists():
         raise CameraError(f"找不到摄像头或视频文件 {source}")
-    capture = cv2.VideoCapture(source)
+    if isinstance(source, str) and "://" in source:  # a network stream: never hang on a dead address
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
+        capture = cv2.VideoCapture(source, cv2.CAP_ANY, timeouts)
+    else:
+        capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         capture.release()
         raise CameraError(f"无法打开摄像头 {source}")

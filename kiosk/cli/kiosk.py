@@ -57,9 +57,11 @@ def kiosk_cmd(
         raise ConfigError("未设置操作员 PIN（退出核验模式需要它）：请先执行 certkiosk kiosk --set-pin")
     station.trust_for_verifying()  # no trust store: say so now, not on the public screen
     if camera is not None:
+        from verify.camera import CameraError, load_cv2
+
         try:
-            import cv2  # noqa: F401
-        except ImportError:
+            load_cv2()
+        except CameraError:
             raise ConfigError("使用 --camera 需要 OpenCV：pip install 'certkiosk[camera]'") from None
     if watch is not None:
         watch = watch.expanduser().absolute()
