@@ -509,3 +509,28 @@ def test_kiosk_screen_snapshot(snap_compare: Any, issued: tuple[Station, Issued]
 
     fixed_age = KioskOptions(trust_age=lambda station, key: "2026-11-01 更新（20 天前）")
     assert snap_compare(build_kiosk_app(station.home, fixed_age), terminal_size=(100, 34), run_before=scan)
+
+
+def test_a_page_with_a_genuine_and_a_forged_code_shows_the_forged_one_large(
+    issued: tuple[Station, Issued], tmp_path: Path
+) -> None:
+    station, cert = issued
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    genuine, forged = qr_page(cert.qr_text), qr_page(forged_text(cert))
+    page = np.full((max(genuine.shape[0], forged.shape[0]), genuine.shape[1] + forged.shape[1]), 255, np.uint8)
+    page[: genuine.shape[0], : genuine.shape[1]] = genuine  # the genuine one first, top left
+    page[: forged.shape[0], genuine.shape[1] :] = forged
+    Image.fromarray(page).save(inbox / "two.png")
+    seen: list[str] = []
+
+    async def script(app: KioskApp, pilot: Pilot[None]) -> None:
+        for _ in range(2):
+            app.screen.poll_folder()  # type: ignore[attr-defined]
+            await finish_workers(app, pilot)
+        seen.extend([text_of(app, "#headline"), text_of(app, "#fields")])
+
+    drive(station, script, watch=inbox, poll_seconds=3600)
+    assert seen[0] == "✗ 签名无效：内容被篡改或伪造" and "✓ 有效" in seen[1]
+    assert sorted(e["verdict"] for e in KioskLog(station.home).entries()) == ["invalid", "valid"]
+    assert (inbox / "failed" / "two.png").exists()

@@ -114,12 +114,17 @@ class KioskScreen(Screen[None]):
 
     # --- every source ends here ------------------------------------------------------------
     def show(self, results: list[VerificationStatus], channel: str) -> None:
-        """Show the first result large (the others listed), log every one, start the clear timer."""
+        """Show one result large (the others listed), log every one, start the clear timer.
+
+        A page with several codes shows a failing one large: a genuine certificate beside a forged
+        one must not put a big ✓ on the screen.
+        """
         if not results:
             return
         for result in results:
             self.kiosk.kiosk_log.append(result, channel)
         self.shown += len(results)
+        results = sorted(results, key=lambda r: r.valid)  # stable: the page's order otherwise
         first = results[0]
         more = [r.line().split("\n")[0] for r in results[1:]]
         age = self.kiosk.options.trust_age(self.kiosk.station, first.key) if first.key else ""
