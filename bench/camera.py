@@ -67,9 +67,10 @@ def main() -> None:
 
         verdicts: list[tuple[CodeSeen, float, str]] = []
 
-        def seen(code: CodeSeen) -> None:
-            result = verify_text(code.text, bundle)
-            verdicts.append((code, time.perf_counter(), result.status))
+        def seen(codes: list[CodeSeen]) -> None:
+            for code in codes:
+                result = verify_text(code.text, bundle)
+                verdicts.append((code, time.perf_counter(), result.status))
 
         def status(_: CameraStatus) -> None:
             pass

@@ -73,6 +73,15 @@ def forged_text(cert: Issued) -> str:
     return to_text(cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, forged, signature])))
 
 
+def two_codes(cert: Issued) -> np.ndarray:
+    """A page with the genuine code (top left, read first) and a forged one beside it."""
+    genuine, forged = qr_page(cert.qr_text), qr_page(forged_text(cert))
+    page = np.full((max(genuine.shape[0], forged.shape[0]), genuine.shape[1] + forged.shape[1]), 255, np.uint8)
+    page[: genuine.shape[0], : genuine.shape[1]] = genuine
+    page[: forged.shape[0], genuine.shape[1] :] = forged
+    return page
+
+
 # --- driving the kiosk ---------------------------------------------------------------------
 def drive(station: Station, script: Callable[[KioskApp, Pilot[None]], Awaitable[None]], **options: object) -> KioskApp:
     app = build_kiosk_app(station.home, KioskOptions(**options))  # type: ignore[arg-type]
@@ -135,7 +144,7 @@ def test_camera_loop_reads_the_code_within_half_a_second_and_once(
     video = slide_video(tmp_path / "counter.avi", page_scan(cert.path), fps=FPS)
     codes: list[CodeSeen] = []
     statuses: list[CameraStatus] = []
-    CameraLoop(str(video)).run(codes.append, statuses.append, threading.Event())
+    CameraLoop(str(video)).run(codes.extend, statuses.append, threading.Event())
     first = first_readable_frame(video)
     assert [c.text for c in codes] == [cert.qr_text]  # the blank frame in the still part does not count twice
     assert codes[0].frame - first <= FPS // 2  # within half a second of video time
@@ -178,7 +187,7 @@ def test_a_camera_that_fails_is_reported_and_retried(tmp_path: Path, issued: tup
         if sum("已断开" in s.message for s in statuses) == 2:
             stop.set()
 
-    CameraLoop("rtsp://camera.invalid/stream", opener=flaky, retry_seconds=0.0).run(lambda c: None, status, stop)
+    CameraLoop("rtsp://camera.invalid/stream", opener=flaky, retry_seconds=0.0).run(lambda codes: None, status, stop)
     lines = [s.line() for s in statuses if not s.connected]
     assert "connection refused" in lines[0] and "重试" in lines[0]
     assert sum("摄像头已断开" in line for line in lines) == 2 and len(opened) == 3
@@ -517,11 +526,7 @@ def test_a_page_with_a_genuine_and_a_forged_code_shows_the_forged_one_large(
     station, cert = issued
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    genuine, forged = qr_page(cert.qr_text), qr_page(forged_text(cert))
-    page = np.full((max(genuine.shape[0], forged.shape[0]), genuine.shape[1] + forged.shape[1]), 255, np.uint8)
-    page[: genuine.shape[0], : genuine.shape[1]] = genuine  # the genuine one first, top left
-    page[: forged.shape[0], genuine.shape[1] :] = forged
-    Image.fromarray(page).save(inbox / "two.png")
+    Image.fromarray(two_codes(cert)).save(inbox / "two.png")
     seen: list[str] = []
 
     async def script(app: KioskApp, pilot: Pilot[None]) -> None:
@@ -534,3 +539,26 @@ def test_a_page_with_a_genuine_and_a_forged_code_shows_the_forged_one_large(
     assert seen[0] == "✗ 签名无效：内容被篡改或伪造" and "✓ 有效" in seen[1]
     assert sorted(e["verdict"] for e in KioskLog(station.home).entries()) == ["invalid", "valid"]
     assert (inbox / "failed" / "two.png").exists()
+
+
+def test_a_genuine_and_a_forged_code_in_view_together_show_the_forged_one(
+    issued: tuple[Station, Issued], tmp_path: Path
+) -> None:
+    station, cert = issued
+    page = two_codes(cert)
+    frame = np.full((page.shape[0] + 200, page.shape[1] + 200), 90, np.uint8)
+    frame[100 : 100 + page.shape[0], 100 : 100 + page.shape[1]] = page
+    video = tmp_path / "two.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (frame.shape[1], frame.shape[0]))
+    for _ in range(5):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    seen: list[str] = []
+
+    async def script(app: KioskApp, pilot: Pilot[None]) -> None:
+        await finish_workers(app, pilot)
+        seen.append(text_of(app, "#headline"))
+
+    drive(station, script, camera=str(video))
+    assert seen == ["✗ 签名无效：内容被篡改或伪造"]
+    assert sorted(e["verdict"] for e in KioskLog(station.home).entries()) == ["invalid", "valid"]

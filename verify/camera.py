@@ -250,11 +250,14 @@ class CameraLoop:
 
     def run(
         self,
-        on_code: Callable[[CodeSeen], None],
+        on_codes: Callable[[list[CodeSeen]], None],
         on_status: Callable[[CameraStatus], None],
         stop: threading.Event,
     ) -> None:
-        """Until ``stop`` is set (or a video file ends): open, read, decode, report; retry on failure."""
+        """Until ``stop`` is set (or a video file ends): open, read, decode, report; retry on failure.
+
+        ``on_codes`` gets the codes that came into view in one frame; ``on_status`` the status line.
+        """
         from_file = is_file_source(self.source)
         while not stop.is_set():
             try:
@@ -266,7 +269,7 @@ class CameraLoop:
             else:
                 frames = _file_frames(capture, stop) if from_file else _live_frames(capture, stop)
                 try:
-                    self._read(frames, on_code, on_status, stop)
+                    self._read(frames, on_codes, on_status, stop)
                 except Exception as exc:
                     on_status(self._down(f"摄像头出错：{exc}，{self.retry_seconds:g}秒后重试"))
                 else:
@@ -288,7 +291,7 @@ class CameraLoop:
     def _read(
         self,
         frames: Iterator[tuple[Any, float, float]],
-        on_code: Callable[[CodeSeen], None],
+        on_codes: Callable[[list[CodeSeen]], None],
         on_status: Callable[[CameraStatus], None],
         stop: threading.Event,
     ) -> None:
@@ -297,8 +300,9 @@ class CameraLoop:
         last_report, in_view = 0.0, False
         for index, (frame, position, read_at) in enumerate(frames):
             texts = self.decode(frame)
-            for text in self.dedupe.new_codes(texts, position):
-                on_code(CodeSeen(text, index, position, read_at))
+            new = self.dedupe.new_codes(texts, position)
+            if new:  # codes that came into view together are reported together
+                on_codes([CodeSeen(text, index, position, read_at) for text in new])
             now = time.monotonic()
             times.append(now)
             while times and now - times[0] > FPS_WINDOW:

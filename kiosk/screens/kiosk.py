@@ -188,13 +188,13 @@ class KioskScreen(Screen[None]):
     def run_camera(self, source: str) -> None:
         """The camera loop, until the screen goes away (or a video file ends)."""
 
-        def seen(code: CodeSeen) -> None:
+        def seen(codes: list[CodeSeen]) -> None:
             try:
-                result = self._verify_text(code.text, "摄像头")
+                results = [self._verify_text(code.text, "摄像头") for code in codes]
             except Exception as exc:
                 self.post_message(Notice(f"无法核验：{exc}"))
                 return
-            self.post_message(Verified([result], "camera"))
+            self.post_message(Verified(results, "camera"))
 
         def status(state: CameraStatus) -> None:
             self.post_message(CameraChanged(state))
