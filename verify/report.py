@@ -10,13 +10,18 @@ import html
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from certgen.exceptions import ReportError
 from certgen.files import write_bytes_atomic
-from verify.archive import ArchiveRun
+from certgen.labels import label
 from verify.reasons import Reason
 from verify.status import VERDICT_TEXT
 
-COLUMNS = ("来源", "页", "结论", "原因代码", "姓名", "证书编号", "评价机构", "说明")
+if TYPE_CHECKING:  # the report module stays light: a command checks --report before any work
+    from verify.archive import ArchiveRun
+
+COLUMNS = ("来源", "页", "结论", "原因代码", label("name"), label("number"), label("evaluator"), "说明")
 
 
 def _rows(run: ArchiveRun) -> list[list[str]]:
@@ -82,11 +87,20 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}th{{background:#ee
 
 
 WRITERS = {".csv": to_csv, ".json": to_json, ".html": to_html, ".htm": to_html}
+"""Report formats by file extension: the one list the CLI, the UI and write_report use."""
+
+
+def report_format_problem(path: Path) -> str | None:
+    """None when ``path`` names a report format, else the message that says which ones there are."""
+    if path.suffix.lower() in WRITERS:
+        return None
+    return f"报告文件 {path} 的扩展名应为 " + "、".join(WRITERS) + "（分别为CSV、JSON、HTML格式）"
 
 
 def write_report(run: ArchiveRun, path: Path) -> None:
     """Write the report in the format its extension names (atomically)."""
-    writer = WRITERS.get(path.suffix.lower())
-    if writer is None:
-        raise ValueError(f"报告文件 {path} 的扩展名应为 .csv、.json 或 .html")
+    problem = report_format_problem(path)
+    if problem is not None:
+        raise ReportError(problem)
+    writer = WRITERS[path.suffix.lower()]
     write_bytes_atomic(path, writer(run))

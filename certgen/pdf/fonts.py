@@ -16,15 +16,11 @@ from pathlib import Path
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont, TTFontFile
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import FontError
 
 FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
 BUNDLED = FONTS_DIR / "LXGWWenKai-Regular.ttf"
 STKAITI_FILES = ("STKAITI.TTF", "STKaiti.ttf", "stkaiti.ttf", "华文楷体.ttf", "STKaiti.ttc", "Kaiti.ttc")
-
-
-class FontError(CertkioskError):
-    """The font is unusable, or lacks characters the certificate needs."""
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,12 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import TemplateError
 from certgen.record import CertificateRecord
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 QR_CLEAR_MM = 6.0
 """Clear margin kept around the QR symbol: the 4-module quiet zone at any version >= 1 is <= 5.72 mm."""
-
-
-class TemplateError(CertkioskError):
-    """A template file is missing or invalid."""
 
 
 @dataclass(frozen=True)

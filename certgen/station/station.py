@@ -15,7 +15,7 @@ from certgen.files import write_bytes_atomic
 from certgen.number import check_filing_number, load_profiles
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
-from certgen.station.register import Register
+from certgen.station.register import IssuedCertificate, Register
 from certgen.trust import MergeResult, PublicKeyInfo, Revocation, Scope, TrustBundle, TrustStore
 
 
@@ -29,6 +29,20 @@ class KeyListing:
     """Whether this station holds the (encrypted) private key."""
     revoked: bool
     """Whether the key is revoked."""
+
+
+@dataclass(frozen=True)
+class CertificateState:
+    """One certificate of the register with whatever revokes it, as ``register find`` shows it."""
+
+    certificate: IssuedCertificate
+    """The register's row: number, status, record, batch, key."""
+    revocation: Revocation | None
+    """The revocation that covers it (its own, its batch's or its key's), or None."""
+
+    @property
+    def revoked(self) -> bool:
+        return self.revocation is not None
 
 
 class Station:
@@ -132,6 +146,24 @@ class Station:
         self.home.ensure()
         self.trust.save(result.bundle)
         return result, incoming.fingerprint()
+
+    # --- the register ----------------------------------------------------------------------
+    def find_certificates(self, text: str) -> list[CertificateState]:
+        """Certificates whose number, name or ID number contains ``text``, each with its revocation.
+
+        A certificate is revoked by its own revocation, its batch's, or its signing key's: the same
+        lookup verify makes (``TrustBundle``), so the station and a verifier agree.
+        """
+        with self.register() as reg:
+            found = reg.find(text)
+            revocations = TrustBundle(revocations=tuple(reg.revocations()))
+        states = []
+        for item in found:
+            revocation = revocations.certificate_revocation(item.number)
+            if revocation is None and item.kid:
+                revocation = revocations.key_revocation(bytes.fromhex(item.kid))
+            states.append(CertificateState(item, revocation))
+        return states
 
     # --- revocation ------------------------------------------------------------------------
     def revoke(self, scope: Scope, target: str, reason: str) -> Revocation:

@@ -6,6 +6,7 @@ import click
 
 from certgen.exceptions import ConfigError
 from certgen.station.register import STATUS_TEXT
+from certgen.trust import SCOPE_TEXT
 from kiosk.cli.base import CertkioskGroup, cli, json_line, station_of
 
 
@@ -42,25 +43,25 @@ def register_check(ctx: click.Context) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
-    with station_of(ctx).register() as reg:
-        found = reg.find(text)
-        revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
+    found = station_of(ctx).find_certificates(text)
     if not found:
         click.echo(f"没有找到包含「{text}」的证书")
-    for item in found:
+    for state in found:
+        item = state.certificate
         if as_json:
             json_line(
                 {
                     "number": item.number,
                     "status": item.status,
-                    "revoked": item.number in revoked,
+                    "revoked": state.revoked,
+                    "revocation": state.revocation.to_json() if state.revocation else None,
                     "batch_id": item.batch_id,
                     "record": item.record.to_dict(),
                     "output_path": item.output_path,
                 }
             )
             continue
-        mark = "，已吊销" if item.number in revoked else ""
+        mark = f"，已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
         click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
 
 

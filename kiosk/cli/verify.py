@@ -38,11 +38,13 @@ def verify_cmd(
     """
     from verify.archive import default_state_path, run_archive
     from verify.check import clean_scanned_text, verify_text
+    from verify.report import report_format_problem
 
     station = station_of(ctx)
     bundle = station.trust_for_verifying()
-    if report is not None and report.suffix.lower() not in (".csv", ".json", ".html", ".htm"):
-        raise click.UsageError(f"报告文件 {report} 的扩展名应为 .csv、.json 或 .html")
+    problem = report_format_problem(report) if report is not None else None
+    if problem is not None:
+        raise click.UsageError(problem)
     profiles = load_profiles(station.home.profiles_dir)
     results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles) for t in texts]
     if not paths and not texts:

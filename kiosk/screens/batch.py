@@ -11,16 +11,13 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, ProgressBar, Static
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import BatchCancelled
 from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
+from certgen.labels import label
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
-
-
-class Cancelled(CertkioskError):
-    """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
 
 
 class BatchProgress(Message):
@@ -56,7 +53,7 @@ class BatchScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("行", "姓名", "证件号码", "职业", "等级", "状态")
+        self.query_one(DataTable).add_columns("行", label("name"), label("id_number"), "职业", "等级", "状态")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "load":
@@ -75,7 +72,7 @@ class BatchScreen(StationScreen):
             self.issuer = Issuer(self.station, passphrase)
             data = read_roster(roster)
             with self.station.register() as reg:
-                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else roster.parent)
+                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else None)
         except Exception as exc:
             self.fail(exc)
             return
@@ -116,7 +113,7 @@ class BatchScreen(StationScreen):
         def progress(done: int, total: int, number: str) -> None:
             self.post_message(BatchProgress(done, total, number))
             if self.cancel_event.is_set() and done < total:
-                raise Cancelled(f"已取消：发了 {done} 张，剩余 {total - done} 张；重新运行同一名册可继续")
+                raise BatchCancelled(f"已取消：发了 {done} 张，剩余 {total - done} 张；重新运行同一名册可继续")
 
         try:
             result = run_batch(issuer, plan, skip_invalid=True, progress=progress)
@@ -132,9 +129,9 @@ class BatchScreen(StationScreen):
         self.query_one("#cancel", Button).disabled = True
         if error is not None:
             self.query_one("#result", Static).update(
-                str(error) if isinstance(error, Cancelled) else "发证中断，见通知。"
+                str(error) if isinstance(error, BatchCancelled) else "发证中断，见通知。"
             )
-            if not isinstance(error, Cancelled):
+            if not isinstance(error, BatchCancelled):
                 self.fail(error)
             return
         assert result is not None
