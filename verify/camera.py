@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certgen.exceptions import CameraError
+
 WORK_WIDTH = 960
 """Frames wider than this are scaled down to it (grey) for the first decode attempt."""
 FORGET_SECONDS = 1.5
@@ -37,10 +39,6 @@ STATUS_EVERY = 0.25
 """At most this often (seconds) a status report, besides one on every change."""
 FPS_WINDOW = 2.0
 """Frames per second are counted over the last this many seconds."""
-
-
-class CameraError(RuntimeError):
-    """The camera could not be opened or read (the message is in Chinese, for the screen)."""
 
 
 def parse_source(spec: str) -> int | str:

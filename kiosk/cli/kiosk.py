@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from certgen.exceptions import ConfigError
+from certgen.exceptions import CameraError, ConfigError
 from kiosk.cli.base import cli, station_of
 
 
@@ -57,7 +57,7 @@ def kiosk_cmd(
         raise ConfigError("未设置操作员 PIN（退出核验模式需要它）：请先执行 certkiosk kiosk --set-pin")
     station.trust_for_verifying()  # no trust store: say so now, not on the public screen
     if camera is not None:
-        from verify.camera import CameraError, load_cv2
+        from verify.camera import load_cv2
 
         try:
             load_cv2()
