@@ -83,11 +83,16 @@ class FolderWatch:
         files = []
         for entry in entries:
             name = entry.name
-            if name.startswith(TEMPORARY) or name.endswith(TEMPORARY) or not entry.is_file(follow_symlinks=False):
+            if name.startswith(TEMPORARY) or name.endswith(TEMPORARY):
                 continue
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES | PDF_SUFFIXES:
-                files.append(Path(entry.path))
-        return sorted(files, key=lambda p: (p.stat().st_mtime_ns if p.exists() else 0, p.name))
+            if Path(name).suffix.lower() not in IMAGE_SUFFIXES | PDF_SUFFIXES:
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    files.append((entry.stat(follow_symlinks=False).st_mtime_ns, name, Path(entry.path)))
+            except OSError:  # gone between listing and looking: the next poll will know
+                continue
+        return [path for _, _, path in sorted(files)]
 
     def poll(self) -> list[Checked]:
         """Verify and file every file that is complete now; remember the others' size and time."""
