@@ -148,8 +148,10 @@ def test_camera_loop_reads_the_code_within_half_a_second_and_once(
     first = first_readable_frame(video)
     assert [c.text for c in codes] == [cert.qr_text]  # the blank frame in the still part does not count twice
     assert codes[0].frame - first <= FPS // 2  # within half a second of video time
-    assert any(s.connected and s.code_in_view for s in statuses)
+    assert any(s.connected and s.code_in_view and s.fps > 0 for s in statuses)
     assert any(s.connected and not s.code_in_view for s in statuses)
+    lines = [s.line() for s in statuses]
+    assert any("帧/秒" in line and "画面中有二维码" in line for line in lines)  # the status line on screen
 
 
 def test_camera_forged_code_gives_the_reason(issued: tuple[Station, Issued], tmp_path: Path) -> None:
