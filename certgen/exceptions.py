@@ -105,6 +105,10 @@ class ReportError(CertkioskError):
     """A report cannot be written: an unknown format, or the file system refused it."""
 
 
+class BackupError(CertkioskError):
+    """A backup could not be written, or a backup file is not one to trust."""
+
+
 class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 

@@ -257,9 +257,10 @@ def test_keys_screen_create_export_and_passphrase_mismatch(station: Station, tmp
         assert screen.query_one("#keys-table", DataTable).row_count == 1
         assert screen.query_one("#field-new-passphrase", Field).value == ""  # never kept on screen
         screen.query_one("#field-bundle", Field).value = str(tmp_path / "bundle.json")
+        screen.query_one("#field-sign-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#export")
         await pilot.pause()
-        assert "SHA-256 指纹" in text_of(app, "#keys-result")
+        assert "第1号" in text_of(app, "#keys-result")
 
     app = drive(station, "keys", script)
     assert notes(app, "error") == [] and (tmp_path / "bundle.json").exists()

@@ -198,6 +198,7 @@ def run_batch(
     assert issuer.out_dir is not None
     folder = issuer.out_dir / plan.batch_id
     reports = write_batch_reports(folder, plan.batch_id, institution, entries) if entries else []
+    issuer.station.after_change(issuer.passphrase, f"批次{plan.batch_id}")
     return BatchResult(
         plan.batch_id, total, len(plan.done), tuple(voided), folder, tuple(reports), tuple(plan.problems)
     )

@@ -11,7 +11,6 @@ from textual.message import Message
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
 from certgen.exceptions import CertkioskError, ReportError
-from certgen.number import load_profiles
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 from verify.archive import ArchiveRun, default_state_path, run_archive
@@ -65,10 +64,11 @@ class ArchiveScreen(StationScreen):
             self.post_message(ArchiveProgress(done, total))
 
         try:
+            bundle, profiles = self.station.verification_data()
             run = run_archive(
-                [path], self.station.trust.load(), profiles=load_profiles(self.station.home.profiles_dir),
+                [path], bundle, profiles=profiles,
                 state_path=default_state_path(self.station.home.root / "verify-runs", [path]),
-                progress=progress,
+                progress=progress, today=self.today(),
             )  # fmt: skip
             if report is not None:
                 write_report(run, report)

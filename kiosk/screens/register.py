@@ -100,8 +100,9 @@ class RegisterScreen(StationScreen):
                 return
             self.search(self.query_one("#search", Input).value.strip())  # show the new state first
             extra = f"（{len(revocation.numbers)} 张）" if revocation.numbers else ""
+            note = f"\n{self.station.last_backup_note}" if self.station.last_backup_note else ""
             self.query_one("#register-result", Static).update(
-                f"已吊销 {target}{extra}。请在“密钥”页导出信任包并分发给核验方。"
+                f"已吊销 {target}{extra}。请在“密钥”页导出信任包并分发给核验方。{note}"
             )
 
         self.app.push_screen(ConfirmDialog(question, "吊销"), done)
