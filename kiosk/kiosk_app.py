@@ -7,7 +7,6 @@ opens the PIN dialog; only the operator PIN ends the app.
 
 from __future__ import annotations
 
-import datetime as _dt
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,28 +19,22 @@ from textual.screen import Screen
 from certgen.exceptions import ConfigError
 from certgen.station import Station
 from certgen.station.home import StationHome
-from certgen.trust import PublicKeyInfo
 from kiosk.checklog import KioskLog
 from kiosk.pin import check_pin, lockout_seconds
 from kiosk.screens.kiosk import KioskScreen
 from kiosk.screens.pin import PinDialog
 from kiosk.settings import load_settings
+from verify.status import VerificationStatus
 from verify.watch import POLL_SECONDS
 
 
-def trust_age(station: Station, key: PublicKeyInfo | None) -> str:
-    """How old the trust data behind ``key`` is, in Chinese.
-
-    For now the age of the trust store file (its last import or change); the one function to swap
-    for per-institution freshness once the trust store records it.
-    """
-    try:
-        changed = _dt.datetime.fromtimestamp(station.trust.path.stat().st_mtime, _dt.UTC)
-    except OSError:
-        return "未知"
-    days = max(0, (_dt.datetime.now(_dt.UTC) - changed).days)
-    when = changed.astimezone().date().isoformat()
-    return f"{when} 更新（{days} 天前）" if days else f"{when} 更新（今天）"
+def trust_age(result: VerificationStatus) -> str:
+    """How old the revocation data behind ``result`` is, in Chinese (the signing institution's own
+    freshness, recorded by the trust store), with a warning when it is older than the station's limit."""
+    text = result.trust_text
+    if text and result.trust_stale:
+        text += f"（超过 {result.stale_after_days} 天，可能未包含最近的吊销，请工作人员更新信任包）"
+    return text
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,7 @@ class KioskOptions:
     """SANE device name (None: scanimage's default)."""
     pin_delay: Callable[[int], float] = lockout_seconds
     """Wrong attempts in a row -> seconds to refuse further attempts."""
-    trust_age: Callable[[Station, PublicKeyInfo | None], str] = trust_age
+    trust_age: Callable[[VerificationStatus], str] = trust_age
     """The trust data's age as shown with a verdict."""
     poll_seconds: float = POLL_SECONDS
     """How often the watched folder is polled."""

@@ -31,7 +31,7 @@ from certgen.issuing.issuer import Issued, Issuer
 from certgen.payload import Claim, to_text
 from certgen.station import Station
 from certgen.station.home import StationHome
-from certgen.trust import PublicKeyInfo
+from certgen.trust import InstitutionTrust, PublicKeyInfo
 from kiosk.app import StationApp
 from kiosk.checklog import KioskLog, log_path
 from kiosk.cli import cli
@@ -133,6 +133,7 @@ def test_camera_video_gives_one_valid_verdict(issued: tuple[Station, Issued], tm
     ]
     assert seen["headline"] == "✓ 证书有效"
     assert "张三" in seen["fields"] and MASKED in seen["fields"] and "华晨汽车集团控股有限公司" in seen["fields"]
+    assert "吊销数据：本站机构，最新" in seen["fields"]
     assert ID_NUMBER not in seen["screen"]
     assert "视频已播放完毕" in seen["camera"]
 
@@ -518,7 +519,7 @@ def test_kiosk_screen_snapshot(snap_compare: Any, issued: tuple[Station, Issued]
         await pilot.press("enter")
         await pilot.pause()
 
-    fixed_age = KioskOptions(trust_age=lambda station, key: "2026-11-01 更新（20 天前）")
+    fixed_age = KioskOptions(trust_age=lambda result: "吊销数据 20 天前（2026-11-01T08:00:00Z）")
     assert snap_compare(build_kiosk_app(station.home, fixed_age), terminal_size=(100, 34), run_before=scan)
 
 
@@ -564,3 +565,22 @@ def test_a_genuine_and_a_forged_code_in_view_together_show_the_forged_one(
     drive(station, script, camera=str(video))
     assert seen == ["✗ 签名无效：内容被篡改或伪造"]
     assert sorted(e["verdict"] for e in KioskLog(station.home).entries()) == ["invalid", "valid"]
+
+
+def test_old_trust_data_is_stated_with_the_verdict(issued: tuple[Station, Issued]) -> None:
+    station, cert = issued
+    bundle = station.trust.load()
+    as_of = (dt.datetime.now(dt.UTC) - dt.timedelta(days=45)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = InstitutionTrust(cert.record.number[:13], own=False, as_of=as_of, sequence=1, covered=1)
+    station.trust.save(bundle.with_institution(state))  # as on a verifying station, 45 days after an import
+    seen: list[str] = []
+
+    async def script(app: KioskApp, pilot: Pilot[None]) -> None:
+        app.screen.query_one("#scan", Input).value = cert.qr_text
+        await pilot.press("enter")
+        await pilot.pause()
+        seen.extend([text_of(app, "#headline"), text_of(app, "#fields")])
+
+    drive(station, script)
+    assert seen[0] == "✓ 证书有效"
+    assert "吊销数据 45 天前" in seen[1] and "超过 30 天" in seen[1]

@@ -127,7 +127,7 @@ class KioskScreen(Screen[None]):
         results = sorted(results, key=lambda r: r.valid)  # stable: the page's order otherwise
         first = results[0]
         more = [r.line().split("\n")[0] for r in results[1:]]
-        age = self.kiosk.options.trust_age(self.kiosk.station, first.key) if first.key else ""
+        age = self.kiosk.options.trust_age(first) if first.key else ""
         self.query_one(KioskVerdict).show(first, age, more)
         self.restart_clear_timer()
         self.query_one("#scan", Input).focus()
