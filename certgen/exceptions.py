@@ -211,6 +211,10 @@ class BatchCancelled(CertkioskError):
     """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
 
 
+class CameraError(CertkioskError):
+    """The kiosk's camera could not be opened or read (the message is in Chinese, for the screen)."""
+
+
 def field_label(field: str) -> str:
     """The Chinese label of a record field followed by its name, e.g. ``姓名(name)``."""
     text = FIELD_LABELS.get(field)

@@ -20,7 +20,7 @@ from typing import Any
 
 from certgen.cells import is_formula_like, neutralise_cell
 from certgen.files import write_bytes_atomic
-from certgen.idtypes import follows_gb11643, sex_of
+from certgen.idtypes import follows_gb11643, mask_id, sex_of
 from certgen.labels import DATA_TABLE_FIELDS, label
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord
@@ -136,11 +136,6 @@ def compliance_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
         (e.record.occupation, e.record.job_type or "", e.record.level) for e in entries
     )
     return [[occ, job, LEVELS[level].text, n] for (occ, job, level), n in sorted(counts.items())]
-
-
-def mask_id(number: str) -> str:
-    """Mask the middle of an ID number for publication: 110105********002X."""
-    return number if len(number) < 10 else number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
 def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:

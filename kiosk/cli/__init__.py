@@ -14,6 +14,7 @@ from kiosk.cli import (  # noqa: F401  (registers the commands)
     backup,
     issue,
     keys,
+    kiosk,
     layout,
     misc,
     printing,
