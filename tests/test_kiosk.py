@@ -306,3 +306,28 @@ def test_template_choice_lists_the_shipped_templates(keyed_station: tuple[Statio
 
     drive(station, "issue", script)
     assert {"liaoning-2020", "national-2021"} <= set(options)
+
+
+def test_the_verify_screen_shows_a_forged_code_large_beside_a_genuine_one(
+    issued: tuple[Station, Issued], tmp_path: Path
+) -> None:
+    # a page with the genuine code first and a forged one beside it: the big verdict is the forged one
+    from PIL import Image
+
+    from tests.test_kiosk_mode import two_codes
+
+    station, cert = issued
+    page = tmp_path / "two.png"
+    Image.fromarray(two_codes(cert)).save(page)
+    shown: list[str] = []
+
+    async def script(app: StationApp, pilot: Pilot[None]) -> None:
+        await type_into(pilot, "#scan", str(page))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        shown.append(str(app.screen.query_one(VerdictPanel).render()))
+        shown.append(text_of(app, "#more"))
+
+    drive(station, "verify", script)
+    assert "无效" in shown[0] and "有效" not in shown[0].replace("无效", "")
+    assert "✓ 有效" in shown[1]

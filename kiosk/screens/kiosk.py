@@ -24,7 +24,7 @@ from kiosk.widgets.kiosk_verdict import KioskVerdict
 from verify.camera import CameraLoop, CameraStatus, CodeSeen, parse_source
 from verify.check import clean_scanned_text, verify_text
 from verify.files import verify_bytes
-from verify.status import VerificationStatus
+from verify.status import VerificationStatus, worst_first
 from verify.watch import Checked, FolderWatch
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class KioskScreen(Screen[None]):
         for result in results:
             self.kiosk.kiosk_log.append(result, channel)
         self.shown += len(results)
-        results = sorted(results, key=lambda r: r.valid)  # stable: the page's order otherwise
+        results = worst_first(results)
         first = results[0]
         more = [r.line().split("\n")[0] for r in results[1:]]
         age = self.kiosk.options.trust_age(first) if first.key else ""
