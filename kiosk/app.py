@@ -1,24 +1,36 @@
-"""The Textual station app, and the one factory that builds it for the CLI and the tests."""
+"""The Textual station app, and the one factory that builds it for the CLI and the tests.
+
+Each screen's module is imported when its mode is first entered, so the first screen draws
+without the PDF, image and spreadsheet libraries the other screens need (docs/performance.md;
+tests/test_quality.py guards it).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 from collections.abc import Callable
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from certgen.station import Station
 from certgen.station.home import StationHome
-from kiosk.screens.archive import ArchiveScreen
-from kiosk.screens.batch import BatchScreen
-from kiosk.screens.home import HomeScreen
-from kiosk.screens.issue import IssueScreen
-from kiosk.screens.keys import KeysScreen
-from kiosk.screens.register import RegisterScreen
-from kiosk.screens.verify import VerifyScreen
 
 SCREENS = ("home", "issue", "batch", "verify", "archive", "keys", "register")
+
+
+def _lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A mode's screen factory that imports ``kiosk.screens.<module>`` on first use."""
+
+    def make() -> Screen[Any]:
+        screen: Screen[Any] = getattr(importlib.import_module(f"kiosk.screens.{module}"), name)()
+        return screen
+
+    make.__qualname__ = make.__name__ = name
+    return make
 
 
 class StationApp(App[None]):
@@ -27,13 +39,13 @@ class StationApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "certkiosk 职业技能等级证书工作站"
     MODES = {
-        "home": HomeScreen,
-        "issue": IssueScreen,
-        "batch": BatchScreen,
-        "verify": VerifyScreen,
-        "archive": ArchiveScreen,
-        "keys": KeysScreen,
-        "register": RegisterScreen,
+        "home": _lazy("home", "HomeScreen"),
+        "issue": _lazy("issue", "IssueScreen"),
+        "batch": _lazy("batch", "BatchScreen"),
+        "verify": _lazy("verify", "VerifyScreen"),
+        "archive": _lazy("archive", "ArchiveScreen"),
+        "keys": _lazy("keys", "KeysScreen"),
+        "register": _lazy("register", "RegisterScreen"),
     }
     BINDINGS = [
         Binding("f1", "switch_mode('home')", "首页"),

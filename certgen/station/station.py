@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -21,7 +22,6 @@ from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.payload import sign_detached
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
-from certgen.station.register import IssuedCertificate, Register
 from certgen.trust import (
     Endorsement,
     InstitutionTrust,
@@ -33,6 +33,9 @@ from certgen.trust import (
     endorsement_content,
     utc_now,
 )
+
+if TYPE_CHECKING:  # the register (SQLite) is imported when first opened: `verify --text` never opens it
+    from certgen.station.register import IssuedCertificate, Register
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class Station:
 
     @contextmanager
     def register(self) -> Iterator[Register]:
+        from certgen.station.register import Register
+
         self.home.ensure()
         reg = Register(self.home.register_path)
         try:

@@ -1,4 +1,9 @@
-"""The ``certkiosk`` root group and what every command group shares: errors, the station, passphrases."""
+"""The ``certkiosk`` root group and what every command group shares: errors, the station, passphrases.
+
+Imports stay light here and in every command module (click and certgen's error classes only): a
+command imports what it needs when it runs, so ``certkiosk --help`` and ``certkiosk verify --text``
+start fast (docs/performance.md; tests/test_quality.py guards which modules they load).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from certgen.exceptions import CertkioskError, ConfigError
-from certgen.station.home import StationHome
-from certgen.station.station import Station, describe_error
+
+if TYPE_CHECKING:
+    from certgen.station.station import Station
 
 ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
 
@@ -25,6 +31,8 @@ class CertkioskGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (CertkioskError, OSError) as exc:
+            from certgen.station.station import describe_error
+
             click.echo(f"错误：{describe_error(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
@@ -33,6 +41,8 @@ class CertkioskGroup(click.Group):
 
 
 def station_of(ctx: click.Context) -> Station:
+    from certgen.station.station import Station
+
     station = ctx.find_object(Station)
     if station is None:  # pragma: no cover - the root group always sets it
         raise ConfigError("内部错误：未确定站点目录")
@@ -74,6 +84,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
     certkiosk：离线签发与核验职业技能等级证书。
     """
+    from certgen.station.home import StationHome
+    from certgen.station.station import Station
+
     ctx.obj = Station(StationHome.resolve(home))
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():

@@ -5,9 +5,6 @@ from __future__ import annotations
 import click
 
 from certgen.exceptions import ConfigError
-from certgen.station.backup import auto_backup_configured
-from certgen.station.register import STATUS_TEXT
-from certgen.trust import SCOPE_TEXT
 from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
 
 
@@ -44,6 +41,9 @@ def register_check(ctx: click.Context) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
+    from certgen.station.register import STATUS_TEXT
+    from certgen.trust import SCOPE_TEXT
+
     found = station_of(ctx).find_certificates(text)
     if not found:
         click.echo(f"没有找到包含「{text}」的证书")
@@ -74,6 +74,8 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
 @click.pass_context
 def register_revoke(ctx: click.Context, number: str | None, batch: str | None, kid: str | None, reason: str) -> None:
     """Revoke a certificate, a whole batch or a key. / 吊销证书、整批证书或密钥。"""
+    from certgen.station.backup import auto_backup_configured
+
     chosen = [(s, t) for s, t in (("certificate", number), ("batch", batch), ("key", kid)) if t]
     if len(chosen) != 1:
         raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")

@@ -12,7 +12,6 @@ from certgen.exceptions import CertkioskError
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
 from verify.check import clean_scanned_text, verify_text
-from verify.files import verify_bytes
 from verify.status import VerificationStatus
 
 
@@ -51,6 +50,8 @@ class VerifyScreen(StationScreen):
 
     @work(thread=True, exclusive=True, group="verify")
     def verify_file(self, path: Path) -> None:
+        from verify.files import verify_bytes  # Pillow, zxing-cpp and pdfium: only once a file is given
+
         try:
             bundle, profiles = self.station.verification_data()
             results = verify_bytes(path.read_bytes(), str(path), bundle, profiles=profiles, today=self.today())
