@@ -24,6 +24,7 @@ from typing import Any
 from certgen.number import ProvinceProfile
 from certgen.trust import TrustBundle
 from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES, verify_bytes
+from verify.memory import reuse_freed_memory
 from verify.reasons import Reason
 from verify.scan import Decoder
 from verify.status import VerificationStatus
@@ -138,6 +139,7 @@ def _init(
     trust: TrustBundle, decoder: Decoder, today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None
 ) -> None:
     _CONTEXT.update(trust=trust, decoder=decoder, today=today, profiles=profiles)
+    reuse_freed_memory()  # this process verifies file after file: keep its image buffers (verify/memory.py)
 
 
 def _verify_item(item: Item) -> tuple[Item, list[VerificationStatus]]:

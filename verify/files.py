@@ -75,6 +75,7 @@ def _frames(data: bytes) -> Iterator[tuple[int | None, Image.Image | None, Calla
 
                     def full() -> Image.Image:
                         image = _open(data)
+                        image.draft("L", image.size)  # a colour JPEG decodes straight to grey, what is read
                         image.load()
                         return _upright(image)
 
@@ -133,7 +134,7 @@ def _pdf(
         for index in range(pages):
             page = doc[index]
             number = index + 1 if pages > 1 else None
-            image = page.render(scale=PDF_DPI / 72).to_pil()
+            image = page.render(scale=PDF_DPI / 72, grayscale=True).to_pil()  # grey: what the decoder reads
             found = _check_codes(image, source, number, trust, decoder, today, profiles)
             if embedded is not None:
                 printed = _compact(page.get_textpage().get_text_range())
