@@ -12,7 +12,8 @@ run in a fresh process, the variants interleaved so a busy machine slows them al
   reads), and the worker's allocator keeping freed buffers for the next file (verify/memory.py).
 
 With --breakdown also each change alone. Prints wall and CPU time, the share spent in the kernel,
-minor page faults and the process's peak RSS; target: after >= 1.4x faster than before.
+minor page faults and the process's peak RSS (and, from a run through two worker processes, the
+larger worker's peak RSS); target: after >= 1.4x faster than before.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 variant, folder, state, home = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+with_pool = sys.argv[5] == "pool"
 import pypdfium2
 import verify.archive
 if variant in ("before", "allocator only"):  # colour PDF pages and full-size JPEGs, as before
@@ -57,9 +59,14 @@ wall = time.perf_counter() - t0
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 assert run.all_valid and run.files == 200, run.totals()
 peak = [int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM")]
+worker_mb = 0.0
+if with_pool:  # the same files through two worker processes: the peak RSS of either worker
+    verify.archive.run_archive([folder], trust, state_path=state, workers=2, force=True)
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({
     "wall": wall, "user": r1.ru_utime - r0.ru_utime, "sys": r1.ru_stime - r0.ru_stime,
     "faults": r1.ru_minflt - r0.ru_minflt, "peak_mb": peak[0] / 1024 if peak else r1.ru_maxrss / 1024,
+    "worker_mb": worker_mb,
 }))
 """
 
@@ -100,7 +107,7 @@ def main() -> None:
                 for variant in variants if rep % 2 == 0 else reversed(variants):
                     out = subprocess.run(
                         [sys.executable, "-c", CHILD, variant, str(folder / kind), str(folder / "state.sqlite"),
-                         str(home)],
+                         str(home), "pool" if rep == 0 else "-"],
                         capture_output=True, text=True, cwd=ROOT, check=True,
                     )  # fmt: skip
                     results.setdefault((kind, variant), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -114,7 +121,8 @@ def main() -> None:
                 print(
                     f"{label}, 1 worker, {variant:<14}: {m['wall']:.2f} s wall, {cpu:.2f} s CPU "
                     f"({m['sys'] / cpu:.0%} in the kernel), {m['faults'] / 1000:.0f}k minor faults, "
-                    f"peak RSS {m['peak_mb']:.0f} MB"
+                    f"peak RSS {m['peak_mb']:.0f} MB; with 2 workers, each worker's peak RSS "
+                    f"<= {runs[0]['worker_mb']:.0f} MB"
                 )
             before, after = medians["before"], medians["after"]
             print(
