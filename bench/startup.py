@@ -4,9 +4,10 @@
 
 - `certkiosk --help` and `certkiosk verify --text CODE` from a cold process, median of --runs,
   against `python -c pass` (targets: <= 120 ms and <= 150 ms);
-- the station UI's first screen: a fresh process builds the app, runs it headless (`run_test`) and
-  reports once its first screen is mounted and idle; against a minimal Textual app doing the same
-  (target: <= 0.4 s);
+- the station UI's first screen: a fresh process imports what `certkiosk ui` imports, builds the
+  app, runs it headless (`run_test`) and notes when Textual posts Ready (the first frame has been
+  drawn), in wall and CPU time since the process started; against a minimal Textual app (Header,
+  Static, Footer) doing the same (target: <= 0.4 s); also when the home screen has read the station;
 - in the UI, the time from the scanner's Enter key (a QR text in the verify screen's input) to the
   verdict panel showing the result, first scan and median of the others (target: <= 50 ms).
 
@@ -42,10 +43,11 @@ def timed(app_class):
 
     class Timed(app_class):
         drawn_at = None
+        drawn_cpu = None
 
         def post_message(self, message):
             if isinstance(message, events.Ready) and self.drawn_at is None:
-                self.drawn_at = time.time()
+                self.drawn_at, self.drawn_cpu = time.time(), time.process_time()
             return super().post_message(message)
 
     return Timed
@@ -57,8 +59,8 @@ UI_CHILD = (
 import asyncio, json, sys
 start = float(sys.argv[1])
 from pathlib import Path
+import kiosk.cli  # what the certkiosk command imports before `certkiosk ui` builds the app
 import kiosk.app
-from certgen.station import Station
 from certgen.station.home import StationHome
 from kiosk.screens.home import HomeScreen
 from kiosk.widgets.verdict import VerdictPanel
@@ -75,7 +77,11 @@ HomeScreen.refresh_info = timed_refresh_info
 class App(timed(kiosk.app.StationApp)):
     CSS_PATH = str(Path(kiosk.app.__file__).parent / "app.tcss")
 
-app = App(Station(StationHome(Path(sys.argv[2]), "--home")), "home")
+home = StationHome(Path(sys.argv[2]), "--home")
+if "station" in inspect.signature(kiosk.app.StationApp.__init__).parameters:  # a checkout before issue 18
+    from certgen.station import Station
+    home = Station(home)
+app = App(home, "home")  # as build_app does
 text, scans = sys.argv[3], int(sys.argv[4])
 drawn = []  # when the screen was next refreshed after the panel took a verdict
 show = VerdictPanel.show
@@ -103,7 +109,9 @@ async def main():
                 await pilot.pause()
             assert "valid" in app.screen.query_one("#verdict").classes
             latencies.append(drawn[i] - t0)
-        print(json.dumps({"painted": app.drawn_at - start, "settled": settled, "latencies": latencies}))
+        print(json.dumps({
+            "painted": app.drawn_at - start, "cpu": app.drawn_cpu, "settled": settled, "latencies": latencies
+        }))
 
 asyncio.run(main())
 """
@@ -127,7 +135,7 @@ async def main():
     app = Minimal()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        print(json.dumps({"painted": app.drawn_at - start}))
+        print(json.dumps({"painted": app.drawn_at - start, "cpu": app.drawn_cpu}))
 
 asyncio.run(main())
 """
@@ -224,22 +232,28 @@ def main() -> None:
 
         ui: list[float] = []
         minimal: list[float] = []
+        ui_cpu: list[float] = []
+        minimal_cpu: list[float] = []
         settled: list[float] = []
         latencies: list[float] = []
         firsts: list[float] = []
         for _ in range(max(3, args.runs // 3)):
-            minimal.append(float(child_json(MINIMAL_UI, root)["painted"]))  # type: ignore[arg-type]
+            base_data = child_json(MINIMAL_UI, root)
+            minimal.append(float(base_data["painted"]))  # type: ignore[arg-type]
+            minimal_cpu.append(float(base_data["cpu"]))  # type: ignore[arg-type]
             data = child_json(UI_CHILD, root, str(home), text, str(args.scans))
             ui.append(float(data["painted"]))  # type: ignore[arg-type]
+            ui_cpu.append(float(data["cpu"]))  # type: ignore[arg-type]
             settled.append(float(data["settled"]))  # type: ignore[arg-type]
             lat = list(data["latencies"])  # type: ignore[call-overload]
             firsts.append(lat[0])
             latencies.extend(lat[1:])
         ui_m, min_m = statistics.median(ui), statistics.median(minimal)
+        ui_c, min_c = statistics.median(ui_cpu), statistics.median(minimal_cpu)
         print(
-            f"station UI, first frame of the home screen: {ui_m:.2f} s median of {len(ui)}; a minimal Textual app "
-            f"{min_m:.2f} s; ratio {ui_m / min_m:.2f}x (target <= 0.4 s); station summary filled in at "
-            f"{statistics.median(settled):.2f} s"
+            f"station UI, first frame of the home screen: {ui_m:.2f} s wall median of {len(ui)}, a minimal Textual "
+            f"app {min_m:.2f} s: {ui_m / min_m:.2f}x; CPU {ui_c:.2f} s against {min_c:.2f} s: {ui_c / min_c:.2f}x "
+            f"(target <= 0.4 s); station summary filled in at {statistics.median(settled):.2f} s"
         )
         print(
             f"UI scan to verdict drawn: first scan {ms(statistics.median(firsts))}, "

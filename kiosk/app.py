@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from certgen.station import Station
 from certgen.station.home import StationHome
+
+if TYPE_CHECKING:
+    from certgen.station.station import Station
 
 SCREENS = ("home", "issue", "batch", "verify", "archive", "keys", "register")
 
@@ -58,13 +61,27 @@ class StationApp(App[None]):
         Binding("ctrl+q", "quit", "退出", priority=True),
     ]
 
-    def __init__(self, station: Station, start: str = "home", today: Callable[[], _dt.date] | None = None) -> None:
+    def __init__(self, home: StationHome, start: str = "home", today: Callable[[], _dt.date] | None = None) -> None:
         super().__init__()
-        self.station = station
+        self.home = home
+        """The station's home folder."""
+        self._station: Station | None = None
+        self._station_lock = threading.Lock()
         self.today = today or _dt.date.today
         """Today's date (injectable: ages of trust data and backups are computed from it)."""
         self.start = start if start in SCREENS else "home"
-        self.sub_title = str(station.home.root)
+        self.sub_title = str(home.root)
+
+    @property
+    def station(self) -> Station:
+        """The station on :attr:`home`, made on first use: its keys, trust store and register (and
+        the cryptography they need) load after the first screen has drawn."""
+        with self._station_lock:  # a worker thread may be first
+            if self._station is None:
+                from certgen.station.station import Station
+
+                self._station = Station(self.home)
+            return self._station
 
     def on_mount(self) -> None:
         self.switch_mode(self.start)
@@ -72,4 +89,4 @@ class StationApp(App[None]):
 
 def build_app(home: StationHome, start: str = "home", today: Callable[[], _dt.date] | None = None) -> StationApp:
     """The app on a station home, opening on ``start`` (one of SCREENS)."""
-    return StationApp(Station(home), start, today)
+    return StationApp(home, start, today)

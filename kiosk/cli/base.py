@@ -19,6 +19,7 @@ import click
 from certgen.exceptions import CertkioskError, ConfigError
 
 if TYPE_CHECKING:
+    from certgen.station.home import StationHome
     from certgen.station.station import Station
 
 ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
@@ -40,13 +41,36 @@ class CertkioskGroup(click.Group):
             ctx.exit(130)
 
 
-def station_of(ctx: click.Context) -> Station:
-    from certgen.station.station import Station
+class StationRef:
+    """The station a command works on, made when the command first asks for it (so that
+    ``certkiosk ui`` draws its first screen before the station's modules load)."""
 
-    station = ctx.find_object(Station)
-    if station is None:  # pragma: no cover - the root group always sets it
+    def __init__(self, home: StationHome) -> None:
+        self.home = home
+        self._station: Station | None = None
+
+    @property
+    def station(self) -> Station:
+        if self._station is None:
+            from certgen.station.station import Station
+
+            self._station = Station(self.home)
+        return self._station
+
+
+def _ref(ctx: click.Context) -> StationRef:
+    ref = ctx.find_object(StationRef)
+    if ref is None:  # pragma: no cover - the root group always sets it
         raise ConfigError("内部错误：未确定站点目录")
-    return station
+    return ref
+
+
+def station_of(ctx: click.Context) -> Station:
+    return _ref(ctx).station
+
+
+def home_of(ctx: click.Context) -> StationHome:
+    return _ref(ctx).home
 
 
 def read_passphrase(path: Path | None, *, confirm: bool = False) -> str:
@@ -85,9 +109,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     certkiosk：离线签发与核验职业技能等级证书。
     """
     from certgen.station.home import StationHome
-    from certgen.station.station import Station
 
-    ctx.obj = Station(StationHome.resolve(home))
+    ctx.obj = StationRef(StationHome.resolve(home))
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             ctx.invoke(cli.commands["ui"])

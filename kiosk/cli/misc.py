@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kiosk.cli.base import CertkioskGroup, cli, json_line, station_of
+from kiosk.cli.base import CertkioskGroup, cli, home_of, json_line, station_of
 
 
 @cli.command()
@@ -17,7 +17,7 @@ def ui(ctx: click.Context, screen: str = "home") -> None:
     """Open the terminal UI (also: certkiosk with no command). / 打开终端界面。"""
     from kiosk.app import build_app
 
-    build_app(station_of(ctx).home.ensure(), screen).run()
+    build_app(home_of(ctx).ensure(), screen).run()
 
 
 @cli.command()

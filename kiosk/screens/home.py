@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Footer, Header, Static
 
-from certgen.trust import freshness_lines
 from kiosk.screens.base import StationScreen
 
 BACKUP_WARN_DAYS = 7
@@ -36,6 +35,7 @@ class HomeScreen(StationScreen):
 
     def refresh_info(self) -> None:
         from certgen.station.backup import last_backup_age
+        from certgen.trust import freshness_lines
 
         self._queued = False
         home = self.station.home
