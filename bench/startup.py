@@ -56,14 +56,13 @@ def timed(app_class):
 UI_CHILD = (
     FIRST_FRAME
     + """
-import asyncio, json, sys
+import asyncio, inspect, json, sys
 start = float(sys.argv[1])
 from pathlib import Path
 import kiosk.cli  # what the certkiosk command imports before `certkiosk ui` builds the app
 import kiosk.app
 from certgen.station.home import StationHome
 from kiosk.screens.home import HomeScreen
-from kiosk.widgets.verdict import VerdictPanel
 
 filled = []  # when the home screen had read the station (keys, trust data, register, backups)
 refresh_info = HomeScreen.refresh_info
@@ -84,19 +83,23 @@ if "station" in inspect.signature(kiosk.app.StationApp.__init__).parameters:  # 
 app = App(home, "home")  # as build_app does
 text, scans = sys.argv[3], int(sys.argv[4])
 drawn = []  # when the screen was next refreshed after the panel took a verdict
-show = VerdictPanel.show
 
-def timed_show(panel, result):
-    show(panel, result)
-    panel.call_after_refresh(lambda: drawn.append(time.perf_counter()))
+def time_verdicts():
+    from kiosk.widgets.verdict import VerdictPanel  # after the first frame, as the verify screen imports it
+    show = VerdictPanel.show
 
-VerdictPanel.show = timed_show
+    def timed_show(panel, result):
+        show(panel, result)
+        panel.call_after_refresh(lambda: drawn.append(time.perf_counter()))
+
+    VerdictPanel.show = timed_show
 
 async def main():
     async with app.run_test(size=(120, 40)) as pilot:
         while not filled:
             await pilot.pause()
         settled = filled[0] - start
+        time_verdicts()
         await pilot.press("f4")
         await pilot.pause()
         field = app.screen.query_one("#scan")
