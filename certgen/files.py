@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sqlite3
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +27,8 @@ def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
         return True
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if isinstance(exc, sqlite3.Error):
+    sqlite3 = sys.modules.get("sqlite3")  # an SQLite error means SQLite was imported: not imported here for it
+    if sqlite3 is not None and isinstance(exc, sqlite3.Error):
         code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
         if code == SQLITE_FULL or "database or disk is full" in str(exc):
             return True

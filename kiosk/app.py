@@ -1,24 +1,39 @@
-"""The Textual station app, and the one factory that builds it for the CLI and the tests."""
+"""The Textual station app, and the one factory that builds it for the CLI and the tests.
+
+Each screen's module is imported when its mode is first entered, so the first screen draws
+without the PDF, image and spreadsheet libraries the other screens need (docs/performance.md;
+tests/test_quality.py guards it).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
+import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
-from certgen.station import Station
 from certgen.station.home import StationHome
-from kiosk.screens.archive import ArchiveScreen
-from kiosk.screens.batch import BatchScreen
-from kiosk.screens.home import HomeScreen
-from kiosk.screens.issue import IssueScreen
-from kiosk.screens.keys import KeysScreen
-from kiosk.screens.register import RegisterScreen
-from kiosk.screens.verify import VerifyScreen
+
+if TYPE_CHECKING:
+    from certgen.station.station import Station
 
 SCREENS = ("home", "issue", "batch", "verify", "archive", "keys", "register")
+
+
+def _lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A mode's screen factory that imports ``kiosk.screens.<module>`` on first use."""
+
+    def make() -> Screen[Any]:
+        screen: Screen[Any] = getattr(importlib.import_module(f"kiosk.screens.{module}"), name)()
+        return screen
+
+    make.__qualname__ = make.__name__ = name
+    return make
 
 
 class StationApp(App[None]):
@@ -27,13 +42,13 @@ class StationApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "certkiosk 职业技能等级证书工作站"
     MODES = {
-        "home": HomeScreen,
-        "issue": IssueScreen,
-        "batch": BatchScreen,
-        "verify": VerifyScreen,
-        "archive": ArchiveScreen,
-        "keys": KeysScreen,
-        "register": RegisterScreen,
+        "home": _lazy("home", "HomeScreen"),
+        "issue": _lazy("issue", "IssueScreen"),
+        "batch": _lazy("batch", "BatchScreen"),
+        "verify": _lazy("verify", "VerifyScreen"),
+        "archive": _lazy("archive", "ArchiveScreen"),
+        "keys": _lazy("keys", "KeysScreen"),
+        "register": _lazy("register", "RegisterScreen"),
     }
     BINDINGS = [
         Binding("f1", "switch_mode('home')", "首页"),
@@ -46,13 +61,27 @@ class StationApp(App[None]):
         Binding("ctrl+q", "quit", "退出", priority=True),
     ]
 
-    def __init__(self, station: Station, start: str = "home", today: Callable[[], _dt.date] | None = None) -> None:
+    def __init__(self, home: StationHome, start: str = "home", today: Callable[[], _dt.date] | None = None) -> None:
         super().__init__()
-        self.station = station
+        self.home = home
+        """The station's home folder."""
+        self._station: Station | None = None
+        self._station_lock = threading.Lock()
         self.today = today or _dt.date.today
         """Today's date (injectable: ages of trust data and backups are computed from it)."""
         self.start = start if start in SCREENS else "home"
-        self.sub_title = str(station.home.root)
+        self.sub_title = str(home.root)
+
+    @property
+    def station(self) -> Station:
+        """The station on :attr:`home`, made on first use: its keys, trust store and register (and
+        the cryptography they need) load after the first screen has drawn."""
+        with self._station_lock:  # a worker thread may be first
+            if self._station is None:
+                from certgen.station.station import Station
+
+                self._station = Station(self.home)
+            return self._station
 
     def on_mount(self) -> None:
         self.switch_mode(self.start)
@@ -60,4 +89,4 @@ class StationApp(App[None]):
 
 def build_app(home: StationHome, start: str = "home", today: Callable[[], _dt.date] | None = None) -> StationApp:
     """The app on a station home, opening on ``start`` (one of SCREENS)."""
-    return StationApp(Station(home), start, today)
+    return StationApp(home, start, today)

@@ -61,7 +61,9 @@ def roster_rows(count: int, photo: str = "p0.jpg") -> list[list[str]]:
     rows = [HEADER]
     for i in range(count):
         code, occupation, job = JOBS[i % len(JOBS)]
-        name = SURNAMES[i % 10] + GIVEN[i % 20] + ("" if i < 200 else str(i))
+        name = SURNAMES[i % 10] + GIVEN[i % 20]
+        if i >= 200:  # longer rosters: distinct, valid names (a digit in a name is refused), e.g. 王伟芳伟
+            name += GIVEN[(i // 20) % 20] + GIVEN[(i // 400) % 20]
         rows.append([
             name, "201", resident_id(i), "示例公司", code, occupation, job, str(3 + i % 3), "", "2020-11-15", photo,
         ])  # fmt: skip

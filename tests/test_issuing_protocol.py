@@ -183,7 +183,7 @@ def test_a_second_run_while_the_first_is_mid_certificate_is_refused_and_voids_no
         assert len(in_flight) == 1
         code, out, err = site.run(site.issue_args())
         assert code == 2 and f"另一个发证进程正在运行（pid {first.pid}）" in err, (out, err)
-        code, out, err = site.run(site.command("register", "recover"))
+        code, out, err = site.run(site.command("register", "recover", "--passphrase-file", str(site.passfile)))
         assert code == 2 and f"另一个发证进程正在运行（pid {first.pid}）" in err
         assert [n for n, s, _ in site.rows_in_register() if s == "pending"] == in_flight, "nothing voided"
     finally:
@@ -420,11 +420,11 @@ def test_register_recover_finds_a_file_an_older_version_left_for_a_void_number(s
     db.execute("UPDATE certificates SET status = 'void', void_reason = '进程中断' WHERE status = 'pending'")
     db.commit()
     db.close()
-    code, out, err = site.run(site.command("register", "recover"))
+    code, out, err = site.run(site.command("register", "recover", "--passphrase-file", str(site.passfile)))
     assert code == 0, err
     assert f"隔离作废编号 {number} 的证书文件并吊销该编号" in out and not leaked.exists()
     bundle = site.station.trust.load()
     moved = site.home.root / "quarantine" / f"{number}.pdf"
     assert verify_bytes(moved.read_bytes(), moved.name, bundle)[0].reasons == (Reason.REVOKED,)
-    code, out, _ = site.run(site.command("register", "recover"))
+    code, out, _ = site.run(site.command("register", "recover", "--passphrase-file", str(site.passfile)))
     assert code == 0 and "没有需要恢复的内容" in out

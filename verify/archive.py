@@ -47,6 +47,7 @@ from verify.files import (
     examine_bytes,
     results_from_facts,
 )
+from verify.memory import reuse_freed_memory
 from verify.reasons import Reason
 from verify.scan import Decoder
 from verify.status import VerificationStatus
@@ -287,6 +288,7 @@ _SETTINGS: dict[str, Any] = {}
 
 def _init_worker(limits: Limits, decoder: Decoder, cache: str | None, memory_bytes: int | None) -> None:
     _SETTINGS.update(limits=limits, decoder=decoder, cache=cache)
+    reuse_freed_memory()  # this process verifies file after file: keep its image buffers (verify/memory.py)
     if memory_bytes:
         import resource
 
@@ -509,6 +511,8 @@ def run_archive(
         workers = max(1, workers or os.cpu_count() or 1)
         outcomes: Iterator[tuple[Item, Examined | WorkerCrashed]]
         if workers == 1 or total < 2:
+            if total > 1:
+                reuse_freed_memory()
             outcomes = ((item, examine_item(item, limits, decoder, cache)) for item in items)
         else:
             outcomes = imap(

@@ -120,6 +120,7 @@ def _frames(
 
                     def full() -> Image.Image:
                         image = _open(data)
+                        image.draft("L", image.size)  # a colour JPEG decodes straight to grey, what is read
                         image.load()
                         return _upright(image)
 
@@ -218,7 +219,7 @@ def _pdf_facts(data: bytes, limits: Limits, decoder: Decoder, facts: Facts) -> N
             number = index + 1 if pages > 1 else None
             width, height = page.get_size()
             scale = render_scale(width, height, limits)
-            image = page.render(scale=scale).to_pil()
+            image = page.render(scale=scale, grayscale=True).to_pil()  # grey: what the decoder reads
             entry = _page(number, codes=_codes(image, decoder))
             del image
             entry["printed"] = printed_fields(page, ours=made_by_us or "embedded" in facts, limits=limits)

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
-from certgen.station.station import Station
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from certgen.station.station import Station
 
 __all__ = ["Station"]
+
+
+def __getattr__(name: str) -> Any:
+    # `from certgen.station import Station` loads the facade (keys, register, cryptography) when asked;
+    # importing `certgen.station.home` alone, as the CLI and the UI do before drawing, does not
+    if name == "Station":
+        from certgen.station.station import Station
+
+        return Station
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,8 +7,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from certgen.exceptions import ConfigError
 
 ENV_HOME = "CERTKIOSK_HOME"
@@ -31,6 +29,8 @@ class StationHome:
         env = os.environ.get(ENV_HOME)
         if env:
             return cls(Path(env).expanduser().absolute(), ENV_HOME)
+        import platformdirs  # only when neither --home nor CERTKIOSK_HOME says where
+
         return cls(Path(platformdirs.user_data_dir("certkiosk", appauthor=False)), "platformdirs")
 
     @property

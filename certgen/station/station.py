@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -30,8 +31,6 @@ from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.payload import sign_detached
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
-from certgen.station.register import IssuedCertificate, Register
-from certgen.station.register_proof import Checkpoint, CheckpointSigner
 from certgen.trust import (
     BUNDLE_MAX_BYTES,
     Endorsement,
@@ -44,6 +43,10 @@ from certgen.trust import (
     endorsement_content,
     utc_now,
 )
+
+if TYPE_CHECKING:  # the register (SQLite) is imported when first opened: `verify --text` never opens it
+    from certgen.station.register import IssuedCertificate, Register
+    from certgen.station.register_proof import Checkpoint, CheckpointSigner
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Station:
 
     @contextmanager
     def register(self) -> Iterator[Register]:
+        from certgen.station.register import Register
+
         self.home.ensure()
         reg = Register(self.home.register_path)
         try:
@@ -142,6 +147,8 @@ class Station:
         try:
             info = info.with_x509(self._make_x509(info, passphrase))
             with self.register() as reg:
+                from certgen.station.register_proof import CheckpointSigner
+
                 reg.signer = CheckpointSigner(kid.hex(), new_private)
                 previous = reg.add_key(info)
         except BaseException:
@@ -206,6 +213,8 @@ class Station:
             try:
                 updated = info.with_x509(self._make_x509(info, passphrase))
                 with self.register() as reg:
+                    from certgen.station.register_proof import CheckpointSigner
+
                     reg.signer = CheckpointSigner(info.kid_hex, self.keystore.load(info.kid, passphrase))
                     reg.add_key_certificate(info.kid, updated.x509 or b"")
             except BaseException:
@@ -364,6 +373,8 @@ class Station:
         if not keys:
             raise RegisterError("本站没有机构私钥，无法签名登记库检查点")
         chosen = next((k for k in keys if k.kid_hex not in revoked), keys[0])
+        from certgen.station.register_proof import CheckpointSigner
+
         return CheckpointSigner(chosen.kid_hex, self.keystore.load(chosen.kid, passphrase))
 
     def trusted_public_keys(self) -> dict[str, bytes]:

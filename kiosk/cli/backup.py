@@ -9,14 +9,6 @@ from typing import Any, TypeVar
 import click
 
 from certgen.exceptions import ConfigError
-from certgen.station.backup import (
-    check_backup,
-    create_backup,
-    restore_backup,
-    set_auto_backup,
-    settle_numbers,
-)
-from certgen.station.home import StationHome
 from kiosk.cli.base import cli, read_passphrase, station_of
 
 _PASSPHRASE = click.option(
@@ -48,6 +40,8 @@ def backup_cmd(
     settings, templates, fonts and profiles; a manifest of SHA-256 digests signed by the
     institution's key. 登记库、加密私钥、信任库、设置、模板、字体，清单由机构私钥签名。
     """
+    from certgen.station.backup import check_backup, create_backup, set_auto_backup
+
     station = station_of(ctx)
     if auto_folder is not None or auto_off:
         set_auto_backup(station.home, None if auto_off else auto_folder, keep)
@@ -105,6 +99,9 @@ def restore_cmd(
     nothing_later: bool,
 ) -> None:  # fmt: skip
     """Restore a backup (checked first; the current home is kept aside). / 从备份恢复（先校验，原目录保留）。"""
+    from certgen.station.backup import restore_backup
+    from certgen.station.home import StationHome
+
     target = StationHome(to.expanduser().absolute(), "--to") if to else station_of(ctx).home
     result = restore_backup(file, target, force=force, scan=scan, highest=highest, nothing_later=nothing_later)
     click.echo(f"已恢复到 {result.home}")
@@ -131,6 +128,8 @@ def restore_settle_cmd(
 
     恢复后：把序号调到备份之后发出的编号之后，然后恢复发证。
     """
+    from certgen.station.backup import settle_numbers
+
     if not (scan or highest or nothing_later):
         raise click.UsageError("请给出 --scan、--highest-serial 或 --nothing-later")
     station = station_of(ctx)

@@ -1,22 +1,34 @@
-"""The ``certkiosk`` root group and what every command group shares: errors, the station, passphrases."""
+"""The ``certkiosk`` root group and what every command group shares: errors, the station, passphrases.
+
+Imports stay light here and in every command module (click and certgen's error classes only): a
+command imports what it needs when it runs, so ``certkiosk --help`` and ``certkiosk verify --text``
+start fast (docs/performance.md; tests/test_quality.py guards which modules they load).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from certgen.exceptions import CertkioskError, ConfigError
-from certgen.station.home import StationHome
-from certgen.station.station import Station, describe_error
+
+if TYPE_CHECKING:
+    from certgen.station.home import StationHome
+    from certgen.station.station import Station
 
 ENV_PASSPHRASE = "CERTKIOSK_PASSPHRASE"
+
+
+def _reportable(exc: BaseException) -> bool:
+    """certkiosk's own errors, the file system's and SQLite's are shown as one line, not a traceback."""
+    sqlite3 = sys.modules.get("sqlite3")  # not imported by the commands that never open a register
+    return isinstance(exc, CertkioskError | OSError) or (sqlite3 is not None and isinstance(exc, sqlite3.Error))
 
 
 class CertkioskGroup(click.Group):
@@ -27,7 +39,11 @@ class CertkioskGroup(click.Group):
             return super().invoke(ctx)
         except BrokenPipeError:  # the reader went away (``| head``): end quietly
             quiet_broken_pipe()
-        except (CertkioskError, OSError, sqlite3.Error) as exc:
+        except Exception as exc:
+            if not _reportable(exc):
+                raise
+            from certgen.station.station import describe_error
+
             click.echo(f"错误：{describe_error(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
@@ -48,11 +64,36 @@ def quiet_broken_pipe() -> None:
     sys.exit(BROKEN_PIPE_EXIT)
 
 
-def station_of(ctx: click.Context) -> Station:
-    station = ctx.find_object(Station)
-    if station is None:  # pragma: no cover - the root group always sets it
+class StationRef:
+    """The station a command works on, made when the command first asks for it (so that
+    ``certkiosk ui`` draws its first screen before the station's modules load)."""
+
+    def __init__(self, home: StationHome) -> None:
+        self.home = home
+        self._station: Station | None = None
+
+    @property
+    def station(self) -> Station:
+        if self._station is None:
+            from certgen.station.station import Station
+
+            self._station = Station(self.home)
+        return self._station
+
+
+def _ref(ctx: click.Context) -> StationRef:
+    ref = ctx.find_object(StationRef)
+    if ref is None:  # pragma: no cover - the root group always sets it
         raise ConfigError("内部错误：未确定站点目录")
-    return station
+    return ref
+
+
+def station_of(ctx: click.Context) -> Station:
+    return _ref(ctx).station
+
+
+def home_of(ctx: click.Context) -> StationHome:
+    return _ref(ctx).home
 
 
 def read_passphrase(path: Path | None, *, confirm: bool = False) -> str:
@@ -90,7 +131,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
     certkiosk：离线签发与核验职业技能等级证书。
     """
-    ctx.obj = Station(StationHome.resolve(home))
+    from certgen.station.home import StationHome
+
+    ctx.obj = StationRef(StationHome.resolve(home))
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             ctx.invoke(cli.commands["ui"])

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from certgen.bundle import import_lines
-from certgen.trust import SCOPE_TEXT, freshness_lines, grouped_fingerprint, key_fingerprint
 from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
 
 
@@ -43,6 +41,8 @@ def keys_new(
 
     创建机构密钥（已有则轮换，原密钥签署轮换声明）。
     """
+    from certgen.trust import grouped_fingerprint, key_fingerprint
+
     station = station_of(ctx)
     passphrase = read_passphrase(passphrase_file, confirm=True)
     old = read_passphrase(old_passphrase_file) if old_passphrase_file else None
@@ -66,6 +66,8 @@ def keys_new(
 @click.pass_context
 def keys_list(ctx: click.Context, as_json: bool) -> None:
     """List the keys this station knows. / 列出本站已知的密钥。"""
+    from certgen.trust import grouped_fingerprint, key_fingerprint
+
     listings = station_of(ctx).list_keys()
     if not listings:
         click.echo("本站没有任何密钥。用 certkiosk keys new 创建，或用 certkiosk trust import 导入信任包。")
@@ -106,6 +108,8 @@ def trust_export(
     ctx: click.Context, file: Path, filing_number: str | None, since: int | None, passphrase_file: Path | None
 ) -> None:
     """Write the institution's signed trust bundle. / 导出本机构签名的信任包。"""
+    from certgen.trust import grouped_fingerprint
+
     station = station_of(ctx)
     result = station.export_trust(file, read_passphrase(passphrase_file), filing_number=filing_number, since=since)
     kind = f"更新包（第{result.since}号之后的变化）" if result.since is not None else "信任包"
@@ -123,6 +127,8 @@ def trust_export(
 @click.pass_context
 def trust_import(ctx: click.Context, file: Path, accept_fingerprint: str | None) -> None:
     """Verify and merge a signed trust bundle. / 校验并导入签名的信任包。"""
+    from certgen.bundle import import_lines
+
     result = station_of(ctx).import_trust(file, accept_fingerprint=accept_fingerprint)
     for line in import_lines(result):
         click.echo(line)
@@ -133,6 +139,8 @@ def trust_import(ctx: click.Context, file: Path, accept_fingerprint: str | None)
 @click.pass_context
 def trust_list(ctx: click.Context, as_json: bool) -> None:
     """Show trusted keys, revocations and each institution's data age. / 显示受信密钥、吊销与数据时效。"""
+    from certgen.trust import SCOPE_TEXT, freshness_lines
+
     bundle = station_of(ctx).trust.load()
     if as_json:
         click.echo(bundle.to_bytes().decode("utf-8"), nl=False)

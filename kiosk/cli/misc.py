@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from certgen.number import check_number, load_profiles
-from kiosk.cli.base import CertkioskGroup, cli, json_line, station_of
+from kiosk.cli.base import CertkioskGroup, cli, home_of, json_line, station_of
 
 
 @cli.command()
@@ -18,7 +17,7 @@ def ui(ctx: click.Context, screen: str = "home") -> None:
     """Open the terminal UI (also: certkiosk with no command). / 打开终端界面。"""
     from kiosk.app import build_app
 
-    build_app(station_of(ctx).home.ensure(), screen).run()
+    build_app(home_of(ctx).ensure(), screen).run()
 
 
 @cli.command()
@@ -53,6 +52,8 @@ def number() -> None:
 @click.pass_context
 def number_check(ctx: click.Context, numbers: tuple[str, ...], as_json: bool) -> None:
     """Check certificate numbers; exit 1 if any is invalid. / 检查证书编号，有无效则退出码为1。"""
+    from certgen.number import check_number, load_profiles
+
     profiles = load_profiles(station_of(ctx).home.profiles_dir)
     all_valid = True
     for text in numbers:

@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 
 from certgen.exceptions import ConfigError
-from certgen.issuing.recovery import recover_station
-from certgen.station.issuelock import issuing_lock
-from kiosk.cli.base import station_of
+from kiosk.cli.base import read_passphrase, station_of
 from kiosk.cli.register import register
 
 
@@ -18,17 +16,26 @@ from kiosk.cli.register import register
     "--scan", "scan", multiple=True, type=click.Path(file_okay=False, path_type=Path),
     help="Also search this folder for PDFs of numbers not issued (repeatable). / 另行检查的输出目录。",
 )  # fmt: skip
+@click.option(
+    "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="The institution key's passphrase: a revocation recovery makes is signed. / 口令文件。",
+)  # fmt: skip
 @click.pass_context
-def register_recover(ctx: click.Context, scan: tuple[Path, ...]) -> None:
+def register_recover(ctx: click.Context, scan: tuple[Path, ...], passphrase_file: Path | None) -> None:
     """Void unfinished numbers, publish committed PDFs, quarantine PDFs of void numbers.
 
     作废未完成的编号，补完已登记证书的发布，隔离作废编号的证书文件（并吊销该编号）。
     Searches every output folder the register knows, and --scan folders.
     """
+    from certgen.issuing.recovery import recover_station
+    from certgen.station.issuelock import issuing_lock
+
     station = station_of(ctx)
     if not station.home.register_path.exists():
         raise ConfigError(f"登记库 {station.home.register_path} 不存在")
     with station.register() as reg, issuing_lock(station.home.root):
+        if station.keystore.kids():  # recovery may revoke a number: that commit is signed, as every revocation
+            reg.signer = station.checkpoint_signer(reg, read_passphrase(passphrase_file))
         folders = tuple(sorted(set(reg.output_folders()) | set(scan)))
         result = recover_station(reg, station.home.root, station.trust, folders)
     for line in result.lines():

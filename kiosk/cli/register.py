@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from certgen.station.register import REISSUE_TEXT, STATUS_TEXT
-from certgen.trust import SCOPE_TEXT
 from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
 
 
@@ -53,6 +51,9 @@ def register_check(ctx: click.Context, against: Path | None) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
+    from certgen.station.register import REISSUE_TEXT, STATUS_TEXT
+    from certgen.trust import SCOPE_TEXT
+
     station = station_of(ctx)
     found = station.find_certificates(text)
     with station.register() as reg:
@@ -104,6 +105,7 @@ def register_revoke(
     passphrase_file: Path | None,
 ) -> None:  # fmt: skip
     """Revoke a certificate, a whole batch or a key. / 吊销证书、整批证书或密钥。"""
+
     chosen = [(s, t) for s, t in (("certificate", number), ("batch", batch), ("key", kid)) if t]
     if len(chosen) != 1:
         raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")

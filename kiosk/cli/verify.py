@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from certgen.number import load_profiles
 from kiosk.cli.base import Progress, cli, json_line, station_of
 
 
@@ -50,18 +49,19 @@ def verify_cmd(
     Without PATH or --text, reads QR texts from standard input, one per line (what a
     keyboard-wedge scanner types). 路径可为图片、PDF、文件夹或ZIP；否则从标准输入逐行读取扫码枪输入。
     """
-    from certgen.exceptions import Interrupted
-    from verify.archive import default_state_path, run_archive
+    from certgen.number import load_profiles
     from verify.check import clean_scanned_text, verify_text
-    from verify.report import report_format_problem
 
     station = station_of(ctx)
     bundle = station.trust_for_verifying()
     if max_trust_age is not None:
         bundle = dataclasses.replace(bundle, max_age_days=max_trust_age)
-    problem = report_format_problem(report) if report is not None else None
-    if problem is not None:
-        raise click.UsageError(problem)
+    if report is not None:
+        from verify.report import report_format_problem
+
+        problem = report_format_problem(report)
+        if problem is not None:
+            raise click.UsageError(problem)
     profiles = load_profiles(station.home.profiles_dir)
     day = today.date() if today else None
     results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles, today=day) for t in texts]
@@ -76,6 +76,9 @@ def verify_cmd(
         ctx.exit(0 if ok else 1)
     run = None
     if paths:
+        from certgen.exceptions import Interrupted
+        from verify.archive import default_state_path, run_archive
+
         station.home.ensure()
         state = default_state_path(station.home.root / "verify-runs", list(paths))
         try:

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
-from certgen.station.station import Station, describe_error
-
 if TYPE_CHECKING:
+    from certgen.station.station import Station
     from kiosk.app import StationApp
 
 
@@ -28,4 +27,6 @@ class StationScreen(Screen[None]):
 
     def fail(self, exc: BaseException) -> None:
         """Show an error as a notification (never a traceback)."""
+        from certgen.station.station import describe_error
+
         self.notify(describe_error(exc), title="错误", severity="error", timeout=10)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Footer, Header, Static
 
-from certgen.station.backup import last_backup_age
-from certgen.trust import freshness_lines
 from kiosk.screens.base import StationScreen
 
 BACKUP_WARN_DAYS = 7
@@ -19,20 +17,27 @@ class HomeScreen(StationScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("职业技能等级证书工作站", classes="title")
-        yield Static("", id="station-info")
+        yield Static("正在读取站点信息……", id="station-info")
         yield Static(
             "按 F2 发证，F3 批量发证，F4 验证证书，F5 档案复核，F6 密钥与信任，F7 登记查询，Ctrl+Q 退出。",
             classes="hint",
         )
         yield Footer()
 
-    def on_screen_resume(self) -> None:
-        self.refresh_info()
+    _queued = False
 
-    def on_mount(self) -> None:
-        self.refresh_info()
+    def on_screen_resume(self) -> None:
+        # Textual resumes a screen more than once as it first shows it: read the station once, after
+        # the screen has drawn (the register and the backup module load then, not before the first frame)
+        if not self._queued:
+            self._queued = True
+            self.call_after_refresh(self.refresh_info)
 
     def refresh_info(self) -> None:
+        from certgen.station.backup import last_backup_age
+        from certgen.trust import freshness_lines
+
+        self._queued = False
         home = self.station.home
         lines = [f"站点目录：{home.root}（{home.source}）"]
         try:

@@ -12,7 +12,6 @@ from certgen.exceptions import CertkioskError
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
 from verify.check import clean_scanned_text, verify_text
-from verify.files import verify_path
 from verify.status import VerificationStatus, worst_first
 
 
@@ -51,7 +50,10 @@ class VerifyScreen(StationScreen):
 
     @work(thread=True, exclusive=True, group="verify")
     def verify_file(self, path: Path) -> None:
+
         try:
+            from verify.files import verify_path  # Pillow, zxing-cpp and pdfium: only for a file
+
             bundle, profiles = self.station.verification_data()
             results = verify_path(path, bundle, profiles=profiles, today=self.today())
         except Exception as exc:
