@@ -101,6 +101,14 @@ class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 
 
+class ClusterError(CertkioskError):
+    """A Dask cluster for archive verification is unusable: not installed, unreachable, no workers."""
+
+
+class VersionMismatch(ClusterError):
+    """A worker runs another certkiosk version than the client."""
+
+
 _FIELD_LABELS = {
     "name": "姓名",
     "id_type": "证件类型",

@@ -16,17 +16,18 @@ import sqlite3
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from certgen.number import ProvinceProfile
 from certgen.trust import TrustBundle
 from verify.decode import Decoder
-from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES, verify_bytes
+from verify.executors import Executor, LocalExecutor
+from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES
 from verify.reasons import Reason
 from verify.status import VerificationStatus
+from verify.units import make_context, make_units
 
 Progress = Callable[[int, int], None]
 """Called as files finish with (done, total)."""
@@ -130,28 +131,6 @@ def discover(paths: list[Path]) -> tuple[list[Item], list[VerificationStatus], l
     return items, empty, skipped
 
 
-# --- one file, in a worker process or inline ---------------------------------------------------
-_CONTEXT: dict[str, Any] = {}
-
-
-def _init(
-    trust: TrustBundle, decoder: Decoder, today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None
-) -> None:
-    _CONTEXT.update(trust=trust, decoder=decoder, today=today, profiles=profiles)
-
-
-def _verify_item(item: Item) -> tuple[Item, list[VerificationStatus]]:
-    try:
-        data = item.read()
-    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
-        return item, [VerificationStatus(source=item.source).with_finding(Reason.UNREADABLE_FILE, f"无法读取：{exc}")]
-    results = verify_bytes(
-        data, item.source, _CONTEXT["trust"], decoder=_CONTEXT["decoder"], today=_CONTEXT["today"],
-        profiles=_CONTEXT["profiles"],
-    )  # fmt: skip
-    return item, results
-
-
 # --- state -------------------------------------------------------------------------------------
 class State:
     """The results so far, in SQLite: what makes a run resumable and its memory bounded."""
@@ -232,12 +211,17 @@ def run_archive(
     state_path: Path,
     workers: int | None = None,
     decoder: Decoder = "zxing",
+    executor: Executor | None = None,
     force: bool = False,
     today: _dt.date | None = None,
     profiles: dict[str, ProvinceProfile] | None = None,
     progress: Progress | None = None,
 ) -> ArchiveRun:
-    """Verify every file under ``paths``; results stream into ``state_path``."""
+    """Verify every file under ``paths``; results stream into ``state_path``.
+
+    Work goes to ``executor`` (a Dask cluster, see ``verify.cluster``), else to a pool of ``workers``
+    processes on this machine (default: the core count).
+    """
     items, empty, skipped = discover(paths)
     state = State(state_path, force=force)
     try:
@@ -247,39 +231,26 @@ def run_archive(
         total = len(items)
         if progress:
             progress(done, total)
-        workers = max(1, workers or os.cpu_count() or 1)
-        if workers == 1 or len(todo) < 2:
-            _init(trust, decoder, today, profiles)
-            for position, item in todo:
-                _, results = _verify_item(item)
-                state.put(item, position, results)
-                done += 1
-                if done % 20 == 0:
+        own = executor is None
+        executor = executor or LocalExecutor(max(1, workers or os.cpu_count() or 1))
+        context = make_context(trust, decoder, today, profiles)
+        finished: set[int] = set()  # unit ids: a unit redone after a lost worker is counted once
+        uncommitted = 0
+        with executor if own else nullcontext(executor):
+            for outcome in executor.run(make_units(todo, executor.unit_size), context):
+                unit = outcome.unit
+                if unit.id in finished:
+                    continue
+                finished.add(unit.id)
+                for position, item, found in zip(unit.positions, unit.items, outcome.results, strict=True):
+                    state.put(item, position, list(found))
+                done += len(unit.items)
+                uncommitted += len(unit.items)
+                if uncommitted >= 20:
                     state.commit()
+                    uncommitted = 0
                 if progress:
                     progress(done, total)
-        else:
-            positions = {item.key: position for position, item in todo}
-            with ProcessPoolExecutor(workers, initializer=_init, initargs=(trust, decoder, today, profiles)) as pool:
-                window = workers * 4  # bounded: never more than this many files in flight
-                pending: list[Future[tuple[Item, list[VerificationStatus]]]] = []
-                queue = iter(item for _, item in todo)
-                for item in queue:
-                    pending.append(pool.submit(_verify_item, item))
-                    if len(pending) >= window:
-                        break
-                while pending:
-                    future = pending.pop(0)
-                    item, results = future.result()
-                    state.put(item, positions[item.key], results)
-                    done += 1
-                    if done % 20 == 0:
-                        state.commit()
-                    if progress:
-                        progress(done, total)
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending.append(pool.submit(_verify_item, nxt))
         state.commit()
         results = [r for _, rs in state.results([item.key for item in items]) for r in rs]
     finally:
