@@ -345,10 +345,15 @@ def register_revoke(ctx: click.Context, number: str | None, batch: str | None, k
     help="QR decoder. / 解码器。",
 )
 @click.option("--force", is_flag=True, help="Re-check files an earlier run already checked. / 重新核验全部文件。")
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT|local:N",
+    help="Verify on a Dask cluster (needs certkiosk[cluster]; docs/cluster.md). / 在 Dask 集群上核验。",
+)
 @click.pass_context
 def verify_cmd(
     ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool, workers: int | None,
-    report: Path | None, decoder: str, force: bool,
+    report: Path | None, decoder: str, force: bool, scheduler: str | None,
 ) -> None:  # fmt: skip
     """Verify certificates offline; exit 0 if all valid, 1 if not, 2 on a usage error. / 离线核验证书。
 
@@ -358,6 +363,7 @@ def verify_cmd(
     """
     from verify.archive import default_state_path, run_archive
     from verify.check import clean_scanned_text, verify_text
+    from verify.executors import Executor, LocalExecutor
 
     station = station_of(ctx)
     bundle = station.trust_for_verifying()
@@ -376,10 +382,18 @@ def verify_cmd(
     if paths:
         station.home.ensure()
         state = default_state_path(station.home.root / "verify-runs", list(paths))
-        with _progress(0, "核验") as advance:
+        executor: Executor = LocalExecutor(workers or os.cpu_count() or 1)
+        if scheduler is not None:
+            if workers is not None:
+                raise click.UsageError("--workers 只用于本机核验；本地集群的进程数请写成 --scheduler local:N")
+            from verify.cluster import DaskExecutor
+
+            executor = DaskExecutor(scheduler)
+        with executor, _progress(0, "核验") as advance:
             run = run_archive(
-                list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
-                force=force, profiles=profiles, progress=lambda done, total: advance(done, total, ""),
+                list(paths), bundle, state_path=state, executor=executor, decoder=decoder,  # type: ignore[arg-type]
+                force=force, profiles=profiles,
+                progress=lambda done, total: advance(done, total, f"{executor.workers} 个进程"),
             )  # fmt: skip
         results += run.results
     for result in results:
@@ -525,7 +539,7 @@ class _progress:
         if self.bar is not None:
             speed = self.bar.tasks[0].speed
             rate = f"{speed:.1f}/秒" if speed else ""
-            self.bar.update(self.task, completed=done, total=total, note=note or rate)
+            self.bar.update(self.task, completed=done, total=total, note="  ".join(x for x in (rate, note) if x))
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
