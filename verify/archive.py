@@ -237,7 +237,7 @@ def run_archive(
         finished: set[int] = set()  # unit ids: a unit redone after a lost worker is counted once
         uncommitted = 0
         with executor if own else nullcontext(executor):
-            for outcome in executor.run(make_units(todo, executor.unit_size), context):
+            for outcome in executor.run(make_units(todo, executor.unit_size, executor.workers), context):
                 unit = outcome.unit
                 if unit.id in finished:
                     continue

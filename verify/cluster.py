@@ -31,9 +31,9 @@ from verify.units import Context, Unit, UnitResult, certkiosk_version, crashed, 
 INSTALL_HINT = "pip install 'certkiosk[cluster]'"
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the scheduler, and to wait for its first worker."""
-UNIT_SIZE = 32
-"""Files per unit: at ~8 ms a scan, a quarter of a second of work, so even thousands of cores send
-the scheduler only a few thousand tasks a second."""
+UNIT_SIZE = 64
+"""Files per unit (fewer near the end of a run): at ~8 ms a scan, half a second of work, so even a
+thousand cores send the scheduler only about two thousand tasks a second."""
 CRASHED = "核验该文件时工作进程多次意外退出（文件可能损坏或为恶意构造）"
 
 

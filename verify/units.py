@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -81,21 +81,26 @@ class UnitResult:
     """One tuple of results per file (one per QR code found, or one saying why none)."""
 
 
-def make_units(todo: Iterable[tuple[int, Item]], size: int) -> Iterator[Unit]:
+def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) -> Iterator[Unit]:
     """Cut ``(position, item)`` pairs into units of at most ``size`` files, lazily.
 
-    A unit never mixes ZIP archives with each other or with plain files, so a large ZIP becomes
-    ranges of consecutive members and a worker opens each ZIP once per unit.
+    Units shrink towards the end (guided scheduling: at most a quarter of each worker's share of
+    what is left), so workers finish together instead of one waiting for the last big unit. A unit
+    never mixes ZIP archives with each other or with plain files, so a large ZIP becomes ranges of
+    consecutive members and a worker opens each ZIP once per unit.
     """
     if size < 1:
         raise ValueError(f"work unit size must be at least 1, got {size}")
     batch: list[tuple[int, Item]] = []
     container: str | None = None
-    for position, item in todo:
+    limit = size
+    for index, (position, item) in enumerate(todo):
         where = item.path if item.member is not None else None
-        if batch and (len(batch) >= size or where != container):
+        if batch and (len(batch) >= limit or where != container):
             yield _unit(batch)
             batch = []
+        if not batch:
+            limit = max(1, min(size, (len(todo) - index) // (4 * max(1, workers))))
         container = where
         batch.append((position, replace(item, path=str(Path(item.path).resolve()))))
     if batch:
