@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from certgen.exceptions import ClusterError, VersionMismatch
-from certgen.keys import PublicKeyInfo
 from certgen.station import Station
+from certgen.trust import PublicKeyInfo
 from kiosk.cli import cli
 from tests.conftest import PASSPHRASE, make_record
 from tests.test_verify import TODAY, _archive, png, qr_image, signed_text, trust
@@ -228,7 +228,7 @@ def test_scheduler_addresses() -> None:
 # --- the command -------------------------------------------------------------------------------
 @pytest.fixture
 def issued_folder(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path) -> tuple[Station, Path]:
-    from certgen.issue import Issuer
+    from certgen.issuing.issuer import Issuer
 
     station, _ = keyed_station
     issuer = Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from certgen.number import ProvinceProfile
 from certgen.trust import TrustBundle
-from verify.decode import Decoder
 from verify.executors import Executor, LocalExecutor
 from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES
 from verify.reasons import Reason
+from verify.scan import Decoder
 from verify.status import VerificationStatus
 from verify.units import make_context, make_units
 

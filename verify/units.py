@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from certgen.exceptions import VersionMismatch
 from certgen.number import ProvinceProfile
 from certgen.trust import TrustBundle
-from verify.decode import Decoder
 from verify.files import verify_bytes
 from verify.reasons import Reason
+from verify.scan import Decoder
 from verify.status import VerificationStatus
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from reportlab.pdfbase.ttfonts import TTFont, TTFontFile
 
 from certgen.exceptions import CertkioskError
 
-FONTS_DIR = Path(__file__).resolve().parent.parent / "fonts"
+FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
 BUNDLED = FONTS_DIR / "LXGWWenKai-Regular.ttf"
 STKAITI_FILES = ("STKAITI.TTF", "STKaiti.ttf", "stkaiti.ttf", "华文楷体.ttf", "STKaiti.ttc", "Kaiti.ttc")
 

@@ -14,7 +14,7 @@ from typing import Any
 from certgen.exceptions import CertkioskError
 from certgen.record import CertificateRecord
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 QR_CLEAR_MM = 6.0
 """Clear margin kept around the QR symbol: the 4-module quiet zone at any version >= 1 is <= 5.72 mm."""
 
