@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,7 +62,7 @@ class Cluster:
         self.scheduler = subprocess.Popen(
             [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(file)],
-            cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=folder, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _until(lambda: file.exists() and file.stat().st_size > 0, "the scheduler file")
         _until(lambda: "address" in file.read_text(), "the scheduler's address")
@@ -72,7 +73,7 @@ class Cluster:
         worker = subprocess.Popen(
             [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1", "--no-nanny",
              "--no-dashboard", "--host", "127.0.0.1", "--name", name],
-            cwd=ROOT, env=_env(PREPEND=prepend), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=self.folder, env=_env(PREPEND=prepend), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self.workers[name] = worker
         return worker
@@ -201,20 +202,38 @@ def test_an_unreachable_scheduler_is_named(tmp_path: Path) -> None:
     assert address in str(caught.value) and "无法连接调度器" in str(caught.value)
 
 
-def test_a_worker_with_another_certkiosk_version_is_refused(cluster: Cluster, tmp_path: Path) -> None:
-    other = tmp_path / "other-install"
-    info = other / "certkiosk-9.9.9.dist-info"
+def _other_version(folder: Path) -> tuple[Path, str]:
+    """Another installed certkiosk version: what a worker reads as the version number."""
+    info = folder / "certkiosk-9.9.9.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: certkiosk\nVersion: 9.9.9\n")
-    cluster.start_worker("old", prepend=str(other))
+    return folder, "9.9.9"
+
+
+def _other_code(folder: Path) -> tuple[Path, str]:
+    """Another checkout with the same version number and one changed module."""
+    for package in ("certgen", "verify"):
+        shutil.copytree(ROOT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__"))
+    with (folder / "verify" / "files.py").open("a") as changed:
+        changed.write("\n# a local change\n")
+    return folder, "代码"
+
+
+@pytest.mark.parametrize("install", [_other_version, _other_code], ids=["version-number", "same-number-other-code"])
+def test_a_worker_running_other_certkiosk_code_is_refused(
+    cluster: Cluster, tmp_path: Path, install: Callable[[Path], tuple[Path, str]]
+) -> None:
+    prepend, shown = install(tmp_path / "other-install")
+    cluster.start_worker("other", prepend=str(prepend))
     with distributed.Client(cluster.address, timeout=WAIT) as client:
         try:
-            _until(lambda: "old" in cluster.names(client), "the mismatched worker")
+            _until(lambda: "other" in cluster.names(client), "the mismatched worker")
             with pytest.raises(VersionMismatch) as caught, DaskExecutor(cluster.address):
                 pass
-            assert "9.9.9" in str(caught.value) and cluster.names(client)["old"] in str(caught.value)
+            message = str(caught.value)
+            assert shown in message and cluster.names(client)["other"] in message, message
         finally:
-            cluster.stop_worker("old", client)
+            cluster.stop_worker("other", client)
 
 
 def test_scheduler_addresses() -> None:

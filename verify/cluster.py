@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from certgen.exceptions import ClusterError, VersionMismatch
-from verify.units import Context, Unit, UnitResult, certkiosk_version, crashed, verify_unit
+from verify.units import Context, Unit, UnitResult, build_id, certkiosk_version, crashed, verify_unit
 
 INSTALL_HINT = "pip install 'certkiosk[cluster]'"
 CONNECT_TIMEOUT = 10.0
@@ -132,6 +132,13 @@ class DaskExecutor:
             if version != mine:
                 raise VersionMismatch(
                     f"工作进程 {worker} 的 certkiosk 版本为 {version}，本机为 {mine}：请在所有机器上安装相同版本"
+                )
+        here = build_id()
+        for worker, build in sorted(self.client.run(build_id, on_error="return").items()):
+            if isinstance(build, BaseException) or build != here:
+                what = f"无法加载本机的 certkiosk 代码（{build!r}）" if isinstance(build, BaseException) else build
+                raise VersionMismatch(
+                    f"工作进程 {worker} 的 certkiosk 为 {what}，本机为 {here}：请在所有机器上安装同一份 certkiosk"
                 )
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -10,6 +10,9 @@ members of one ZIP (opened once per unit); it carries everything a worker needs 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
+import importlib
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -30,11 +33,27 @@ if TYPE_CHECKING:
 
 
 def certkiosk_version() -> str:
-    """The installed certkiosk's version (what client and workers must agree on)."""
+    """The installed certkiosk's version number."""
     try:
         return metadata.version("certkiosk")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+@functools.cache
+def build_id() -> str:
+    """The version number and a digest of the code that runs here: what client and workers must share.
+
+    The version alone is not enough: two checkouts of one version pickle classes that differ (a
+    moved module fails to unpickle on the other side), so the source of the packages whose objects
+    travel between them (certgen, verify) is hashed too.
+    """
+    digest = hashlib.sha256()
+    for package in ("certgen", "verify"):
+        root = Path(importlib.import_module(package).__file__ or ".").parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{certkiosk_version()}（代码 {digest.hexdigest()[:12]}）"
 
 
 @dataclass(frozen=True)
@@ -50,13 +69,13 @@ class Context:
     profiles: dict[str, ProvinceProfile] | None
     """The client's province profiles (number rules)."""
     version: str
-    """The client's certkiosk version; a worker with another version refuses the work."""
+    """The client's :func:`build_id`; a worker running other code refuses the work."""
 
 
 def make_context(
     trust: TrustBundle, decoder: Decoder, today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None
 ) -> Context:
-    return Context(trust, decoder, today or _dt.date.today(), profiles, certkiosk_version())
+    return Context(trust, decoder, today or _dt.date.today(), profiles, build_id())
 
 
 @dataclass(frozen=True)
@@ -113,10 +132,9 @@ def _unit(batch: list[tuple[int, Item]]) -> Unit:
 
 def verify_unit(unit: Unit, context: Context) -> UnitResult:
     """Verify every file of a unit (in a worker process, or inline)."""
-    if context.version != certkiosk_version():
+    if context.version != build_id():
         raise VersionMismatch(
-            f"工作进程的 certkiosk 版本为 {certkiosk_version()}，与客户端的 {context.version} 不同；"
-            "请在各机器上安装相同版本"
+            f"工作进程的 certkiosk 为 {build_id()}，与客户端的 {context.version} 不同：请在各机器上安装相同版本"
         )
     zips: dict[str, zipfile.ZipFile] = {}
     out: list[tuple[VerificationStatus, ...]] = []
@@ -152,4 +170,4 @@ def crashed(unit: Unit, why: str) -> UnitResult:
     )
 
 
-__all__ = ["Context", "Unit", "UnitResult", "certkiosk_version", "make_units", "verify_unit"]
+__all__ = ["Context", "Unit", "UnitResult", "build_id", "certkiosk_version", "make_units", "verify_unit"]
