@@ -54,10 +54,14 @@ def _verify_in_process(unit: Unit) -> UnitResult:
 class LocalExecutor:
     """A pool of processes on this machine (today's ``--workers``); inline with one worker."""
 
-    def __init__(self, workers: int, *, unit_size: int | None = None, in_flight: int = 4) -> None:
+    def __init__(
+        self, workers: int, *, unit_size: int | None = None, in_flight: int = 4, inline: bool | None = None
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._workers = workers
+        self.inline = workers == 1 if inline is None else inline
+        """Verify in this process (the default for one worker) rather than in a pool."""
         self.unit_size = unit_size or (1 if workers == 1 else 4)
         self.in_flight = in_flight
         """Units in flight per worker."""
@@ -73,7 +77,7 @@ class LocalExecutor:
         return None
 
     def run(self, units: Iterator[Unit], context: Context) -> Iterator[UnitResult]:
-        if self._workers == 1:
+        if self.inline:
             for unit in units:
                 yield verify_unit(unit, context)
             return

@@ -104,7 +104,8 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
     """Cut ``(position, item)`` pairs into units of at most ``size`` files, lazily.
 
     Units shrink towards the end (guided scheduling: at most a quarter of each worker's share of
-    what is left), so workers finish together instead of one waiting for the last big unit. A unit
+    what is left, at least an eighth of ``size`` so per-task overhead stays small), so workers finish
+    together instead of one waiting for the last big unit. A unit
     never mixes ZIP archives with each other or with plain files, so a large ZIP becomes ranges of
     consecutive members and a worker opens each ZIP once per unit.
     """
@@ -119,7 +120,7 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
             yield _unit(batch)
             batch = []
         if not batch:
-            limit = max(1, min(size, (len(todo) - index) // (4 * max(1, workers))))
+            limit = max(1, size // 8, min(size, (len(todo) - index) // (4 * max(1, workers))))
         container = where
         batch.append((position, replace(item, path=str(Path(item.path).resolve()))))
     if batch:
