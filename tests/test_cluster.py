@@ -28,9 +28,11 @@ from certgen.trust import PublicKeyInfo
 from kiosk.cli import cli
 from tests.conftest import PASSPHRASE, make_record
 from tests.test_verify import TODAY, _archive, png, qr_image, signed_text, trust
-from verify.archive import ArchiveRun, run_archive
+from verify.archive import ArchiveRun, discover, run_archive
 from verify.cluster import DaskExecutor, parse_scheduler
+from verify.executors import LocalExecutor
 from verify.report import to_csv, to_json
+from verify.units import Unit, make_context, make_units
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra: pip install 'certkiosk[cluster]'")
 
@@ -56,13 +58,13 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 class Cluster:
     """A scheduler process and worker processes started by the test."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, prepend: str = "") -> None:
         self.folder = folder
         file = folder / "scheduler.json"
         self.scheduler = subprocess.Popen(
             [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(file)],
-            cwd=folder, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=folder, env=_env(PREPEND=prepend), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _until(lambda: file.exists() and file.stat().st_size > 0, "the scheduler file")
         _until(lambda: "address" in file.read_text(), "the scheduler's address")
@@ -236,6 +238,17 @@ def test_a_worker_running_other_certkiosk_code_is_refused(
             cluster.stop_worker("other", client)
 
 
+def test_a_scheduler_running_other_certkiosk_code_is_refused(tmp_path: Path) -> None:
+    other, _ = _other_code(tmp_path / "other-install")
+    elsewhere = Cluster(tmp_path, prepend=str(other))
+    try:
+        with pytest.raises(VersionMismatch) as caught, DaskExecutor(elsewhere.address):
+            pass
+        assert f"调度器 {elsewhere.address}" in str(caught.value) and "代码" in str(caught.value)
+    finally:
+        elsewhere.close()
+
+
 def test_scheduler_addresses() -> None:
     assert parse_scheduler("local:3").workers == 3
     assert parse_scheduler("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
@@ -287,3 +300,25 @@ def test_cli_without_the_extra_says_what_to_install(issued_folder: tuple[Station
     )
     assert asked.returncode == 2 and "pip install 'certkiosk[cluster]'" in asked.stderr
     assert "Traceback" not in asked.stderr
+
+
+@pytest.mark.parametrize("kind", ["local-pool", "dask"])
+def test_work_in_flight_is_bounded_whatever_the_archive_size(kind: str, cluster: Cluster, tmp_path: Path) -> None:
+    items, _, _ = discover([_bigger_archive(tmp_path / "archive")])
+    pulled = 0
+
+    def units() -> Iterator[Unit]:
+        nonlocal pulled
+        for unit in make_units(list(enumerate(items)), 1):
+            pulled += 1
+            yield unit
+
+    executor: LocalExecutor | DaskExecutor = DaskExecutor(cluster.address, in_flight=1)
+    if kind == "local-pool":
+        executor = LocalExecutor(2, unit_size=1, in_flight=1)
+    returned: list[int] = []
+    with executor:
+        for result in executor.run(units(), make_context(trust(), "zxing", TODAY, None)):
+            returned.append(result.unit.id)
+            assert pulled - len(returned) + 1 <= 2  # two workers, one unit each: never more in flight
+    assert sorted(returned) == list(range(len(items)))

@@ -117,6 +117,7 @@ class DaskExecutor:
                     f"无法连接调度器 {self.scheduler}（{self.timeout:g} 秒内未连上）：请确认 dask scheduler 已启动、"
                     f"地址与端口正确且网络可达（{exc}）"
                 ) from None
+            self._check_scheduler()
             try:
                 self.client.wait_for_workers(1, timeout=self.timeout)
             except (OSError, TimeoutError):
@@ -129,6 +130,19 @@ class DaskExecutor:
             self._close()
             raise
         return self
+
+    def _check_scheduler(self) -> None:
+        """The scheduler unpickles the submitted tasks, which name certkiosk's classes: it needs the same code."""
+        here = build_id()
+        try:
+            there = self.client.run_on_scheduler(build_id)
+        except Exception as exc:  # whatever the scheduler's environment fails with, said in one line
+            there = f"无法加载本机的 certkiosk 代码（{type(exc).__name__}: {exc}）"
+        if there != here:
+            raise VersionMismatch(
+                f"调度器 {self.scheduler} 的 certkiosk 为 {there}，本机为 {here}：调度器所在机器也要安装同一份 "
+                f"certkiosk（{INSTALL_HINT}）"
+            )
 
     def _check_versions(self) -> None:
         """Every worker must run the client's certkiosk: before sending a single pickled unit."""
