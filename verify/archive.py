@@ -16,7 +16,7 @@ import sqlite3
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -236,8 +236,11 @@ def run_archive(
         context = make_context(trust, decoder, today, profiles)
         finished: set[int] = set()  # unit ids: a unit redone after a lost worker is counted once
         uncommitted = 0
-        with executor if own else nullcontext(executor):
-            for outcome in executor.run(make_units(todo, executor.unit_size, executor.workers), context):
+        with (
+            executor if own else nullcontext(executor),
+            closing(executor.run(make_units(todo, executor.unit_size, executor.workers), context)) as outcomes,
+        ):  # closing: when interrupted, the executor cancels what is in flight at once
+            for outcome in outcomes:
                 unit = outcome.unit
                 if unit.id in finished:
                     continue

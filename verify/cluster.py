@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
@@ -185,7 +185,7 @@ class DaskExecutor:
         return self._workers
 
     # --- running ------------------------------------------------------------------------------
-    def run(self, units: Iterator[Unit], context: Context) -> Iterator[UnitResult]:
+    def run(self, units: Iterator[Unit], context: Context) -> Generator[UnitResult, None, None]:
         if self.client is None:
             raise ClusterError("内部错误：DaskExecutor 未连接（请在 with 语句中使用）")
         distributed = _distributed()

@@ -9,7 +9,7 @@ Dask cluster. The runner does not know which one it talks to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import islice
 from types import TracebackType
@@ -29,7 +29,7 @@ class Executor(Protocol):
         """How many worker processes do the work now (shown on the progress bar)."""
         ...
 
-    def run(self, units: Iterator[Unit], context: Context) -> Iterator[UnitResult]:
+    def run(self, units: Iterator[Unit], context: Context) -> Generator[UnitResult, None, None]:
         """Verify ``units`` against ``context``; every unit's result is yielded at least once."""
         ...
 
@@ -76,7 +76,7 @@ class LocalExecutor:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         return None
 
-    def run(self, units: Iterator[Unit], context: Context) -> Iterator[UnitResult]:
+    def run(self, units: Iterator[Unit], context: Context) -> Generator[UnitResult, None, None]:
         if self.inline:
             for unit in units:
                 yield verify_unit(unit, context)
