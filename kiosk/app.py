@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+from collections.abc import Callable
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -43,9 +46,11 @@ class StationApp(App[None]):
         Binding("ctrl+q", "quit", "退出", priority=True),
     ]
 
-    def __init__(self, station: Station, start: str = "home") -> None:
+    def __init__(self, station: Station, start: str = "home", today: Callable[[], _dt.date] | None = None) -> None:
         super().__init__()
         self.station = station
+        self.today = today or _dt.date.today
+        """Today's date (injectable: ages of trust data and backups are computed from it)."""
         self.start = start if start in SCREENS else "home"
         self.sub_title = str(station.home.root)
 
@@ -53,6 +58,6 @@ class StationApp(App[None]):
         self.switch_mode(self.start)
 
 
-def build_app(home: StationHome, start: str = "home") -> StationApp:
+def build_app(home: StationHome, start: str = "home", today: Callable[[], _dt.date] | None = None) -> StationApp:
     """The app on a station home, opening on ``start`` (one of SCREENS)."""
-    return StationApp(Station(home), start)
+    return StationApp(Station(home), start, today)

@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 import platformdirs
+from PIL import Image, ImageDraw
 
 from certgen.issuing.batch import BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
-from certgen.pdf.photo import make_placeholder_photo
 from certgen.station import Station
 from certgen.station.home import StationHome
 
@@ -61,6 +61,7 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
         say(f"创建示例机构 {DEMO_FILING} {DEMO_INSTITUTION} 的签名密钥（示例口令：{DEMO_PASSPHRASE}）")
         station.new_key(DEMO_FILING, DEMO_INSTITUTION, DEMO_PASSPHRASE, valid_from=_dt.date(2025, 1, 1))
         created = True
+    station.add_x509(DEMO_PASSPHRASE)  # a demo home from before electronic certificates
     work = home.root / "demo-input"
     roster_path = work / "示例名册.csv"
     work.mkdir(parents=True, exist_ok=True)
@@ -73,15 +74,19 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
         if not photo.exists():
             make_placeholder_photo(photo, i)
     say(f"名册 {roster_path}：{len(roster.rows)} 人；照片为程序生成的示例头像")
-    issuer = Issuer(station, DEMO_PASSPHRASE, DEMO_FILING, "liaoning-2020", home.output_dir)
+    issuer = Issuer(
+        station, DEMO_PASSPHRASE, DEMO_FILING, "liaoning-2020", home.output_dir,
+        forms=("paper", "electronic"), sample_seal=True,
+    )  # fmt: skip
     with station.register() as reg:
         plan = plan_batch(issuer, reg, roster, work / "photos")
     batch = run_batch(issuer, plan, progress=lambda done, total, number: None)
     say(f"发证：本次 {batch.issued} 张，此前已发 {batch.skipped} 张 → {batch.folder}")
+    say("每张证书有纸质版和电子证书（加盖示例印章的PDF签名，文件名以 -e.pdf 结尾）")
 
     import pypdfium2
 
-    first = sorted(batch.folder.glob("*.pdf"))[0]
+    first = sorted(batch.folder.glob("*[0-9].pdf"))[0]  # a paper certificate
     scan = home.root / "demo-scan.png"
     pdf = pypdfium2.PdfDocument(str(first))
     try:
@@ -97,3 +102,18 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
     valid = sum(r.valid for r in run.results)
     problems = tuple(r.line() for r in run.results if not r.valid)
     return DemoResult(home.root, created, batch, scan, len(run.results), valid, problems)
+
+
+def make_placeholder_photo(path: Path, seed: int, width_px: int = 413, height_px: int = 579) -> None:
+    """A generated, clearly synthetic portrait on white (for the demo and tests)."""
+    palette = [(70, 90, 140), (120, 70, 60), (60, 110, 90), (110, 90, 140), (150, 110, 60)]
+    colour = palette[seed % len(palette)]
+    img = Image.new("RGB", (width_px, height_px), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    cx = width_px // 2
+    head = width_px // 4
+    draw.ellipse((cx - head, height_px // 5, cx + head, height_px // 5 + 2 * head + head // 3), fill=(236, 200, 170))
+    draw.ellipse((cx - head, height_px // 5 - head // 6, cx + head, height_px // 5 + head), fill=(30, 30, 30))
+    draw.rounded_rectangle((width_px // 8, height_px * 3 // 5, width_px * 7 // 8, height_px + 40), 60, fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, "JPEG", quality=92, dpi=(300, 300))

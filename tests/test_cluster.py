@@ -7,6 +7,7 @@ appearing, a worker count), never on a fixed sleep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from tests.test_verify import TODAY, _archive, png, qr_image, signed_text, trust
 from verify.archive import ArchiveRun, discover, run_archive
 from verify.cluster import DaskExecutor, parse_scheduler
 from verify.executors import LocalExecutor
+from verify.files import DEFAULT_LIMITS
 from verify.report import to_csv, to_json
 from verify.units import Unit, make_context, make_units
 
@@ -174,7 +176,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(cluster:
     _same(local, run)
 
 
-def test_an_interrupted_client_resumes_from_its_state(cluster: Cluster, tmp_path: Path) -> None:
+def test_an_interrupted_client_resumes_from_its_state(tmp_path: Path) -> None:
     folder = _bigger_archive(tmp_path / "archive")
     state = tmp_path / "state.sqlite"
 
@@ -182,16 +184,17 @@ def test_an_interrupted_client_resumes_from_its_state(cluster: Cluster, tmp_path
         if done >= 4:
             raise KeyboardInterrupt
 
-    with DaskExecutor(cluster.address, unit_size=2) as executor, pytest.raises(KeyboardInterrupt):
-        run_archive([folder], trust(), state_path=state, executor=executor, today=TODAY, progress=stop_after_some)
-    seen: list[int] = []
-    with DaskExecutor(cluster.address, unit_size=2) as executor:
+    with DaskExecutor("local:2", unit_size=2) as executor:  # workers on this machine may read its state
+        with pytest.raises(KeyboardInterrupt):
+            run_archive([folder], trust(), state_path=state, executor=executor, today=TODAY, progress=stop_after_some)
+        seen: list[int] = []
         run = run_archive(
             [folder], trust(), state_path=state, executor=executor, today=TODAY, progress=lambda d, t: seen.append(d)
         )
-    assert run.resumed >= 4 and seen[0] == run.resumed and seen[-1] == 16
+    assert run.previous_interrupted and run.reused >= 3  # what was decoded before the interruption is reused
+    assert seen[-1] == 16
     local = run_archive([folder], trust(), state_path=tmp_path / "local.sqlite", workers=1, today=TODAY)
-    _same(local, run)
+    _same(local, dataclasses.replace(run, reused=0, previous_interrupted=False))  # the rest is the same
 
 
 def test_an_unreachable_scheduler_is_named(tmp_path: Path) -> None:
@@ -304,7 +307,7 @@ def test_cli_without_the_extra_says_what_to_install(issued_folder: tuple[Station
 
 @pytest.mark.parametrize("kind", ["local-pool", "dask"])
 def test_work_in_flight_is_bounded_whatever_the_archive_size(kind: str, cluster: Cluster, tmp_path: Path) -> None:
-    items, _, _ = discover([_bigger_archive(tmp_path / "archive")])
+    items = discover([_bigger_archive(tmp_path / "archive")]).items
     pulled = 0
 
     def units() -> Iterator[Unit]:
@@ -318,7 +321,7 @@ def test_work_in_flight_is_bounded_whatever_the_archive_size(kind: str, cluster:
         executor = LocalExecutor(2, unit_size=1, in_flight=1)
     returned: list[int] = []
     with executor:
-        for result in executor.run(units(), make_context(trust(), "zxing", TODAY, None)):
+        for result in executor.run(units(), make_context(DEFAULT_LIMITS, "zxing", None, None)):
             returned.append(result.unit.id)
             assert pulled - len(returned) + 1 <= 2  # two workers, one unit each: never more in flight
     assert sorted(returned) == list(range(len(items)))

@@ -14,15 +14,15 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from certgen.exceptions import RecordError
+from certgen.exceptions import FontError, PhotoError, RecordError, TemplateError
 from certgen.issuing.issuer import Issuer
 from certgen.payload import decode
 from certgen.pdf.finish import ATTACHMENT_NAME, read_attachment
-from certgen.pdf.fonts import FontError, choose_font
+from certgen.pdf.fonts import choose_font
 from certgen.pdf.measure import measure
-from certgen.pdf.photo import PhotoError, prepare_photo
-from certgen.pdf.template import TemplateError, available_templates, load_template, parse_template, placeholders
-from tests.conftest import make_record
+from certgen.pdf.photo import prepare_photo
+from certgen.pdf.template import available_templates, load_template, parse_template, placeholders
+from tests.conftest import PASSPHRASE, make_record
 
 
 def qr_text_of(pdf: Path, dpi: int = 300) -> str:
@@ -117,7 +117,8 @@ def test_institution_is_filled_in_and_must_match(issuer: Issuer) -> None:
 def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
     import dataclasses
 
-    from certgen.pdf.render import LayoutError, layout_text
+    from certgen.exceptions import LayoutError
+    from certgen.pdf.render import layout_text
 
     body = issuer.template.body
     small = dataclasses.replace(body, box=dataclasses.replace(body.box, h=20.0))  # room for 2 lines
@@ -197,11 +198,16 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert (prepared.width_px, prepared.height_px) == (413, 579)
 
 
-def test_a_decompression_bomb_is_refused(tmp_path: Path) -> None:
-    Image.new("1", (10_000, 14_000), 1).save(tmp_path / "bomb.png", "PNG")  # small file, 140 Mpx
+@pytest.mark.parametrize("size", [(10_000, 14_000), (6_000, 7_000)], ids=["140Mpx", "42Mpx"])
+def test_a_decompression_bomb_is_refused(tmp_path: Path, size: tuple[int, int]) -> None:
+    # 42 Mpx is under Pillow's own limit and over the photo's; the limit is checked without changing
+    # Pillow's process-wide Image.MAX_IMAGE_PIXELS (the UI prepares photos in worker threads)
+    before = Image.MAX_IMAGE_PIXELS
+    Image.new("1", size, 1).save(tmp_path / "bomb.png", "PNG")  # a small file
     assert (tmp_path / "bomb.png").stat().st_size < 1_000_000
     with pytest.raises(PhotoError, match="解压炸弹"):
         prepare_photo(tmp_path / "bomb.png", 35, 49)
+    assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_truncated_photo(tmp_path: Path) -> None:
@@ -238,7 +244,7 @@ def test_a_seal_is_placed_by_the_template(issuer: Issuer, tmp_path: Path, photo_
 
     ImageDraw.Draw(image).ellipse((10, 10, 390, 390), outline=(200, 0, 0, 255), width=18)
     image.save(seal)
-    issuer.seal = seal
+    issuer = Issuer(issuer.station, PASSPHRASE, out_dir=issuer.out_dir, seal=seal)
     with issuer.station.register() as reg:
         issued = issuer.issue(reg, make_record(photo=photo_dir / "p3.jpg"))
     with pdfplumber.open(issued.path) as pdf:

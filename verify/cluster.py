@@ -20,13 +20,13 @@ import logging
 import time
 import uuid
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from types import TracebackType
 from typing import Any
 
 from certgen.exceptions import ClusterError, VersionMismatch
-from verify.units import Context, Unit, UnitResult, build_id, certkiosk_version, crashed, verify_unit
+from verify.units import Context, Unit, UnitResult, build_id, certkiosk_version, crashed, examine_unit
 
 INSTALL_HINT = "pip install 'certkiosk[cluster]'"
 CONNECT_TIMEOUT = 10.0
@@ -191,13 +191,17 @@ class DaskExecutor:
         distributed = _distributed()
         client = self.client
         run_id = uuid.uuid4().hex[:12]
+        if self.scheduler.address is not None:
+            # A state file under the same path on another machine is not this station's: facts read
+            # from it could make a forged scan look like a valid one. Remote workers decode afresh.
+            context = replace(context, cache=None)
         shared = client.scatter(context, broadcast=True, hash=False)
         pending: dict[str, tuple[Unit, Any]] = {}
         finished = distributed.as_completed(loop=client.loop)
 
         def submit(unit: Unit, attempt: str = "") -> None:
             future = client.submit(
-                verify_unit, unit, shared, key=f"certkiosk-verify-{run_id}-{unit.id}{attempt}", pure=False
+                examine_unit, unit, shared, key=f"certkiosk-verify-{run_id}-{unit.id}{attempt}", pure=False
             )
             pending[future.key] = (unit, future)
             finished.add(future)

@@ -3,17 +3,16 @@
 The archive runner (``verify.archive.run_archive``) cuts its listing into units lazily, hands them
 to an executor (``verify.executors`` on this machine, ``verify.cluster`` on a Dask cluster) and
 records results as units finish. A unit is a batch of plain files or a range of consecutive
-members of one ZIP (opened once per unit); it carries everything a worker needs except the
-:class:`Context`, which is sent once per run. Nothing here needs a station home.
+members of one ZIP; it carries everything a worker needs except the :class:`Context`, which is sent
+once per run. Workers only read, hash and decode (facts about bytes); the trust checks run on the
+client. Nothing here needs a station home.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import hashlib
 import importlib
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -21,15 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certgen.exceptions import VersionMismatch
-from certgen.number import ProvinceProfile
-from certgen.trust import TrustBundle
-from verify.files import verify_bytes
-from verify.reasons import Reason
+from verify.files import Limits
 from verify.scan import Decoder
-from verify.status import VerificationStatus
 
 if TYPE_CHECKING:
-    from verify.archive import Item
+    from verify.archive import Examined, Item
 
 
 def certkiosk_version() -> str:
@@ -58,29 +53,27 @@ def build_id() -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """What every unit of one run is verified against: sent to workers as data, once."""
+    """How every unit of one run is examined: sent to workers as data, once."""
 
-    trust: TrustBundle
-    """The client's trust store (keys and revocations)."""
+    limits: Limits
+    """Size, pixel and time limits for hostile files."""
     decoder: Decoder
     """The QR decoder to use."""
-    today: _dt.date
-    """The date checks compare against, fixed by the client so every worker uses the same day."""
-    profiles: dict[str, ProvinceProfile] | None
-    """The client's province profiles (number rules)."""
+    cache: str | None
+    """The state file whose facts a worker may reuse (None where it is not this machine's)."""
+    memory_bytes: int | None
+    """Address-space cap of a local worker process (None: unlimited)."""
     version: str
     """The client's :func:`build_id`; a worker running other code refuses the work."""
 
 
-def make_context(
-    trust: TrustBundle, decoder: Decoder, today: _dt.date | None, profiles: dict[str, ProvinceProfile] | None
-) -> Context:
-    return Context(trust, decoder, today or _dt.date.today(), profiles, build_id())
+def make_context(limits: Limits, decoder: Decoder, cache: str | None, memory_bytes: int | None) -> Context:
+    return Context(limits, decoder, cache, memory_bytes, build_id())
 
 
 @dataclass(frozen=True)
 class Unit:
-    """A batch of files, or a range of one ZIP's members, verified as one task."""
+    """A batch of files, or a range of one ZIP's members, examined as one task."""
 
     id: int
     """The listing position of its first file: unique within a run, the key results are deduplicated by."""
@@ -92,12 +85,12 @@ class Unit:
 
 @dataclass(frozen=True)
 class UnitResult:
-    """The results of one unit, file by file, in the unit's order."""
+    """What was found for each file of one unit, in the unit's order."""
 
     unit: Unit
     """The unit these results belong to."""
-    results: tuple[tuple[VerificationStatus, ...], ...]
-    """One tuple of results per file (one per QR code found, or one saying why none)."""
+    examined: tuple[Examined, ...]
+    """One per file: its content hash and decoding facts, or why it could not be read."""
 
 
 def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) -> Iterator[Unit]:
@@ -107,7 +100,7 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
     what is left, at least an eighth of ``size`` so per-task overhead stays small), so workers finish
     together instead of one waiting for the last big unit. A unit
     never mixes ZIP archives with each other or with plain files, so a large ZIP becomes ranges of
-    consecutive members and a worker opens each ZIP once per unit.
+    consecutive members (by their index in the central directory).
     """
     if size < 1:
         raise ValueError(f"work unit size must be at least 1, got {size}")
@@ -131,44 +124,24 @@ def _unit(batch: list[tuple[int, Item]]) -> Unit:
     return Unit(batch[0][0], tuple(p for p, _ in batch), tuple(i for _, i in batch))
 
 
-def verify_unit(unit: Unit, context: Context) -> UnitResult:
-    """Verify every file of a unit (in a worker process, or inline)."""
+def examine_unit(unit: Unit, context: Context) -> UnitResult:
+    """Read, hash and decode every file of a unit (in a worker process, or inline)."""
+    from verify.archive import examine_item
+
     if context.version != build_id():
         raise VersionMismatch(
             f"工作进程的 certkiosk 为 {build_id()}，与客户端的 {context.version} 不同：请在各机器上安装相同版本"
         )
-    zips: dict[str, zipfile.ZipFile] = {}
-    out: list[tuple[VerificationStatus, ...]] = []
-    try:
-        for item in unit.items:
-            out.append(tuple(_verify_item(item, context, zips)))
-    finally:
-        for archive in zips.values():
-            archive.close()
-    return UnitResult(unit, tuple(out))
-
-
-def _verify_item(item: Item, context: Context, zips: dict[str, zipfile.ZipFile]) -> list[VerificationStatus]:
-    try:
-        if item.member is None:
-            data = Path(item.path).read_bytes()
-        else:
-            if item.path not in zips:
-                zips[item.path] = zipfile.ZipFile(item.path)
-            data = zips[item.path].read(item.member)
-    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
-        return [VerificationStatus(source=item.source).with_finding(Reason.UNREADABLE_FILE, f"无法读取：{exc}")]
-    return verify_bytes(
-        data, item.source, context.trust, decoder=context.decoder, today=context.today, profiles=context.profiles
+    return UnitResult(
+        unit, tuple(examine_item(item, context.limits, context.decoder, context.cache) for item in unit.items)
     )
 
 
 def crashed(unit: Unit, why: str) -> UnitResult:
-    """The result for a unit of one file whose verification kept killing workers."""
-    return UnitResult(
-        unit,
-        tuple((VerificationStatus(source=i.source).with_finding(Reason.UNREADABLE_FILE, why),) for i in unit.items),
-    )
+    """The result for a unit whose files kept killing the workers that examined them."""
+    from verify.archive import Examined
+
+    return UnitResult(unit, tuple(Examined(item, error=why, keep=False) for item in unit.items))
 
 
-__all__ = ["Context", "Unit", "UnitResult", "build_id", "certkiosk_version", "make_units", "verify_unit"]
+__all__ = ["Context", "Unit", "UnitResult", "build_id", "certkiosk_version", "examine_unit", "make_units"]

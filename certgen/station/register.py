@@ -94,6 +94,19 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS key_certificates (
+    kid TEXT PRIMARY KEY REFERENCES keys(kid),
+    der TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS certificate_forms (
+    number TEXT NOT NULL REFERENCES certificates(number),
+    form TEXT NOT NULL CHECK (form IN ('paper', 'electronic')),
+    made_at TEXT NOT NULL,
+    output_path TEXT,
+    pdf_sha256 TEXT,
+    PRIMARY KEY (number, form)
+);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -262,7 +275,7 @@ class Register:
                     db.execute("UPDATE keys SET valid_until = ? WHERE kid = ?", (end.isoformat(), old.kid.hex()))
                     self._audit(db, "key.retire", {"kid": old.kid.hex(), "valid_until": end.isoformat()})
                     previous = PublicKeyInfo(
-                        old.kid, old.public_key, old.filing_number, old.institution, old.valid_from, end
+                        old.kid, old.public_key, old.filing_number, old.institution, old.valid_from, end, old.x509
                     )
             db.execute(
                 "INSERT INTO keys (kid, filing_number, public_key, valid_from, valid_until, created_at) "
@@ -272,13 +285,47 @@ class Register:
                     info.valid_until.isoformat() if info.valid_until else None, utc_now(),
                 ),
             )  # fmt: skip
-            self._audit(db, "key.new", info.to_json())
+            self._audit(db, "key.new", info.with_x509(None).to_json())
+            if info.x509 is not None:
+                self._insert_key_certificate(db, info.kid, info.x509)
         return previous
+
+    # --- document-signing certificates (electronic certificates) ---------------------------
+    def _insert_key_certificate(self, db: sqlite3.Connection, kid: bytes, der: bytes) -> None:
+        db.execute(
+            "INSERT INTO key_certificates (kid, der, created_at) VALUES (?,?,?)", (kid.hex(), der.hex(), utc_now())
+        )
+        self._audit(db, "key.x509", {"kid": kid.hex(), "sha256": hashlib.sha256(der).hexdigest()})
+
+    def add_key_certificate(self, kid: bytes, der: bytes) -> None:
+        """Record the document-signing certificate of a key that has none (``keys x509``)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM keys WHERE kid = ?", (kid.hex(),)).fetchone() is None:
+                raise RegisterError(f"密钥 {kid.hex()} 不在本站登记库中")
+            if db.execute("SELECT 1 FROM key_certificates WHERE kid = ?", (kid.hex(),)).fetchone():
+                raise RegisterError(f"密钥 {kid.hex()} 已有文档签名证书")
+            self._insert_key_certificate(db, kid, der)
+
+    def record_form(self, number: str, form: str, *, output_path: str | None, pdf_sha256: str | None) -> None:
+        """Record that the ``paper`` or ``electronic`` form of an issued certificate was made (again)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO certificate_forms (number, form, made_at, output_path, pdf_sha256) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (number, form) DO UPDATE SET made_at = excluded.made_at, "
+                "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256",
+                (number, form, utc_now(), output_path, pdf_sha256),
+            )
+            self._audit(db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256})
+
+    def forms(self, number: str) -> dict[str, str]:
+        """The forms made of a certificate, with when each was (last) made: ``{"paper": "2024-..."}``."""
+        rows = self._db.execute("SELECT form, made_at FROM certificate_forms WHERE number = ?", (number,))
+        return dict(rows.fetchall())
 
     def _keys(self, db: sqlite3.Connection, filing_number: str | None = None) -> list[PublicKeyInfo]:
         sql = (
-            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until "
-            "FROM keys k JOIN institutions i USING (filing_number)"
+            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until, c.der "
+            "FROM keys k JOIN institutions i USING (filing_number) LEFT JOIN key_certificates c USING (kid)"
         )
         args: tuple[str, ...] = ()
         if filing_number is not None:
@@ -288,9 +335,9 @@ class Register:
         return [
             PublicKeyInfo(
                 bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
-                _dt.date.fromisoformat(vu) if vu else None,
+                _dt.date.fromisoformat(vu) if vu else None, bytes.fromhex(der) if der else None,
             )
-            for kid, pub, fn, name, vf, vu in rows
+            for kid, pub, fn, name, vf, vu, der in rows
         ]  # fmt: skip
 
     def institution_keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:
@@ -374,6 +421,13 @@ class Register:
         kid: str | None,
     ) -> None:
         assert record.number is not None
+        unsettled = db.execute("SELECT value FROM meta WHERE key = 'restore_unsettled'").fetchone()
+        if unsettled is not None:
+            raise RegisterError(
+                "本站从备份恢复后，尚未确认备份之后发出的证书编号，暂停发证以免编号重复："
+                "请执行 certkiosk restore-settle --scan <证书输出目录或自动备份目录> "
+                "或 --highest-serial 年份:等级:序号（确认备份后未发证则用 --nothing-later）"
+            )
         parsed = check_number(record.number).parsed()
         existing = db.execute("SELECT status, batch_id FROM certificates WHERE number = ?", (record.number,)).fetchone()
         if existing is not None:
@@ -434,6 +488,61 @@ class Register:
                 )
                 self._audit(db, "certificate.void", {"number": number, "reason": reason})
         return numbers
+
+    # --- after a restore ----------------------------------------------------------------------
+    def serials(self) -> dict[tuple[str, int, int], int]:
+        """The last serial allocated per (filing number, year, level)."""
+        rows = self._db.execute("SELECT filing_number, year, level, last_serial FROM serials")
+        return {(f, y, lv): last for f, y, lv, last in rows}
+
+    def raise_serial(self, filing_number: str, year: int, level: int, serial: int, source: str) -> int | None:
+        """Move a counter past ``serial`` (a number used elsewhere); returns the old value if moved."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT last_serial FROM serials WHERE filing_number = ? AND year = ? AND level = ?",
+                (filing_number, year, level),
+            ).fetchone()
+            old = row[0] if row else 0
+            if serial <= old:
+                return None
+            db.execute(
+                "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
+                "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = excluded.last_serial",
+                (filing_number, year, level, serial),
+            )
+            self._audit(
+                db, "serial.raise",
+                {"filing_number": filing_number, "year": year, "level": level, "from": old, "to": serial,
+                 "source": source},
+            )  # fmt: skip
+        return int(old)
+
+    def mark_restored(self, detail: dict[str, Any], *, settled: bool) -> None:
+        """Record a restore in the audit log; unless ``settled``, issuing stays refused until
+        :meth:`settle` (numbers issued after the backup may not be known yet)."""
+        with self._transaction() as db:
+            self._audit(db, "station.restore", detail | {"settled": settled})
+            if not settled:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('restore_unsettled', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (utc_now(),),
+                )
+
+    def settle(self, detail: dict[str, Any]) -> None:
+        """Allow issuing again after a restore (the counters have been moved past every number found)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'restore_unsettled'")
+            self._audit(db, "station.restore.settle", detail)
+
+    def unsettled(self) -> bool:
+        """Whether a restore still waits for the numbers issued after its backup."""
+        return self._db.execute("SELECT 1 FROM meta WHERE key = 'restore_unsettled'").fetchone() is not None
+
+    def audit_head(self) -> tuple[int, str]:
+        """(sequence, hash) of the last audit entry; (0, GENESIS) when empty."""
+        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     # --- queries ---------------------------------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> IssuedCertificate:
@@ -541,6 +650,7 @@ class Register:
         allocated: dict[str, dict[str, Any]] = {}
         issued: dict[str, dict[str, Any]] = {}
         voided: set[str] = set()
+        raised: dict[tuple[str, int, int], int] = {}
         for seq, at, actor, action, detail, prev_hash, digest in rows:
             if seq != expected_seq:
                 problems.append(f"审计日志第{expected_seq}条缺失（下一条为第{seq}条）：记录被删除")
@@ -559,6 +669,9 @@ class Register:
                 issued[facts.get("number", "")] = facts
             elif action == "certificate.void":
                 voided.add(facts.get("number", ""))
+            elif action == "serial.raise":
+                where = (facts.get("filing_number"), facts.get("year"), facts.get("level"))
+                raised[where] = raised.get(where, 0) + int(facts.get("to", 0)) - int(facts.get("from", 0))
         head = self._db.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
         last = f"{expected_seq - 1}:{prev}"
         if (head[0] if head else f"0:{GENESIS}") != last:
@@ -595,7 +708,7 @@ class Register:
                 "AND origin = 'supplied'",
                 (filing, year, level),
             ).fetchone()[0]
-            if count < last and not supplied:
+            if count + raised.get((filing, year, level), 0) < last and not supplied:
                 problems.append(f"机构 {filing} {year}年{level}级：已分配到第{last}号，但只有{count}条记录")
         return problems
 

@@ -9,18 +9,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import Button, DataTable, Footer, Header, Label, ProgressBar, Select, Static
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import BatchCancelled
 from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
-from certgen.issuing.roster import read_roster
+from certgen.issuing.roster import Roster, read_roster
+from certgen.labels import label
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
-
-
-class Cancelled(CertkioskError):
-    """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
+from kiosk.widgets.forms import FORM_CHOICES, FORMS_OF
 
 
 class BatchProgress(Message):
@@ -45,6 +43,9 @@ class BatchScreen(StationScreen):
         yield Static("按名册批量发证", classes="title")
         yield Field("名册文件", "roster", placeholder="CSV、XLSX 或 JSON")
         yield Field("照片目录", "photos", placeholder="名册“照片”列中文件所在的目录")
+        with Horizontal(classes="row"):
+            yield Label("证书形式", classes="label")
+            yield Select(FORM_CHOICES, value="paper", allow_blank=False, id="batch-form")
         yield Field("私钥口令", "batch-passphrase", password=True)
         with Horizontal(classes="buttons"):
             yield Button("读取并检查", variant="primary", id="load")
@@ -56,7 +57,7 @@ class BatchScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("行", "姓名", "证件号码", "职业", "等级", "状态")
+        self.query_one(DataTable).add_columns("行", label("name"), label("id_number"), "职业", "等级", "状态")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "load":
@@ -71,34 +72,52 @@ class BatchScreen(StationScreen):
         roster = Path(self.query_one("#field-roster", Field).value.strip())
         photos_text = self.query_one("#field-photos", Field).value.strip()
         passphrase = self.query_one("#field-batch-passphrase", Field).value
+        self.query_one("#load", Button).disabled = True
+        self.query_one("#result", Static).update(f"正在检查名册 {roster} ……")
+        forms = FORMS_OF[str(self.query_one("#batch-form", Select).value)]
+        self.load_worker(roster, Path(photos_text) if photos_text else None, passphrase, forms)
+
+    @work(thread=True, exclusive=True, group="batch")
+    def load_worker(self, roster: Path, photos: Path | None, passphrase: str, forms: tuple[str, ...]) -> None:
+        """Reading and checking every row lays each certificate out: seconds for a large roster."""
         try:
-            self.issuer = Issuer(self.station, passphrase)
+            issuer = Issuer(self.station, passphrase, forms=forms)
             data = read_roster(roster)
             with self.station.register() as reg:
-                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else roster.parent)
+                plan = plan_batch(issuer, reg, data, photos)
         except Exception as exc:
-            self.fail(exc)
+            self.app.call_from_thread(self.load_failed, exc)
             return
+        self.app.call_from_thread(self.show_plan, issuer, data, plan)
+
+    def load_failed(self, exc: BaseException) -> None:
+        self.query_one("#load", Button).disabled = False
+        self.query_one("#result", Static).update("")
+        self.fail(exc)
+
+    def show_plan(self, issuer: Issuer, data: Roster, plan: BatchPlan) -> None:
+        self.issuer, self.plan = issuer, plan
+        self.query_one("#load", Button).disabled = False
         table = self.query_one(DataTable)
         table.clear()
         problems: dict[int, list[str]] = {}
-        for p in self.plan.problems:
+        for p in plan.problems:
             problems.setdefault(p.row, []).append(p.message)
-        planned = {p.row.row: p for p in self.plan.rows}
+        planned = {p.row.row: p for p in plan.rows}
         for row in data.rows:
             f = row.fields
             if row.row in problems:
                 state = "✗ " + "；".join(problems[row.row])
-            elif row.row in planned and planned[row.row].key in self.plan.done:
+            elif row.row in planned and planned[row.row].key in plan.done:
                 state = "已发证（上次运行）"
             else:
                 state = "✓ 待发证"
             table.add_row(str(row.row), str(f.get("name", "")), str(f.get("id_number", "")),
                           str(f.get("occupation", "")), str(f.get("level", "")), state)  # fmt: skip
-        todo = len(self.plan.to_issue)
-        done = len(self.plan.done)
+        todo = len(plan.to_issue)
+        done = len(plan.done)
         self.query_one("#result", Static).update(
-            f"批次 {self.plan.batch_id}：{len(data.rows)} 行，待发 {todo}，有错误 {len(problems)} 行，已发 {done}"
+            f"批次 {plan.batch_id}：{len(data.rows)} 行，待发 {todo}，有错误 {len(problems)} 行，已发 {done}"
         )
         self.query_one("#run", Button).disabled = todo == 0
 
@@ -116,7 +135,7 @@ class BatchScreen(StationScreen):
         def progress(done: int, total: int, number: str) -> None:
             self.post_message(BatchProgress(done, total, number))
             if self.cancel_event.is_set() and done < total:
-                raise Cancelled(f"已取消：发了 {done} 张，剩余 {total - done} 张；重新运行同一名册可继续")
+                raise BatchCancelled(f"已取消：发了 {done} 张，剩余 {total - done} 张；重新运行同一名册可继续")
 
         try:
             result = run_batch(issuer, plan, skip_invalid=True, progress=progress)
@@ -132,9 +151,9 @@ class BatchScreen(StationScreen):
         self.query_one("#cancel", Button).disabled = True
         if error is not None:
             self.query_one("#result", Static).update(
-                str(error) if isinstance(error, Cancelled) else "发证中断，见通知。"
+                str(error) if isinstance(error, BatchCancelled) else "发证中断，见通知。"
             )
-            if not isinstance(error, Cancelled):
+            if not isinstance(error, BatchCancelled):
                 self.fail(error)
             return
         assert result is not None

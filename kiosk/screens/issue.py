@@ -14,23 +14,26 @@ from textual.widgets import Button, Footer, Header, Label, Select, Static
 from certgen.exceptions import RecordError
 from certgen.idtypes import ID_TYPES
 from certgen.issuing.issuer import Issued, Issuer
+from certgen.labels import label
 from certgen.levels import LEVELS
 from certgen.pdf.template import available_templates
 from certgen.record import CertificateRecord, check_field
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
+from kiosk.widgets.forms import FORM_CHOICES, FORM_TEXT, FORMS_OF
 
-TEXT_FIELDS = [
-    ("姓名", "name", ""),
-    ("证件号码", "id_number", "18位身份证号码"),
-    ("所在单位", "employer", "可留空"),
-    ("职业编码", "occupation_code", "如 6-18-01-01"),
-    ("职业名称", "occupation", "如 车工"),
-    ("工种名称", "job_type", "无工种留空，证书上印——"),
-    ("发证日期", "issue_date", "YYYY-MM-DD"),
-    ("证书编号", "number", "留空则由登记库按序分配"),
-    ("照片", "photo", "JPEG/PNG 文件路径"),
-]
+HINTS = {
+    "name": "",
+    "id_number": "18位身份证号码",
+    "employer": "可留空",
+    "occupation_code": "如 6-18-01-01",
+    "occupation": "如 车工",
+    "job_type": "无工种留空，证书上印——",
+    "issue_date": "YYYY-MM-DD",
+    "number": "留空则由登记库按序分配",
+    "photo": "JPEG/PNG 文件路径",
+}
+TEXT_FIELDS = [(label(key), key, hint) for key, hint in HINTS.items()]
 
 
 class IssueScreen(StationScreen):
@@ -45,21 +48,21 @@ class IssueScreen(StationScreen):
         yield Header()
         with VerticalScroll():
             yield Static("签发一张证书", classes="title")
-            yield Field("姓名", "name", check=self.checker("name"))
+            yield Field(label("name"), "name", check=self.checker("name"))
             with Horizontal(classes="row"):
-                yield Label("证件类型", classes="label")
+                yield Label(label("id_type"), classes="label")
                 yield Select([(f"{k} {v}", k) for k, v in ID_TYPES.items()], value=201, allow_blank=False, id="id_type")
-            for label, key, hint in TEXT_FIELDS[1:]:
+            for text, key, hint in TEXT_FIELDS[1:]:
                 default = dt.date.today().isoformat() if key == "issue_date" else ""
                 yield Field(
-                    label,
+                    text,
                     key,
                     check=self.checker(key),
                     value=default,
                     placeholder=hint,
                 )
             with Horizontal(classes="row"):
-                yield Label("职业技能等级", classes="label")
+                yield Label(label("level"), classes="label")
                 yield Select(
                     [(lv.text, d) for d, lv in sorted(LEVELS.items(), reverse=True)],
                     value=3,
@@ -70,6 +73,9 @@ class IssueScreen(StationScreen):
                 yield Label("模板", classes="label")
                 names = available_templates(self.station.home.root / "templates")
                 yield Select([(n, n) for n in names], value="liaoning-2020", allow_blank=False, id="template")
+            with Horizontal(classes="row"):
+                yield Label("证书形式", classes="label")
+                yield Select(FORM_CHOICES, value="paper", allow_blank=False, id="form")
             yield Field("私钥口令", "passphrase", password=True, placeholder="不会显示，也不会记录")
             with Horizontal(classes="buttons"):
                 yield Button("检查", variant="primary", id="check")
@@ -132,14 +138,17 @@ class IssueScreen(StationScreen):
             return
         passphrase = self.query_one("#field-passphrase", Field).value
         template = str(self.query_one("#template", Select).value)
+        forms = FORMS_OF[str(self.query_one("#form", Select).value)]
         self.query_one("#sign", Button).disabled = True
         self.query_one("#result", Static).update("正在签发……")
-        self.issue_worker(self.record, passphrase, template)
+        self.issue_worker(self.record, passphrase, template, forms)
 
     @work(thread=True, exclusive=True, group="issue")
-    def issue_worker(self, record: CertificateRecord, passphrase: str, template: str) -> None:
+    def issue_worker(
+        self, record: CertificateRecord, passphrase: str, template: str, forms: tuple[str, ...] = ("paper",)
+    ) -> None:
         try:
-            issuer = Issuer(self.station, passphrase, template_name=template)
+            issuer = Issuer(self.station, passphrase, template_name=template, forms=forms)
             with self.station.register() as reg:
                 issued = issuer.issue(reg, record)
         except Exception as exc:
@@ -154,7 +163,8 @@ class IssueScreen(StationScreen):
 
     def issue_done(self, issued: Issued) -> None:
         self.issued = issued
-        lines = [f"已签发：{issued.record.number}", f"PDF：{issued.path}", *issued.warnings]
+        files = [f"{FORM_TEXT[form]}：{path}" for form, path in issued.files.items()] or [f"PDF：{issued.path}"]
+        lines = [f"已签发：{issued.record.number}", *files, *issued.warnings]
         self.query_one("#result", Static).update("\n".join(lines))
         self.query_one("#open", Button).disabled = False
         self.query_one("#print", Button).disabled = False
@@ -167,6 +177,6 @@ class IssueScreen(StationScreen):
     def print_pdf(self) -> None:
         if self.issued is None:
             return
-        from kiosk.screens.printing import PrintDialog
+        from kiosk.widgets.print_dialog import PrintDialog
 
         self.app.push_screen(PrintDialog([self.issued.path]))
