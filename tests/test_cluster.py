@@ -176,7 +176,10 @@ def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(cluster:
     _same(local, run)
 
 
-def test_an_interrupted_client_resumes_from_its_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["local:2", "tcp"])
+def test_an_interrupted_client_resumes_from_its_state(where: str, cluster: Cluster, tmp_path: Path) -> None:
+    """``local:2``: workers read this station's state file; ``tcp``: they are told which contents it
+    holds facts for, skip decoding those, and the client reads the facts."""
     folder = _bigger_archive(tmp_path / "archive")
     state = tmp_path / "state.sqlite"
 
@@ -184,7 +187,7 @@ def test_an_interrupted_client_resumes_from_its_state(tmp_path: Path) -> None:
         if done >= 4:
             raise KeyboardInterrupt
 
-    with DaskExecutor("local:2", unit_size=2) as executor:  # workers on this machine may read its state
+    with DaskExecutor(cluster.address if where == "tcp" else where, unit_size=2) as executor:
         with pytest.raises(KeyboardInterrupt):
             run_archive([folder], trust(), state_path=state, executor=executor, today=TODAY, progress=stop_after_some)
         seen: list[int] = []

@@ -24,7 +24,7 @@ import stat
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from contextlib import closing, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -257,10 +257,16 @@ def _read(item: Item, limits: Limits, hasher: Any) -> bytes:
 
 
 def examine_item(
-    item: Item, limits: Limits = DEFAULT_LIMITS, decoder: Decoder = "zxing", cache: str | None = None
+    item: Item,
+    limits: Limits = DEFAULT_LIMITS,
+    decoder: Decoder = "zxing",
+    cache: str | None = None,
+    known: Container[str] = (),
 ) -> Examined:
     """Read one item within the limits, hash it, and decode it unless ``cache`` (a state file)
-    already holds the facts of these exact bytes. Never raises for a bad input."""
+    already holds the facts of these exact bytes, or the client has them (``known`` hashes: the
+    result then carries no facts and the client reads them from its own state). Never raises for a
+    bad input."""
     hasher = hashlib.sha256()
     try:
         data = _read(item, limits, hasher)
@@ -270,6 +276,8 @@ def examine_item(
             zlib.error, ValueError) as exc:  # fmt: skip
         return Examined(item, error=f"无法读取：{shown(str(exc))}")
     sha = hasher.hexdigest()
+    if sha in known:
+        return Examined(item, sha, None, reused=True)
     if cache is not None:
         facts = State.lookup(cache, sha, decoder, limits)
         if facts is not None:
@@ -362,6 +370,11 @@ class State:
     def finish(self, run: int) -> None:
         with self.db:
             self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run))
+
+    def known(self, decoder: Decoder, limits: Limits) -> frozenset[str]:
+        """The content hashes whose facts this state holds (for workers that cannot read it)."""
+        rows = self.db.execute("SELECT sha256 FROM facts WHERE extractor = ?", (_extractor(decoder, limits),))
+        return frozenset(row[0] for row in rows)
 
     def put(self, sha256: str, decoder: Decoder, limits: Limits, facts: Facts) -> None:
         self.db.execute(
@@ -475,7 +488,12 @@ def run_archive(
             progress(0, total)
         own = executor is None
         executor = executor or LocalExecutor(max(1, workers or os.cpu_count() or 1))
-        context = make_context(limits, decoder, str(state_path), worker_memory_bytes)
+        # Workers elsewhere cannot (and must not) read a state file under this path on their machine:
+        # facts from another station's file could make a forged scan look valid. They are told the
+        # hashes whose facts are here instead, and this process reads those facts.
+        here = executor.on_this_machine
+        cache, known = (str(state_path), frozenset[str]()) if here else (None, state.known(decoder, limits))
+        context = make_context(limits, decoder, cache, worker_memory_bytes, known)
         finished: set[int] = set()  # unit ids: a unit redone after a lost worker is counted once
         done = 0
         with (
@@ -489,6 +507,9 @@ def run_archive(
                     continue
                 finished.add(result.unit.id)
                 for index, outcome in zip(result.unit.positions, result.examined, strict=True):
+                    if outcome.reused and outcome.facts is None and outcome.sha256:  # known here: facts from here
+                        facts = State.lookup(str(state_path), outcome.sha256, decoder, limits)
+                        outcome = replace(outcome, facts=facts, error=None if facts else "状态文件中的解码结果丢失")
                     if outcome.reused:
                         reused += outcome.sha256 not in decoded_now  # a copy decoded in this run is not "reused"
                     elif outcome.sha256 and outcome.facts is not None and outcome.keep:

@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
 from typing import Any
@@ -87,6 +87,8 @@ class DaskExecutor:
     ) -> None:  # fmt: skip
         self.scheduler = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.unit_size = unit_size
+        self.on_this_machine = self.scheduler.address is None
+        """A local cluster's workers may read this station's state file; others are told what it holds."""
         self.in_flight = in_flight
         """Units in flight per worker thread: enough to keep workers busy, few enough to bound memory."""
         self.timeout = timeout
@@ -191,10 +193,6 @@ class DaskExecutor:
         distributed = _distributed()
         client = self.client
         run_id = uuid.uuid4().hex[:12]
-        if self.scheduler.address is not None:
-            # A state file under the same path on another machine is not this station's: facts read
-            # from it could make a forged scan look like a valid one. Remote workers decode afresh.
-            context = replace(context, cache=None)
         shared = client.scatter(context, broadcast=True, hash=False)
         pending: dict[str, tuple[Unit, Any]] = {}
         finished = distributed.as_completed(loop=client.loop)

@@ -23,6 +23,8 @@ class Executor(Protocol):
 
     unit_size: int
     """Files per unit this executor works best with."""
+    on_this_machine: bool
+    """Whether the workers run on this machine (and may read this station's state file)."""
 
     @property
     def workers(self) -> int:
@@ -72,6 +74,7 @@ class LocalExecutor:
         self.unit_size = unit_size
         self.in_flight = in_flight
         """Units in flight per worker."""
+        self.on_this_machine = True
         self.inline = workers == 1 if inline is None else inline
         """Examine in this process (the default for one worker) rather than in a pool."""
 

@@ -63,12 +63,16 @@ class Context:
     """The state file whose facts a worker may reuse (None where it is not this machine's)."""
     memory_bytes: int | None
     """Address-space cap of a local worker process (None: unlimited)."""
+    known: frozenset[str]
+    """Content hashes whose facts the client holds: workers that cannot read ``cache`` skip decoding them."""
     version: str
     """The client's :func:`build_id`; a worker running other code refuses the work."""
 
 
-def make_context(limits: Limits, decoder: Decoder, cache: str | None, memory_bytes: int | None) -> Context:
-    return Context(limits, decoder, cache, memory_bytes, build_id())
+def make_context(
+    limits: Limits, decoder: Decoder, cache: str | None, memory_bytes: int | None, known: frozenset[str] = frozenset()
+) -> Context:
+    return Context(limits, decoder, cache, memory_bytes, known, build_id())
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,8 @@ def examine_unit(unit: Unit, context: Context) -> UnitResult:
             f"工作进程的 certkiosk 为 {build_id()}，与客户端的 {context.version} 不同：请在各机器上安装相同版本"
         )
     return UnitResult(
-        unit, tuple(examine_item(item, context.limits, context.decoder, context.cache) for item in unit.items)
+        unit,
+        tuple(examine_item(item, context.limits, context.decoder, context.cache, context.known) for item in unit.items),
     )
 
 
