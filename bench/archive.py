@@ -63,8 +63,8 @@ def main() -> None:
         archive = folder / "archive"
         archive.mkdir()
         scans = [scan(item.path, 200 + 50 * (i % 3)) for i, item in enumerate(issued)]
-        for n in range(files):
-            (archive / f"{n:05d}.jpg").write_bytes(scans[n % len(scans)])
+        for n in range(files):  # distinct bytes (after the JPEG's end), so no run reuses another file's facts
+            (archive / f"{n:05d}.jpg").write_bytes(scans[n % len(scans)] + n.to_bytes(4, "big"))
         print(f"{files} scans ({sum(len(s) for s in scans) // len(scans) // 1024} KiB on average), "
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
 

@@ -30,7 +30,7 @@ from kiosk.cli import cli
 from tests.conftest import PASSPHRASE, make_record
 from tests.test_verify import TODAY, _archive, png, qr_image, signed_text, trust
 from verify.archive import ArchiveRun, discover, run_archive
-from verify.cluster import DaskExecutor, parse_scheduler
+from verify.cluster import CRASHED, DaskExecutor, parse_scheduler
 from verify.executors import LocalExecutor
 from verify.files import DEFAULT_LIMITS
 from verify.report import to_csv, to_json
@@ -60,13 +60,13 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 class Cluster:
     """A scheduler process and worker processes started by the test."""
 
-    def __init__(self, folder: Path, prepend: str = "") -> None:
+    def __init__(self, folder: Path, prepend: str = "", **env: str) -> None:
         self.folder = folder
         file = folder / "scheduler.json"
         self.scheduler = subprocess.Popen(
             [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(file)],
-            cwd=folder, env=_env(PREPEND=prepend), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=folder, env=_env(PREPEND=prepend, **env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _until(lambda: file.exists() and file.stat().st_size > 0, "the scheduler file")
         _until(lambda: "address" in file.read_text(), "the scheduler's address")
@@ -328,3 +328,35 @@ def test_work_in_flight_is_bounded_whatever_the_archive_size(kind: str, cluster:
             returned.append(result.unit.id)
             assert pulled - len(returned) + 1 <= 2  # two workers, one unit each: never more in flight
     assert sorted(returned) == list(range(len(items)))
+
+
+def test_a_unit_whose_worker_dies_is_split_and_every_file_still_examined(tmp_path: Path) -> None:
+    """With Dask told to give up on a task after one lost worker, a killed worker's unit comes back
+    as KilledWorker: its files are sent again one by one, and none is reported as crashing."""
+    strict = Cluster(tmp_path, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
+    try:
+        strict.start_worker("a")
+        strict.start_worker("b")
+        items = discover([_bigger_archive(tmp_path / "archive")]).items
+        units = [Unit(i, tuple(range(i, min(i + 4, len(items)))), tuple(items[i : i + 4])) for i in range(0, 16, 4)]
+        returned: list[int] = []
+        killed: list[str] = []
+        sizes: list[int] = []
+        with DaskExecutor(strict.address, in_flight=1) as executor:
+            client = executor.client
+            client.wait_for_workers(2, timeout=WAIT)
+            for result in executor.run(iter(units), make_context(DEFAULT_LIMITS, "zxing", None, None)):
+                returned += result.unit.positions
+                sizes.append(len(result.unit.items))
+                assert all(CRASHED not in (e.error or "") for e in result.examined)
+                if not killed:
+                    busy = [n for n, a in strict.names(client).items() if client.processing(workers=[a])[a]]
+                    if busy:
+                        os.kill(strict.workers[busy[0]].pid, signal.SIGKILL)
+                        strict.workers.pop(busy[0]).wait()
+                        killed.append(busy[0])
+        assert killed, "no worker was busy to be killed"
+        assert sorted(returned) == list(range(16))  # every file once ...
+        assert sizes.count(1) == 4 and sizes.count(4) == 3  # ... the killed worker's unit file by file
+    finally:
+        strict.close()
