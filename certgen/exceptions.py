@@ -69,6 +69,27 @@ class RegisterError(CertkioskError):
     """The issuance register refused an operation."""
 
 
+class DuplicateResult(RegisterError):
+    """The person already holds a live certificate for this result (occupation, job type, level)."""
+
+    def __init__(self, message: str, existing: str) -> None:
+        self.existing = existing
+        """The number of the live certificate that already exists."""
+        super().__init__(message)
+
+
+class NameMismatch(RegisterError):
+    """The same identity document appears under two different names."""
+
+
+class BatchClosed(RegisterError):
+    """The batch was revoked: nothing more may be issued into it."""
+
+
+class IssueBusy(CertkioskError):
+    """Another issuing run holds the station's issuing lock."""
+
+
 class DuplicateNumber(RegisterError):
     """A certificate number is already in the register."""
 
@@ -129,6 +150,21 @@ class VersionMismatch(ClusterError):
     """A worker runs another certkiosk version than the client."""
 
 
+class DiskFull(CertkioskError, OSError):
+    """The file system holding ``path`` is full (ENOSPC, a quota, or SQLite's SQLITE_FULL).
+
+    Also an OSError, so code that handles failed writes keeps handling it.
+    """
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+        """The file that could not be written."""
+        super().__init__(28, "磁盘已满", self.path)
+
+    def __str__(self) -> str:
+        return f"磁盘已满：无法写入 {self.path}。请清理磁盘空间后重试（已有的记录未被改动）"
+
+
 class TemplateError(CertkioskError):
     """A template file is missing or invalid."""
 
@@ -181,6 +217,10 @@ class DecoderUnavailable(CertkioskError):
 
 class BatchCancelled(CertkioskError):
     """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
+
+
+class CameraError(CertkioskError):
+    """The kiosk's camera could not be opened or read (the message is in Chinese, for the screen)."""
 
 
 def field_label(field: str) -> str:

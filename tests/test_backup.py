@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import shutil
@@ -33,12 +34,17 @@ from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record, residen
 ROOT = Path(__file__).parent.parent
 
 
+PEOPLE = itertools.count(1000)
+"""One person per certificate: a result is issued once (issue 12)."""
+
+
 def issue_numbers(station: Station, count: int) -> list[str]:
     """Allocate and complete ``count`` numbers in the register (no PDF: the register is what counts)."""
     numbers = []
     with station.register() as reg:
+        reg.signer = station.checkpoint_signer(reg, PASSPHRASE)  # issuing commits are signed (register_proof)
         for _ in range(count):
-            numbered = reg.allocate(make_record(), FILING, batch_id="b")
+            numbered = reg.allocate(make_record(id_number=resident_id(next(PEOPLE))), FILING, batch_id="b")
             number = str(numbered.number)
             reg.complete(number, payload_sha256=hashlib.sha256(number.encode()).hexdigest(), output_path=None,
                          kid="00" * 8)  # fmt: skip
@@ -71,7 +77,7 @@ def test_a_backup_holds_the_register_encrypted_keys_and_trust_store(backed_up: t
     kid = station.keystore.kids()[0].hex()
     assert {"manifest.json", "manifest.sig", "register.sqlite", "home/trust.json", f"home/keys/{kid}.pem"} <= names
     pem = zipfile.ZipFile(path).read(f"home/keys/{kid}.pem")
-    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert pem.startswith(b"-----BEGIN CERTKIOSK ENCRYPTED PRIVATE KEY-----")
     assert check.signer == kid and check.audit_seq > 3
     assert last_backup_age(station.home, dt.date.fromisoformat(check.created_at[:10])) == 0
 

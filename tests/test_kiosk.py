@@ -279,6 +279,10 @@ def test_register_screen_search_revoke_batch_and_audit(issued: tuple[Station, Is
         await pilot.pause()
         assert "必须填写原因" in str(screen.query_one("#error-reason").render())
         screen.query_one("#field-reason", Field).value = "考场违纪"
+        await press(app, pilot, "#revoke-batch")  # no passphrase yet: the revocation is signed
+        await pilot.pause()
+        assert "需要私钥口令" in str(screen.query_one("#error-revoke-passphrase").render())
+        screen.query_one("#field-revoke-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#revoke-batch")
         await pilot.pause()
         await press(app, pilot, "#confirm")
