@@ -142,6 +142,14 @@ class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 
 
+class ClusterError(CertkioskError):
+    """A Dask cluster for archive verification is unusable: not installed, unreachable, no workers."""
+
+
+class VersionMismatch(ClusterError):
+    """A worker runs another certkiosk version than the client."""
+
+
 class DiskFull(CertkioskError, OSError):
     """The file system holding ``path`` is full (ENOSPC, a quota, or SQLite's SQLITE_FULL).
 

@@ -24,8 +24,8 @@ import stat
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Container, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ from certgen.cells import shown
 from certgen.exceptions import DiskFull, InputRefused
 from certgen.files import is_disk_full
 from certgen.number import ProvinceProfile
-from certgen.pool import WorkerCrashed, imap
 from certgen.trust import TrustBundle
+from verify.executors import Executor, LocalExecutor
 from verify.files import (
     DEFAULT_LIMITS,
     FACTS_VERSION,
@@ -47,10 +47,10 @@ from verify.files import (
     examine_bytes,
     results_from_facts,
 )
-from verify.memory import reuse_freed_memory
 from verify.reasons import Reason
 from verify.scan import Decoder
 from verify.status import VerificationStatus
+from verify.units import make_context, make_units
 
 Progress = Callable[[int, int], None]
 """Called as files finish with (done, total)."""
@@ -258,10 +258,16 @@ def _read(item: Item, limits: Limits, hasher: Any) -> bytes:
 
 
 def examine_item(
-    item: Item, limits: Limits = DEFAULT_LIMITS, decoder: Decoder = "zxing", cache: str | None = None
+    item: Item,
+    limits: Limits = DEFAULT_LIMITS,
+    decoder: Decoder = "zxing",
+    cache: str | None = None,
+    known: Container[str] = (),
 ) -> Examined:
     """Read one item within the limits, hash it, and decode it unless ``cache`` (a state file)
-    already holds the facts of these exact bytes. Never raises for a bad input."""
+    already holds the facts of these exact bytes, or the client has them (``known`` hashes: the
+    result then carries no facts and the client reads them from its own state). Never raises for a
+    bad input."""
     hasher = hashlib.sha256()
     try:
         data = _read(item, limits, hasher)
@@ -271,6 +277,8 @@ def examine_item(
             zlib.error, ValueError) as exc:  # fmt: skip
         return Examined(item, error=f"无法读取：{shown(str(exc))}")
     sha = hasher.hexdigest()
+    if sha in known:
+        return Examined(item, sha, None, reused=True)
     if cache is not None:
         facts = State.lookup(cache, sha, decoder, limits)
         if facts is not None:
@@ -281,25 +289,6 @@ def examine_item(
         return Examined(item, sha, error="处理时内存不足（超出每个核验进程的上限）", keep=False)
     except Exception as exc:  # one bad file must never stop the others
         return Examined(item, sha, error=f"处理时出错：{type(exc).__name__}: {shown(str(exc))}", keep=False)
-
-
-_SETTINGS: dict[str, Any] = {}
-
-
-def _init_worker(limits: Limits, decoder: Decoder, cache: str | None, memory_bytes: int | None) -> None:
-    _SETTINGS.update(limits=limits, decoder=decoder, cache=cache)
-    reuse_freed_memory()  # this process verifies file after file: keep its image buffers (verify/memory.py)
-    if memory_bytes:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
-        if soft == resource.RLIM_INFINITY or cap < soft:
-            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-
-
-def _examine_in_worker(item: Item) -> Examined:
-    return examine_item(item, _SETTINGS["limits"], _SETTINGS["decoder"], _SETTINGS["cache"])
 
 
 # --- state -------------------------------------------------------------------------------------
@@ -393,6 +382,11 @@ class State:
     def finish(self, run: int) -> None:
         with self._guard(), self.db:
             self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run))
+
+    def known(self, decoder: Decoder, limits: Limits) -> frozenset[str]:
+        """The content hashes whose facts this state holds (for workers that cannot read it)."""
+        rows = self.db.execute("SELECT sha256 FROM facts WHERE extractor = ?", (_extractor(decoder, limits),))
+        return frozenset(row[0] for row in rows)
 
     def put(self, sha256: str, decoder: Decoder, limits: Limits, facts: Facts) -> None:
         with self._guard():
@@ -488,11 +482,14 @@ def run_archive(
     progress: Progress | None = None,
     limits: Limits = DEFAULT_LIMITS,
     worker_memory_bytes: int | None = 4 * 1024**3,
+    executor: Executor | None = None,
 ) -> ArchiveRun:
     """Verify every file under ``paths`` against ``trust``; decoding facts stream into ``state_path``.
 
     ``worker_memory_bytes`` caps each worker process's address space (a hostile file then fails
     alone with a clear reason instead of exhausting the machine); None leaves it unlimited.
+    Decoding goes to ``executor`` (a Dask cluster, see ``verify.cluster``), else to a pool of
+    ``workers`` processes on this machine (default: the core count); trust checks run here.
     """
     found = discover(paths, limits)
     items = found.items
@@ -500,40 +497,46 @@ def run_archive(
     interrupted_before = state.previous_interrupted()
     run_id = state.begin()
     per_item: list[list[VerificationStatus]] = [[] for _ in items]
-    positions = {id(item): i for i, item in enumerate(items)}
     reused = 0
     decoded_now: set[str] = set()
     try:
         total = len(items)
         if progress:
             progress(0, total)
-        cache = str(state_path)
-        workers = max(1, workers or os.cpu_count() or 1)
-        outcomes: Iterator[tuple[Item, Examined | WorkerCrashed]]
-        if workers == 1 or total < 2:
-            if total > 1:
-                reuse_freed_memory()
-            outcomes = ((item, examine_item(item, limits, decoder, cache)) for item in items)
-        else:
-            outcomes = imap(
-                _examine_in_worker, items, workers=workers, initializer=_init_worker,
-                initargs=(limits, decoder, cache, worker_memory_bytes),
-            )  # fmt: skip
-        for done, (item, outcome) in enumerate(outcomes, 1):
-            if isinstance(outcome, WorkerCrashed):
-                outcome = Examined(item, error=outcome.detail, keep=False)
-            if outcome.reused:
-                reused += outcome.sha256 not in decoded_now  # a copy of a file decoded in this run is not "reused"
-            elif outcome.sha256 and outcome.facts is not None and outcome.keep:
-                state.put(outcome.sha256, decoder, limits, outcome.facts)
-                decoded_now.add(outcome.sha256)
-            index = positions.get(id(item))
-            if index is None:  # the item came back from a worker process: a copy
-                index = items.index(item)
-            per_item[index] = _results(outcome, trust, today, profiles)
-            state.commit()  # cheap next to decoding; an interrupted run keeps every finished file
-            if progress:
-                progress(done, total)
+        own = executor is None
+        executor = executor or LocalExecutor(max(1, workers or os.cpu_count() or 1))
+        # Workers elsewhere cannot (and must not) read a state file under this path on their machine:
+        # facts from another station's file could make a forged scan look valid. They are told the
+        # hashes whose facts are here instead, and this process reads those facts.
+        here = executor.on_this_machine
+        cache, known = (str(state_path), frozenset[str]()) if here else (None, state.known(decoder, limits))
+        context = make_context(limits, decoder, cache, worker_memory_bytes, known)
+        finished: set[int] = set()  # unit ids: a unit redone after a lost worker is counted once
+        done = 0
+        with (
+            executor if own else nullcontext(executor),
+            closing(
+                executor.run(make_units(list(enumerate(items)), executor.unit_size, executor.workers), context)
+            ) as outcomes,
+        ):  # closing: when interrupted, the executor cancels what is in flight at once
+            for result in outcomes:
+                if result.unit.id in finished:
+                    continue
+                finished.add(result.unit.id)
+                for index, outcome in zip(result.unit.positions, result.examined, strict=True):
+                    if outcome.reused and outcome.facts is None and outcome.sha256:  # known here: facts from here
+                        facts = State.lookup(str(state_path), outcome.sha256, decoder, limits)
+                        outcome = replace(outcome, facts=facts, error=None if facts else "状态文件中的解码结果丢失")
+                    if outcome.reused:
+                        reused += outcome.sha256 not in decoded_now  # a copy decoded in this run is not "reused"
+                    elif outcome.sha256 and outcome.facts is not None and outcome.keep:
+                        state.put(outcome.sha256, decoder, limits, outcome.facts)
+                        decoded_now.add(outcome.sha256)
+                    per_item[index] = _results(outcome, trust, today, profiles)
+                state.commit()  # cheap next to decoding; an interrupted run keeps every finished file
+                done += len(result.unit.items)
+                if progress:
+                    progress(done, total)
         state.finish(run_id)
     finally:
         state.close()

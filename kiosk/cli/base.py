@@ -166,7 +166,7 @@ class Progress:
         if self.bar is not None:
             speed = self.bar.tasks[0].speed
             rate = f"{speed:.1f}/秒" if speed else ""
-            self.bar.update(self.task, completed=done, total=total, note=note or rate)
+            self.bar.update(self.task, completed=done, total=total, note="  ".join(x for x in (rate, note) if x))
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:

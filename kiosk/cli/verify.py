@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,16 @@ from kiosk.cli.base import Progress, cli, json_line, station_of
     "--today", type=click.DateTime(["%Y-%m-%d"]), hidden=True,
     help="Check as of this day (ages and number rules; for tests and re-checks). / 按指定日期核验。",
 )  # fmt: skip
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT|local:N",
+    help="Verify on a Dask cluster (needs certkiosk[cluster]; docs/cluster.md). / 在 Dask 集群上核验。",
+)
 @click.pass_context
 def verify_cmd(
     ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool, workers: int | None,
     report: Path | None, decoder: str, force: bool, max_trust_age: int | None, today: _dt.datetime | None,
+    scheduler: str | None,
 ) -> None:  # fmt: skip
     """Verify certificates offline; exit 0 if all valid, 1 if not, 2 on a usage error. / 离线核验证书。
 
@@ -78,14 +85,23 @@ def verify_cmd(
     if paths:
         from certgen.exceptions import Interrupted
         from verify.archive import default_state_path, run_archive
+        from verify.executors import Executor, LocalExecutor
 
         station.home.ensure()
         state = default_state_path(station.home.root / "verify-runs", list(paths))
+        executor: Executor = LocalExecutor(workers or os.cpu_count() or 1)
+        if scheduler is not None:
+            if workers is not None:
+                raise click.UsageError("--workers 只用于本机核验；本地集群的进程数请写成 --scheduler local:N")
+            from verify.cluster import DaskExecutor
+
+            executor = DaskExecutor(scheduler)
         try:
-            with Progress(0, "核验") as advance:
+            with executor, Progress(0, "核验") as advance:
                 run = run_archive(
-                    list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
-                    force=force, profiles=profiles, today=day, progress=lambda done, total: advance(done, total, ""),
+                    list(paths), bundle, state_path=state, executor=executor, decoder=decoder,  # type: ignore[arg-type]
+                    force=force, profiles=profiles, today=day,
+                    progress=lambda done, total: advance(done, total, f"{executor.workers} 个进程"),
                 )  # fmt: skip
         except Interrupted:
             click.echo(
