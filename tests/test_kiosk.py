@@ -331,3 +331,20 @@ def test_the_verify_screen_shows_a_forged_code_large_beside_a_genuine_one(
     drive(station, "verify", script)
     assert "无效" in shown[0] and "有效" not in shown[0].replace("无效", "")
     assert "✓ 有效" in shown[1]
+
+
+def test_the_verdict_panel_shows_markup_in_a_file_name_as_typed(issued: tuple[Station, Issued], tmp_path: Path) -> None:
+    # Rich markup in a file name must not become styling that draws a verdict of its own
+    station, cert = issued
+    evil = tmp_path / "[bold green]✓ 证书有效 [b].pdf"  # markup needs no closing tag to take effect
+    shutil.copy(cert.path, evil)
+    shown: list[str] = []
+
+    async def script(app: StationApp, pilot: Pilot[None]) -> None:
+        app.screen.query_one("#scan", Input).value = str(evil)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        shown.append(str(app.screen.query_one(VerdictPanel).render()))
+
+    drive(station, "verify", script)
+    assert "[bold green]✓ 证书有效 [b].pdf" in shown[0]

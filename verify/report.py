@@ -26,17 +26,19 @@ COLUMNS = ("来源", "页", "结论", "原因代码", label("name"), label("numb
 
 
 def _rows(run: ArchiveRun) -> list[list[str]]:
+    """The report's rows (see COLUMNS), from each result's summary_fields, as the CLI and the UI."""
     rows = []
     for r in run.results:
         if r.valid and not r.trust_stale:
             continue
+        fields = r.summary_fields()
+        got = dict(fields)
         verdict = VERDICT_TEXT[r.status] + ("（吊销数据过旧）" if r.valid else "")
+        details = "；".join(value.split("：", 1)[-1] for label, value in fields if label == "原因")
         rows.append([
-            shown(cell) for cell in (
-                r.source, str(r.page or ""), verdict, " ".join(x.value for x in r.reasons),
-                r.claims.name if r.claims and r.intact else "", r.claims.number if r.claims else "",
-                r.institution or "", "；".join(f.detail for f in r.findings), r.trust_text,
-            )
+            got["来源"].rsplit(" 第", 1)[0], str(r.page or ""), verdict, " ".join(x.value for x in r.reasons),
+            got.get("姓名", ""), got.get("证书编号", ""), (r.institution and shown(r.institution)) or "", details,
+            got.get("吊销数据", ""),
         ])  # fmt: skip
     return rows
 

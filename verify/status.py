@@ -161,30 +161,59 @@ class VerificationStatus:
             "pdf_signature": self.pdf_signature.to_json() if self.pdf_signature else None,
         }
 
-    def line(self) -> str:
-        """One line in Chinese for people: verdict, holder, number, level, institution, reasons.
+    def summary_fields(self) -> list[tuple[str, str]]:
+        """The result for people, as ``(label, value)`` pairs in Chinese: the one summary that the
+        CLI's line, the UI's verdict panel and the reports are all made from (pyHanko's
+        ``summary_fields`` is the model).
 
-        Every piece that came from outside (file name, signed text, details quoting them) goes
-        through :func:`certgen.cells.shown`: no control character, escape sequence or bidi
-        override reaches the terminal, so nothing can draw a fake verdict line.
+        Labels: 结论, 来源, 姓名, 证书编号, 职业, 等级, 发证日期, 评价机构, 吊销数据, PDF签名, 原因
+        (one per finding), 注 (one per note). Fields the result has no value for are left out;
+        the holder's fields only when the signature is intact (a forged code never shows its
+        name). Every value that came from outside (file name, signed text, details quoting them)
+        has been through :func:`certgen.cells.shown`: no control character, escape sequence or
+        bidi override, so nothing can draw a fake verdict line.
         """
         verdict = {"valid": "✓ 有效", "invalid": "✗ 无效", "unreadable": "? 无法读取"}[self.status]
         if self.status == "valid" and self.trust_stale:
             verdict = "✓ 有效（" + self.stale_text + "）"
-        where = self.source + (f" 第{self.page}页" if self.page else "")
-        parts = [verdict, where]
+        fields = [("结论", verdict), ("来源", self.source + (f" 第{self.page}页" if self.page else ""))]
         if self.claims and self.intact:
             from certgen.levels import LEVELS
 
-            level = LEVELS[self.claims.level].text if self.claims.level in LEVELS else str(self.claims.level)
-            parts += [self.claims.name, self.claims.number, level]
+            c = self.claims
+            fields += [
+                ("姓名", c.name),
+                ("证书编号", c.number),
+                ("职业", c.occupation + (f"（{c.job_type}）" if c.job_type else "")),
+                ("等级", LEVELS[c.level].text if c.level in LEVELS else str(c.level)),
+                ("发证日期", c.issue_date.isoformat()),
+            ]
+        elif self.claims:
+            fields.append(("证书编号", self.claims.number))
         if self.key:
-            parts += [self.key.institution, self.trust_text]
-        text = "  ".join(shown(part) for part in parts)
+            fields += [
+                ("评价机构", f"{self.key.institution}（{self.key.filing_number}）"),
+                ("吊销数据", self.trust_text),
+            ]
         if self.pdf_signature is not None and self.pdf_signature.present:
-            text += "\n    " + shown(self.pdf_signature.describe())
-        if self.findings:
-            text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{shown(f.detail)}" for f in self.findings)
+            fields.append(("PDF签名", self.pdf_signature.describe()))
+        fields += [("原因", f"{f.reason.value} {f.reason.text}：{f.detail}") for f in self.findings]
+        fields += [("注", note) for note in self.notes]
+        return [(label, shown(str(value))) for label, value in fields]
+
+    def line(self) -> str:
+        """One line in Chinese for people: verdict, holder, number, level, institution, reasons
+        (made from :meth:`summary_fields`)."""
+        got = self.summary_fields()
+        first = dict(got)
+        head = ["结论", "来源"] + (["姓名", "证书编号", "等级"] if self.claims and self.intact else [])
+        parts = [first[k] for k in head]
+        if self.key:
+            parts += [first["评价机构"], first["吊销数据"]]
+        text = "  ".join(parts)
+        if "PDF签名" in first:
+            text += "\n    " + first["PDF签名"]
+        text += "".join(f"\n    {value}" for label, value in got if label == "原因")
         return text
 
 
