@@ -57,7 +57,7 @@ def test_issue_an_electronic_certificate_from_the_form_and_verify_its_signature(
         seen.append(str(panel.render()))
 
     drive(station, "verify", verify)
-    assert "证书有效" in seen[0] and "PDF签名完好，覆盖全文，签名者：" + INSTITUTION in seen[0]
+    assert "证书有效" in seen[0] and "PDF签名：PDF签名完好，覆盖全文，签名者：" + INSTITUTION in seen[0]
     assert "证书无效" in seen[1] and "PDF_SIGNATURE_MISSING" in seen[1] and "PDF签名：无PDF签名" in seen[1]
 
 

@@ -195,7 +195,7 @@ class VerificationStatus:
                 ("评价机构", f"{self.key.institution}（{self.key.filing_number}）"),
                 ("吊销数据", self.trust_text),
             ]
-        if self.pdf_signature is not None and self.pdf_signature.present:
+        if self.pdf_signature is not None:  # a PDF: its signature's state, "无PDF签名" included
             fields.append(("PDF签名", self.pdf_signature.describe()))
         fields += [("原因", f"{f.reason.value} {f.reason.text}：{f.detail}") for f in self.findings]
         fields += [("注", note) for note in self.notes]
@@ -209,9 +209,9 @@ class VerificationStatus:
         head = ["结论", "来源"] + (["姓名", "证书编号", "等级"] if self.claims and self.intact else [])
         parts = [first[k] for k in head]
         if self.key:
-            parts += [first["评价机构"], first["吊销数据"]]
+            parts += [first["评价机构"], shown(self.trust_text)]
         text = "  ".join(parts)
-        if "PDF签名" in first:
+        if self.pdf_signature is not None and self.pdf_signature.present:
             text += "\n    " + first["PDF签名"]
         text += "".join(f"\n    {value}" for label, value in got if label == "原因")
         return text

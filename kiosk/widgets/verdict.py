@@ -29,8 +29,8 @@ class VerdictPanel(Static):
                 lines.append(f"[b]{escape(code)}[/b] {escape(rest)}")
             elif label == "吊销数据" and result.trust_stale:
                 lines.append(f"[b]注意：{escape(result.stale_text)}，可能不含最近的吊销[/b]")
-            else:  # a value that names itself (吊销数据 3 天前) is not labelled twice
-                lines.append(escape(value) if value.startswith(label) else f"{label}：{escape(value)}")
+            else:
+                lines.append(f"{label}：{escape(value)}")
         self.update("\n".join(lines))
 
     def clear(self, message: str = "") -> None:
