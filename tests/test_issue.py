@@ -132,9 +132,9 @@ def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
 def _template_data() -> dict[str, object]:
     import tomllib
 
-    from certgen.template import TEMPLATES_DIR
+    from certgen import assets
 
-    data: dict[str, object] = tomllib.loads((TEMPLATES_DIR / "liaoning-2020.toml").read_text("utf-8"))
+    data: dict[str, object] = tomllib.loads((assets.templates() / "liaoning-2020.toml").read_text("utf-8"))
     return data
 
 
