@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -43,9 +46,11 @@ class StationApp(App[None]):
         Binding("ctrl+q", "quit", "退出", priority=True),
     ]
 
-    def __init__(self, station: Station, start: str = "home") -> None:
+    def __init__(self, station: Station, start: str = "home", today: Callable[[], dt.date] = dt.date.today) -> None:
         super().__init__()
         self.station = station
+        self.today = today
+        """The clock behind every date the screens propose (e.g. the issue form's 发证日期)."""
         self.start = start if start in SCREENS else "home"
         self.sub_title = str(station.home.root)
 
@@ -53,6 +58,6 @@ class StationApp(App[None]):
         self.switch_mode(self.start)
 
 
-def build_app(home: StationHome, start: str = "home") -> StationApp:
-    """The app on a station home, opening on ``start`` (one of SCREENS)."""
-    return StationApp(Station(home), start)
+def build_app(home: StationHome, start: str = "home", today: Callable[[], dt.date] = dt.date.today) -> StationApp:
+    """The app on a station home, opening on ``start`` (one of SCREENS); ``today`` is its clock."""
+    return StationApp(Station(home), start, today)

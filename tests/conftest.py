@@ -16,6 +16,8 @@ VECTORS = Path(__file__).parent / "vectors"
 FILING = "Y000021012001"  # 华晨汽车集团控股有限公司, 002 附件9
 INSTITUTION = "华晨汽车集团控股有限公司"
 PASSPHRASE = "test-only passphrase"
+TODAY = dt.date(2024, 5, 20)
+"""The frozen "today" of the UI tests: what a screen proposes never depends on the day the suite runs."""
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from textual.screen import Screen
@@ -19,6 +20,11 @@ class StationScreen(Screen[None]):
     def station(self) -> Station:
         app: StationApp = self.app  # type: ignore[assignment]
         return app.station
+
+    def today(self) -> dt.date:
+        """Today by the app's clock (tests freeze it)."""
+        app: StationApp = self.app  # type: ignore[assignment]
+        return app.today()
 
     def fail(self, exc: BaseException) -> None:
         """Show an error as a notification (never a traceback)."""

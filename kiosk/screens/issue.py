@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,7 +49,7 @@ class IssueScreen(StationScreen):
                 yield Label("证件类型", classes="label")
                 yield Select([(f"{k} {v}", k) for k, v in ID_TYPES.items()], value=201, allow_blank=False, id="id_type")
             for label, key, hint in TEXT_FIELDS[1:]:
-                default = dt.date.today().isoformat() if key == "issue_date" else ""
+                default = self.today().isoformat() if key == "issue_date" else ""
                 yield Field(
                     label,
                     key,

@@ -46,7 +46,7 @@ class VerifyScreen(StationScreen):
         cleaned = clean_scanned_text(text)
         if cleaned.upper().startswith("ZJ") or not Path(cleaned).exists():
             profiles = load_profiles(self.station.home.profiles_dir)
-            self.show([verify_text(cleaned, bundle, source="扫码", profiles=profiles)])
+            self.show([verify_text(cleaned, bundle, source="扫码", profiles=profiles, today=self.today())])
         else:
             self.query_one("#verdict", VerdictPanel).clear(f"正在核验 {cleaned} ……")
             self.verify_file(Path(cleaned))
@@ -54,7 +54,7 @@ class VerifyScreen(StationScreen):
     @work(thread=True, exclusive=True, group="verify")
     def verify_file(self, path: Path) -> None:
         try:
-            results = verify_bytes(path.read_bytes(), str(path), self.station.trust.load())
+            results = verify_bytes(path.read_bytes(), str(path), self.station.trust.load(), today=self.today())
         except Exception as exc:
             self.app.call_from_thread(self.fail, exc)
             return
