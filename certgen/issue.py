@@ -63,7 +63,7 @@ class Issuer:
 
     def __post_init__(self) -> None:
         self.template = load_template(self.template_name, self.station.home.root / "templates")
-        self.font = choose_font(self.font_path)
+        self.font = choose_font(self.font_path, [self.station.home.root / "fonts"])
         self.out_dir = self.out_dir or self.station.home.output_dir
         if self.seal is not None and not self.seal.is_file():
             raise CertkioskError(f"印章文件 {self.seal} 不存在")

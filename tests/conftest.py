@@ -20,6 +20,15 @@ TODAY = dt.date(2024, 5, 20)
 """The frozen "today" of the UI tests: what a screen proposes never depends on the day the suite runs."""
 
 
+@pytest.fixture(autouse=True)
+def no_system_fonts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees a machine without 华文楷体: layouts and glyph checks use the bundled font,
+    whatever fonts the machine running the suite has (a test that wants STKaiti puts one in place)."""
+    import certgen.fonts
+
+    monkeypatch.setattr(certgen.fonts, "system_font_dirs", list)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> StationHome:
     return StationHome(tmp_path / "home", "--home").ensure()

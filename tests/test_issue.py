@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,13 +17,15 @@ from PIL import Image
 
 from certgen.exceptions import RecordError
 from certgen.finish import ATTACHMENT_NAME, read_attachment
-from certgen.fonts import FontError, choose_font
+from certgen.fonts import FontError, bundled_font, choose_font
 from certgen.issue import Issuer
+from certgen.keys import PublicKeyInfo
 from certgen.layout_check import measure
 from certgen.payload import decode
 from certgen.photo import PhotoError, prepare_photo
+from certgen.station import Station
 from certgen.template import TemplateError, available_templates, load_template, parse_template, placeholders
-from tests.conftest import make_record
+from tests.conftest import PASSPHRASE, make_record
 
 
 def qr_text_of(pdf: Path, dpi: int = 300) -> str:
@@ -218,7 +221,8 @@ def test_issue_dates_before_the_key_are_refused(issuer: Issuer) -> None:
 
 
 def test_the_bundled_font_covers_every_gb2312_hanzi_and_rare_name_characters() -> None:
-    font = choose_font()
+    font = bundled_font()
+    assert font.family == "LXGW WenKai"
     hanzi = []
     for high in range(0xB0, 0xF8):
         for low in range(0xA1, 0xFF):
@@ -229,6 +233,17 @@ def test_the_bundled_font_covers_every_gb2312_hanzi_and_rare_name_characters() -
     assert len(hanzi) == 6763
     assert font.missing("".join(hanzi)) == []
     assert font.missing("䶮堃喆𫖯") == []
+
+
+def test_stkaiti_in_the_station_fonts_folder_comes_before_the_bundled_font(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, _ = keyed_station
+    assert Issuer(station, PASSPHRASE).font.path == bundled_font().path
+    own = station.home.root / "fonts" / "STKAITI.TTF"
+    own.parent.mkdir()
+    shutil.copyfile(bundled_font().path, own)  # any TrueType file will do as the station's STKaiti
+    assert Issuer(station, PASSPHRASE).font.path == own.resolve()
 
 
 def test_a_seal_is_placed_by_the_template(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> None:
