@@ -19,6 +19,7 @@ from certgen.record import CertificateRecord
 from certgen.register import Register
 from certgen.reports import BatchEntry, write_batch_reports
 from certgen.roster import Roster, RosterRow
+from certgen.secret import Secret
 from certgen.station import Station
 
 Progress = Callable[[int, int, str], None]
@@ -156,7 +157,7 @@ class BatchResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(home: Any, passphrase: str, settings: dict[str, Any]) -> None:
+def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> None:
     issuer = Issuer(Station(home), passphrase, **settings)
     _WORKER["issuer"] = issuer
     _WORKER["register"] = Register(home.register_path)
@@ -195,7 +196,7 @@ def run_batch(
                 "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
             }  # fmt: skip
             with ProcessPoolExecutor(
-                workers, initializer=_init_worker, initargs=(issuer.station.home, issuer.passphrase, settings)
+                workers, initializer=_init_worker, initargs=(issuer.station.home, issuer.secret, settings)
             ) as pool:
                 futures = [pool.submit(_issue_in_worker, p.record, plan.batch_id, p.key) for p in todo]
                 for i, future in enumerate(futures, 1):

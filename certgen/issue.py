@@ -8,7 +8,7 @@ number (with the reason), so no number is ever issued twice or silently reused.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +24,7 @@ from certgen.photo import PreparedPhoto, prepare_photo
 from certgen.record import CertificateRecord
 from certgen.register import Register
 from certgen.render import layout, render
+from certgen.secret import Secret
 from certgen.station import Station
 from certgen.template import Template, load_template, placeholders
 
@@ -51,7 +52,7 @@ class Issuer:
     """Issues certificates for one station, one institution and one template."""
 
     station: Station
-    passphrase: str
+    passphrase: InitVar[str | Secret]
     filing_number: str | None = None
     template_name: str = "liaoning-2020"
     out_dir: Path | None = None
@@ -59,9 +60,12 @@ class Issuer:
     font_path: Path | None = None
     template: Template = field(init=False)
     font: CertificateFont = field(init=False)
-    _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False)
+    secret: Secret = field(init=False, repr=False)
+    """The passphrase of the institution's private keys (never shown: see certgen.secret)."""
+    _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, passphrase: str | Secret) -> None:
+        self.secret = Secret.of(passphrase)
         self.template = load_template(self.template_name, self.station.home.root / "templates")
         self.font = choose_font(self.font_path, [self.station.home.root / "fonts"])
         self.out_dir = self.out_dir or self.station.home.output_dir
@@ -98,7 +102,7 @@ class Issuer:
 
     def private_key(self, key: PublicKeyInfo) -> Ed25519PrivateKey:
         if key.kid not in self._keys:
-            self._keys[key.kid] = self.station.keystore.load(key.kid, self.passphrase)
+            self._keys[key.kid] = self.station.keystore.load(key.kid, self.secret)
         return self._keys[key.kid]
 
     # --- issuing ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from certgen.exceptions import KeyStoreError, TrustError, WrongPassphrase
 from certgen.home import atomic_write
 from certgen.number import check_filing_number
+from certgen.secret import Secret
 
 KID_LENGTH = 8
 PASSPHRASE_MIN = 8
@@ -105,7 +106,7 @@ class PublicKeyInfo:
             raise TrustError(f"密钥记录格式错误：{exc!r}") from None
 
 
-def check_passphrase(passphrase: str) -> None:
+def check_passphrase(passphrase: str | Secret) -> None:
     """Refuse a passphrase too short to protect a private key."""
     if len(passphrase) < PASSPHRASE_MIN:
         raise KeyStoreError(f"口令太短：至少{PASSPHRASE_MIN}个字符，收到{len(passphrase)}个")
@@ -120,7 +121,7 @@ class KeyStore:
     def path_for(self, kid: bytes) -> Path:
         return self.folder / f"{kid.hex()}.pem"
 
-    def generate(self, passphrase: str) -> tuple[bytes, bytes]:
+    def generate(self, passphrase: str | Secret) -> tuple[bytes, bytes]:
         """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
         check_passphrase(passphrase)
         private = Ed25519PrivateKey.generate()
@@ -129,7 +130,7 @@ class KeyStore:
         pem = private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
+            serialization.BestAvailableEncryption(Secret.of(passphrase).reveal().encode("utf-8")),
         )
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.path_for(kid)
@@ -139,7 +140,7 @@ class KeyStore:
             fh.write(pem)
         return kid, public
 
-    def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
+    def load(self, kid: bytes, passphrase: str | Secret) -> Ed25519PrivateKey:
         """Decrypt the private key ``kid``; WrongPassphrase or KeyStoreError with the reason."""
         path = self.path_for(kid)
         try:
@@ -152,7 +153,7 @@ class KeyStore:
         if mode & 0o077:
             raise KeyStoreError(f"私钥文件 {path} 权限为 {mode:o}，其他用户可读：请执行 chmod 600")
         try:
-            key = serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
+            key = serialization.load_pem_private_key(pem, Secret.of(passphrase).reveal().encode("utf-8"))
         except (ValueError, TypeError):
             raise WrongPassphrase(f"口令错误：无法解密密钥 {kid.hex()}") from None
         except UnsupportedAlgorithm:

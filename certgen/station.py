@@ -15,7 +15,17 @@ from certgen.home import StationHome, write_bytes_atomic
 from certgen.keys import DEFAULT_VALIDITY_YEARS, KeyStore, PublicKeyInfo, check_passphrase
 from certgen.number import check_filing_number, load_profiles
 from certgen.register import Register
+from certgen.secret import Secret
 from certgen.trust import MergeResult, Revocation, Scope, TrustBundle, TrustStore
+
+
+def years_after(day: _dt.date, years: int) -> _dt.date:
+    """The same day ``years`` later; 29 February becomes 1 March in a common year (so a key made on
+    2024-02-29 for ten years is valid through 2034-02-28)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return _dt.date(day.year + years, 3, 1)
 
 
 @dataclass(frozen=True)
@@ -52,13 +62,15 @@ class Station:
         self,
         filing_number: str,
         institution: str,
-        passphrase: str,
+        passphrase: str | Secret,
         *,
         valid_from: _dt.date | None = None,
         years: int = DEFAULT_VALIDITY_YEARS,
     ) -> tuple[PublicKeyInfo, PublicKeyInfo | None]:
         """Create the institution's signing key; an existing open key is rolled over (kept for
-        verification, its validity ending the day before). Returns ``(new, previous or None)``.
+        verification, its validity ending the day before). A key valid from before the institution's
+        existing keys fills the gap: it ends the day before the earliest of them, which stay as they
+        are. Returns ``(new, previous or None)``.
         """
         check = check_filing_number(filing_number, profiles=load_profiles(self.home.profiles_dir))
         if not check.valid:
@@ -70,8 +82,12 @@ class Station:
             raise RegisterError(f"密钥有效年限应为1-30年，收到 {years}")
         check_passphrase(passphrase)
         start = valid_from or _dt.date.today()
-        until = start.replace(year=start.year + years) - _dt.timedelta(days=1)
+        until = years_after(start, years) - _dt.timedelta(days=1)
         self.home.ensure()
+        with self.register() as reg:
+            later = [k.valid_from for k in reg.institution_keys(filing_number) if k.valid_from > start]
+        if later:
+            until = min(until, min(later) - _dt.timedelta(days=1))
         kid, public = self.keystore.generate(passphrase)
         info = PublicKeyInfo(kid, public, filing_number, institution, start, until)
         try:

@@ -15,6 +15,7 @@ from certgen.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.exceptions import CertkioskError
 from certgen.issue import Issuer
 from certgen.roster import read_roster
+from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 
@@ -70,7 +71,7 @@ class BatchScreen(StationScreen):
     def load(self) -> None:
         roster = Path(self.query_one("#field-roster", Field).value.strip())
         photos_text = self.query_one("#field-photos", Field).value.strip()
-        passphrase = self.query_one("#field-batch-passphrase", Field).value
+        passphrase = Secret(self.query_one("#field-batch-passphrase", Field).value)
         try:
             self.issuer = Issuer(self.station, passphrase)
             data = read_roster(roster)

@@ -15,6 +15,7 @@ from certgen.idtypes import ID_TYPES
 from certgen.issue import Issued, Issuer
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord, check_field
+from certgen.secret import Secret
 from certgen.template import available_templates
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
@@ -129,14 +130,14 @@ class IssueScreen(StationScreen):
     def sign(self) -> None:
         if self.record is None:
             return
-        passphrase = self.query_one("#field-passphrase", Field).value
+        passphrase = Secret(self.query_one("#field-passphrase", Field).value)
         template = str(self.query_one("#template", Select).value)
         self.query_one("#sign", Button).disabled = True
         self.query_one("#result", Static).update("正在签发……")
         self.issue_worker(self.record, passphrase, template)
 
     @work(thread=True, exclusive=True, group="issue")
-    def issue_worker(self, record: CertificateRecord, passphrase: str, template: str) -> None:
+    def issue_worker(self, record: CertificateRecord, passphrase: Secret, template: str) -> None:
         try:
             issuer = Issuer(self.station, passphrase, template_name=template)
             with self.station.register() as reg:

@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from certgen.keys import PublicKeyInfo
 from certgen.number import check_filing_number
+from certgen.secret import Secret
 from certgen.trust import grouped_fingerprint
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
@@ -68,7 +69,7 @@ class KeysScreen(StationScreen):
         result = self.query_one("#keys-result", Static)
         try:
             if event.button.id == "create":
-                first, second = value("new-passphrase"), value("new-passphrase-again")
+                first, second = Secret(value("new-passphrase")), Secret(value("new-passphrase-again"))
                 if first != second:
                     self.query_one("#field-new-passphrase-again", Field).show_error("两次输入的口令不一致")
                     return
@@ -91,7 +92,7 @@ class KeysScreen(StationScreen):
             self.fail(exc)
 
     @work(thread=True, exclusive=True, group="keys")
-    def create_worker(self, filing: str, institution: str, passphrase: str) -> None:
+    def create_worker(self, filing: str, institution: str, passphrase: Secret) -> None:
         try:
             info, previous = self.station.new_key(filing, institution, passphrase)
         except Exception as exc:
