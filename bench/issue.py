@@ -31,11 +31,11 @@ from reportlab.lib.units import mm  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
 from bench._common import PASSPHRASE, station  # noqa: E402
-from certgen.batch import plan_batch, run_batch  # noqa: E402
-from certgen.issue import Issuer  # noqa: E402
-from certgen.photo import make_placeholder_photo  # noqa: E402
+from certgen.issuing.batch import plan_batch, run_batch  # noqa: E402
+from certgen.issuing.issuer import Issuer  # noqa: E402
+from certgen.issuing.roster import read_roster  # noqa: E402
+from certgen.pdf.photo import make_placeholder_photo  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
-from certgen.roster import read_roster  # noqa: E402
 from tests.conftest import resident_id  # noqa: E402
 from tests.test_batch import roster_rows, write_csv  # noqa: E402
 
@@ -49,7 +49,7 @@ def record(i: int, photo: Path) -> CertificateRecord:
 
 def bare_reportlab(issuer: Issuer, rec: CertificateRecord, photo: Path) -> bytes:
     """The same lines of text, border and photo, drawn with reportlab alone."""
-    from certgen.template import placeholders
+    from certgen.pdf.template import placeholders
 
     t, font = issuer.template, issuer.font
     values = placeholders(rec.replace(evaluator="示例职业技能等级认定中心（示例）"))

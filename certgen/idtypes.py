@@ -109,6 +109,27 @@ ID_RULES: dict[int, IdRule] = {
 }
 
 
+GB11643_TYPES = frozenset({201, 233, 237, 238})
+"""Document types whose 18-character numbers follow GB 11643 (birth date, sex digit, check character)."""
+
+
+def follows_gb11643(id_type: int, number: str) -> bool:
+    """Whether ``number`` is an 18-character GB 11643 number (it then carries a birth date and sex)."""
+    return id_type in GB11643_TYPES and len(number) == 18
+
+
+def normalise_id_number(id_type: int, number: str) -> str:
+    """The number as stored: a GB 11643 check character ``x`` is written ``X``."""
+    return number.upper() if id_type in GB11643_TYPES else number
+
+
+def sex_of(id_type: int, number: str) -> str | None:
+    """男 or 女 from a GB 11643 number's 17th digit; None for other numbers."""
+    if not follows_gb11643(id_type, number) or not number[16].isdigit():
+        return None
+    return "男" if int(number[16]) % 2 else "女"
+
+
 def check_id_number(id_type: int, number: str, today: _dt.date | None = None) -> str | None:
     """None when ``number`` is a valid number of document type ``id_type``, else why not."""
     rule = ID_RULES.get(id_type)

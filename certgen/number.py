@@ -355,6 +355,52 @@ def check_filing_number(text: str, *, profiles: dict[str, ProvinceProfile] | Non
     return _check(text, FILING_LENGTH, FILING_SEGMENTS, "机构备案号", profiles, None)
 
 
+def filing_part(number: str) -> str:
+    """Positions 1-13 of a certificate number: the issuing institution's filing number (机构备案号)."""
+    return number[:FILING_LENGTH]
+
+
+class Mismatch(NamedTuple):
+    """A valid number that disagrees with what the certificate states elsewhere."""
+
+    code: str
+    """``NUMBER_KEY_MISMATCH``, ``NUMBER_LEVEL_MISMATCH`` or ``NUMBER_YEAR_MISMATCH`` (verify's reason codes)."""
+    message: str
+    """What disagrees, in Chinese."""
+
+
+def cross_check(
+    check: NumberCheck,
+    *,
+    level: int | None = None,
+    issue_date: _dt.date | None = None,
+    filing_number: str | None = None,
+    institution: str = "",
+) -> list[Mismatch]:
+    """The number's own segments against the level, the issue year and the signing institution.
+
+    The one rule for record validation, issuing and verification. ``check`` must be valid; an
+    argument left None is not compared.
+    """
+    found = []
+    if filing_number is not None and filing_part(check.text) != filing_number:
+        who = f"（{institution}）" if institution else ""
+        found.append(Mismatch(
+            "NUMBER_KEY_MISMATCH",
+            f"前13位为{filing_part(check.text)}，与签发机构备案号{filing_number}{who}不一致",
+        ))  # fmt: skip
+    if level is not None and check.parts["level"] != str(level):
+        found.append(Mismatch(
+            "NUMBER_LEVEL_MISMATCH", f"第16位等级代码为{check.parts['level']}，与职业技能等级{level}不一致"
+        ))  # fmt: skip
+    if issue_date is not None and check.parts["year"] != f"{issue_date.year % 100:02d}":
+        found.append(Mismatch(
+            "NUMBER_YEAR_MISMATCH",
+            f"第14-15位年份代码为{check.parts['year']}，与发证日期{issue_date.year}年不一致",
+        ))  # fmt: skip
+    return found
+
+
 def parse_number(text: str, *, today: _dt.date | None = None) -> CertificateNumber:
     """Parse a valid certificate number; ``NumberFormatError`` naming every problem otherwise."""
     return check_number(text, today=today).parsed()

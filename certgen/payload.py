@@ -25,8 +25,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from certgen.exceptions import MalformedPayload, NotOurFormat, PayloadError
-from certgen.keys import KID_LENGTH
 from certgen.record import CertificateRecord
+from certgen.trust import KID_LENGTH
 
 PREFIX = "ZJ1:"
 """Text prefix: 'ZJ' (职技) and the envelope version 1. All characters are QR alphanumeric."""

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from certgen.exceptions import FieldError, RecordError
-from certgen.idtypes import ID_TYPES, RESIDENT_ID, birth_date, check_id_number
+from certgen.idtypes import ID_TYPES, RESIDENT_ID, birth_date, check_id_number, follows_gb11643, normalise_id_number
 from certgen.levels import LEVELS
-from certgen.number import check_number
+from certgen.number import check_number, cross_check
 
 ABSENT_JOB_TYPE = "——"
 """What a certificate prints for a job type (工种) that does not exist (002 附件9 notes)."""
@@ -149,7 +149,7 @@ class CertificateRecord:
             bad("issue_date", self.issue_date.isoformat(), "晚于今天，发证日期不能在将来")
         elif self.issue_date < EARLIEST_ISSUE:
             bad("issue_date", self.issue_date.isoformat(), "早于2019年，职业技能等级证书尚未实行")
-        elif self.id_type in (201, 237, 238) and isinstance(self.id_number, str) and len(self.id_number) == 18:
+        elif isinstance(self.id_number, str) and follows_gb11643(self.id_type, self.id_number):
             born = birth_date(self.id_number)
             if born is not None and born > self.issue_date:
                 bad("issue_date", self.issue_date.isoformat(), f"早于证件号码中的出生日期 {born.isoformat()}")
@@ -180,18 +180,11 @@ class CertificateRecord:
                 if not check.valid:
                     bad("number", self.number, "不符合编码规则：" + "；".join(check.errors))
                 else:
-                    if level_ok and check.parts["level"] != str(self.level):
-                        bad(
-                            "number",
-                            self.number,
-                            f"第16位等级代码为{check.parts['level']}，与职业技能等级{self.level}不一致",
-                        )
-                    if date_ok and check.parts["year"] != f"{self.issue_date.year % 100:02d}":
-                        bad(
-                            "number",
-                            self.number,
-                            f"第14-15位年份代码为{check.parts['year']}，与发证日期{self.issue_date.year}年不一致",
-                        )
+                    mismatches = cross_check(
+                        check, level=self.level if level_ok else None, issue_date=self.issue_date if date_ok else None
+                    )
+                    for mismatch in mismatches:
+                        bad("number", self.number, mismatch.message)
 
         if self.photo is not None and not isinstance(self.photo, Path):
             bad("photo", self.photo, "应为文件路径")
@@ -262,8 +255,8 @@ class CertificateRecord:
         for key in REQUIRED_FIELDS:
             if key not in fields:
                 errors.append(FieldError(key, "", "缺少此字段"))
-        if values.get("id_type") in (RESIDENT_ID, 237, 238) and isinstance(values.get("id_number"), str):
-            values["id_number"] = values["id_number"].upper()
+        if isinstance(values.get("id_type"), int) and isinstance(values.get("id_number"), str):
+            values["id_number"] = normalise_id_number(values["id_type"], values["id_number"])
         if errors:
             raise RecordError(errors)
         return cls(**values)
@@ -398,7 +391,7 @@ def check_field(field: str, value: object, *, id_type: int = RESIDENT_ID) -> str
         check = check_number(converted)
         return None if check.valid else str(FieldError(field, converted, "；".join(check.errors)))
     if field == "id_number" and converted:
-        number = converted.upper() if id_type in (RESIDENT_ID, 237, 238) else converted
+        number = normalise_id_number(id_type, converted)
         problem = check_id_number(id_type, number)
         return str(FieldError(field, converted, f"不是有效的{ID_TYPES[id_type]}号码：{problem}")) if problem else None
     if field == "occupation_code" and not OCCUPATION_CODE.fullmatch(converted):

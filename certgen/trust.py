@@ -7,6 +7,7 @@ and atomically writing the store file.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
 import json
@@ -15,9 +16,93 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from certgen.exceptions import TrustConflict, TrustError
-from certgen.home import write_bytes_atomic
-from certgen.keys import PublicKeyInfo
+from certgen.files import write_bytes_atomic
+from certgen.number import check_filing_number
+
+KID_LENGTH = 8
+
+
+def kid_of(raw_public_key: bytes) -> bytes:
+    """The key id: the first 8 bytes of SHA-256 of the raw 32-byte Ed25519 public key."""
+    return hashlib.sha256(raw_public_key).digest()[:KID_LENGTH]
+
+
+def raw_public(key: Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of an Ed25519 public key."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@dataclass(frozen=True)
+class PublicKeyInfo:
+    """What a verifying station needs to know of one institution key."""
+
+    kid: bytes
+    """Key id: SHA-256(public key)[:8]; the COSE header carries it."""
+    public_key: bytes
+    """The raw 32-byte Ed25519 public key."""
+    filing_number: str
+    """The institution's filing number (机构备案号), 13 characters."""
+    institution: str
+    """The institution's name as filed, printed as 评价机构."""
+    valid_from: _dt.date
+    """First day certificates may be issued with this key."""
+    valid_until: _dt.date | None
+    """Last day certificates may be issued with this key; None while open-ended."""
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != 32:
+            raise TrustError(f"公钥长度应为32字节，收到 {len(self.public_key)} 字节")
+        if kid_of(self.public_key) != self.kid:
+            raise TrustError(f"密钥标识 {self.kid.hex()} 与公钥不符（应为 {kid_of(self.public_key).hex()}）")
+        check = check_filing_number(self.filing_number)
+        if not check.valid:
+            raise TrustError(f"机构备案号「{self.filing_number}」无效：" + "；".join(check.errors))
+        if not self.institution.strip():
+            raise TrustError(f"密钥 {self.kid.hex()} 缺少机构名称")
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise TrustError(f"密钥 {self.kid.hex()} 的有效期结束日早于开始日")
+
+    @property
+    def kid_hex(self) -> str:
+        return self.kid.hex()
+
+    def verifier(self) -> Ed25519PublicKey:
+        """The cryptography object that checks signatures."""
+        return Ed25519PublicKey.from_public_bytes(self.public_key)
+
+    def valid_on(self, day: _dt.date) -> bool:
+        """Whether a certificate issued on ``day`` falls inside this key's validity window."""
+        return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kid": self.kid.hex(),
+            "public_key": base64.b64encode(self.public_key).decode("ascii"),
+            "filing_number": self.filing_number,
+            "institution": self.institution,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> PublicKeyInfo:
+        try:
+            until = data["valid_until"]
+            return cls(
+                kid=bytes.fromhex(data["kid"]),
+                public_key=base64.b64decode(data["public_key"], validate=True),
+                filing_number=str(data["filing_number"]),
+                institution=str(data["institution"]),
+                valid_from=_dt.date.fromisoformat(data["valid_from"]),
+                valid_until=_dt.date.fromisoformat(until) if until else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrustError(f"密钥记录格式错误：{exc!r}") from None
+
 
 BUNDLE_FORMAT = "certkiosk-trust/1"
 BUNDLE_MAX_BYTES = 64 * 1024 * 1024

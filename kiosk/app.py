@@ -8,8 +8,8 @@ from collections.abc import Callable
 from textual.app import App
 from textual.binding import Binding
 
-from certgen.home import StationHome
 from certgen.station import Station
+from certgen.station.home import StationHome
 from kiosk.screens.archive import ArchiveScreen
 from kiosk.screens.batch import BatchScreen
 from kiosk.screens.home import HomeScreen

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import platformdirs
 
-from certgen.batch import BatchResult, plan_batch, run_batch
-from certgen.home import StationHome
-from certgen.issue import Issuer
-from certgen.photo import make_placeholder_photo
-from certgen.roster import read_roster
+from certgen.issuing.batch import BatchResult, plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
+from certgen.pdf.photo import make_placeholder_photo
 from certgen.station import Station
+from certgen.station.home import StationHome
 
 DEMO_FILING = "Y000021146999"
 """Valid in form (Liaoning, 葫芦岛市, kind 6 其他, order 999) and in no real register."""

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from certgen.home import StationHome
-from certgen.keys import PublicKeyInfo
 from certgen.record import CertificateRecord
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo
 
 VECTORS = Path(__file__).parent / "vectors"
 FILING = "Y000021012001"  # 华晨汽车集团控股有限公司, 002 附件9
@@ -24,9 +24,9 @@ TODAY = dt.date(2024, 5, 20)
 def no_system_fonts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test sees a machine without 华文楷体: layouts and glyph checks use the bundled font,
     whatever fonts the machine running the suite has (a test that wants STKaiti puts one in place)."""
-    import certgen.fonts
+    import certgen.pdf.fonts
 
-    monkeypatch.setattr(certgen.fonts, "system_font_dirs", list)
+    monkeypatch.setattr(certgen.pdf.fonts, "system_font_dirs", list)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def make_record(**changes: object) -> CertificateRecord:
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few generated white-background photos, 2-inch (413x579 px) and 1-inch (295x413 px)."""
-    from certgen.photo import make_placeholder_photo
+    from certgen.pdf.photo import make_placeholder_photo
 
     folder = tmp_path_factory.mktemp("photos")
     for i in range(5):
@@ -75,7 +75,7 @@ def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def issuer(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path):  # type: ignore[no-untyped-def]
-    from certgen.issue import Issuer
+    from certgen.issuing.issuer import Issuer
 
     station, _ = keyed_station
     return Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")

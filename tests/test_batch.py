@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from certgen.batch import BatchInvalid, plan_batch, run_batch
-from certgen.issue import Issuer
-from certgen.reports import DATA_TABLE_COLUMNS, SUMMARY_COLUMNS
-from certgen.roster import RosterError, read_roster
+from certgen.issuing.batch import BatchInvalid, plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.reports import DATA_TABLE_COLUMNS, SUMMARY_COLUMNS
+from certgen.issuing.roster import RosterError, read_roster
 from tests.conftest import resident_id
 
 HEADER = [
@@ -179,10 +179,10 @@ def test_bad_rows_are_all_listed_and_nothing_is_issued(issuer: Issuer, tmp_path:
 def test_an_interrupted_batch_resumes_without_issuing_anyone_twice(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import certgen.issue
+    import certgen.issuing.issuer
 
     roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(12), "utf-8"))
-    real_finish = certgen.issue.finish
+    real_finish = certgen.issuing.issuer.finish
     calls = {"n": 0}
 
     def crash_on_the_eighth(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -191,7 +191,7 @@ def test_an_interrupted_batch_resumes_without_issuing_anyone_twice(
             raise KeyboardInterrupt  # the operator pulls the plug mid-certificate
         return real_finish(*args, **kwargs)
 
-    monkeypatch.setattr(certgen.issue, "finish", crash_on_the_eighth)
+    monkeypatch.setattr(certgen.issuing.issuer, "finish", crash_on_the_eighth)
     with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, roster, photo_dir)
     with pytest.raises(KeyboardInterrupt):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from certgen.register import Register
+from certgen.station.register import Register
 from kiosk.cli import cli
 from kiosk.demo import DEMO_FILING, DEMO_INSTITUTION, demo_home
 
@@ -28,7 +28,7 @@ def test_demo_issues_renders_and_verifies_then_reuses_its_home(tmp_path: Path) -
 
 
 def test_the_demo_never_uses_a_real_station_home(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from certgen.home import StationHome
+    from certgen.station.home import StationHome
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     real = StationHome(tmp_path / "real-station", "CERTKIOSK_HOME")

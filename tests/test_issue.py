@@ -16,15 +16,15 @@ import zxingcpp
 from PIL import Image
 
 from certgen.exceptions import RecordError
-from certgen.finish import ATTACHMENT_NAME, read_attachment
-from certgen.fonts import FontError, bundled_font, choose_font
-from certgen.issue import Issuer
-from certgen.keys import PublicKeyInfo
-from certgen.layout_check import measure
+from certgen.issuing.issuer import Issuer
 from certgen.payload import decode
-from certgen.photo import PhotoError, prepare_photo
+from certgen.pdf.finish import ATTACHMENT_NAME, read_attachment
+from certgen.pdf.fonts import FontError, bundled_font, choose_font
+from certgen.pdf.measure import measure
+from certgen.pdf.photo import PhotoError, prepare_photo
+from certgen.pdf.template import TemplateError, available_templates, load_template, parse_template, placeholders
 from certgen.station import Station
-from certgen.template import TemplateError, available_templates, load_template, parse_template, placeholders
+from certgen.trust import PublicKeyInfo
 from tests.conftest import PASSPHRASE, make_record
 
 
@@ -95,12 +95,12 @@ def test_a_missing_glyph_refuses_the_record_before_a_number_is_used(issuer: Issu
 
 
 def test_a_failure_after_allocation_voids_the_number(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import certgen.issue
+    import certgen.issuing.issuer
 
     def broken(*args: object, **kwargs: object) -> bytes:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(certgen.issue, "finish", broken)
+    monkeypatch.setattr(certgen.issuing.issuer, "finish", broken)
     with issuer.station.register() as reg:
         with pytest.raises(OSError):
             issuer.issue(reg, make_record())
@@ -120,7 +120,7 @@ def test_institution_is_filled_in_and_must_match(issuer: Issuer) -> None:
 def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
     import dataclasses
 
-    from certgen.render import LayoutError, layout_text
+    from certgen.pdf.render import LayoutError, layout_text
 
     body = issuer.template.body
     small = dataclasses.replace(body, box=dataclasses.replace(body.box, h=20.0))  # room for 2 lines

@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from certgen.exceptions import (
-    KeyStoreError,
-    RegisterError,
-    TrustConflict,
-    TrustError,
-    WrongPassphrase,
-)
-from certgen.home import StationHome
-from certgen.keys import PublicKeyInfo, kid_of
+from certgen.exceptions import KeyStoreError, RegisterError, TrustConflict, TrustError, WrongPassphrase
 from certgen.station import Station
-from certgen.trust import TrustBundle
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo, TrustBundle, kid_of
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE
 
 

@@ -11,9 +11,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from certgen.issue import Issued, Issuer
-from certgen.keys import PublicKeyInfo
+from certgen.issuing.issuer import Issued, Issuer
 from certgen.station import Station
+from certgen.trust import PublicKeyInfo
 from kiosk.app import StationApp, build_app
 from kiosk.widgets.field import Field
 from kiosk.widgets.verdict import VerdictPanel

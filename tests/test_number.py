@@ -8,13 +8,7 @@ import json
 import pytest
 
 from certgen.exceptions import NumberFormatError
-from certgen.number import (
-    CertificateNumber,
-    check_filing_number,
-    check_number,
-    format_number,
-    parse_number,
-)
+from certgen.number import CertificateNumber, check_filing_number, check_number, format_number, parse_number
 from tests.conftest import VECTORS
 
 TODAY = dt.date(2026, 11, 21)

@@ -18,10 +18,9 @@ from hypothesis import strategies as st
 
 from certgen.exceptions import PayloadError
 from certgen.idtypes import gb11643_check_char
-from certgen.keys import PublicKeyInfo
 from certgen.payload import MAX_TEXT_LENGTH, QR_MAX_VERSION, decode, sign
 from certgen.record import TEXT_LIMITS, CertificateRecord
-from certgen.trust import TrustBundle
+from certgen.trust import PublicKeyInfo, TrustBundle
 from tests.vectors.payload import make_vectors as mv
 from verify.check import clean_scanned_text, verify_text
 

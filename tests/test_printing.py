@@ -19,17 +19,11 @@ import pypdfium2
 import pytest
 import zxingcpp
 
-from certgen.issue import Issued, Issuer
-from certgen.printing import (
-    PrintError,
-    calibration_pdf,
-    find_queue,
-    list_queues,
-    load_offsets,
-    print_files,
-    save_offset,
-)
+from certgen.issuing.issuer import Issued, Issuer
+from certgen.issuing.printing import print_files
+from certgen.pdf.calibration import calibration_pdf
 from certgen.station import Station
+from certgen.station.printing import PrintError, find_queue, list_queues, load_offsets, save_offset
 from tests.conftest import PASSPHRASE, make_record
 
 QUEUE, STOPPED = "CertPDF", "CertStopped"

@@ -26,7 +26,28 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
-@pytest.mark.parametrize("module", ["record", "number", "payload", "keys", "trust", "register", "station"])
+PURE_CORE = (
+    "assets",
+    "exceptions",
+    "files",
+    "idtypes",
+    "levels",
+    "number",
+    "payload",
+    "profiles",
+    "provinces",
+    "record",
+    "secret",
+    "trust",
+)
+
+
+def test_the_pure_core_is_every_flat_module_of_certgen() -> None:
+    flat = {p.stem for p in (ROOT / "certgen").glob("*.py") if p.stem != "__init__"} | {"profiles", "assets"}
+    assert flat == set(PURE_CORE), "a new flat certgen module belongs to the pure core, or in a sub-package"
+
+
+@pytest.mark.parametrize("module", PURE_CORE)
 def test_the_pure_certgen_modules_import_no_rendering_or_ui_library(module: str) -> None:
     loaded = _imported_after(f"import certgen.{module}")
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
@@ -37,6 +58,14 @@ def test_certgen_and_verify_never_import_textual() -> None:
         for path in (ROOT / package).rglob("*.py"):
             text = path.read_text("utf-8")
             assert "import textual" not in text and "from textual" not in text, path
+
+
+def test_the_architecture_contracts_are_kept() -> None:
+    """import-linter's contracts in pyproject.toml: the layers, and verify / the core kept light."""
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:

@@ -188,3 +188,40 @@ def test_check_field_for_forms() -> None:
 
 def test_limits_are_declared_for_every_text_field() -> None:
     assert set(TEXT_LIMITS) == {"name", "occupation", "job_type", "employer", "evaluator", "issuer"}
+
+
+def _permanent_residence_id(born: str, sequence: str = "001") -> str:
+    """A new-format (2023) 18-character 外国人永久居留身份证 number: 9, region, nationality, birth, sequence."""
+    first17 = "9" + "11" + "840" + born + sequence[:3]
+    return first17[:17] + gb11643_check_char(first17[:17])
+
+
+def test_a_new_format_permanent_residence_id_is_checked_like_a_resident_id() -> None:
+    # type 233's 18-character numbers carry a birth date, a sex digit and the check character of GB 11643
+    number = _permanent_residence_id("19900101")
+    if not number.endswith("X"):  # find a sequence whose check character is X, to see it normalised
+        number = next(
+            n for n in (_permanent_residence_id("19900101", f"{i:03d}") for i in range(1000)) if n.endswith("X")
+        )
+    record = CertificateRecord.from_fields(
+        {
+            "name": "Anna Smith", "id_type": "233", "id_number": number.lower(), "occupation_code": "6-18-01-01",
+            "occupation": "车工", "level": "3", "issue_date": "2020-11-15",
+        }
+    )  # fmt: skip
+    assert record.id_number == number
+    with pytest.raises(RecordError, match="早于证件号码中的出生日期"):
+        make_record(id_type=233, name="Anna Smith", id_number=_permanent_residence_id("20200101"),
+                    issue_date=dt.date(2019, 6, 1))  # fmt: skip
+
+
+def test_the_public_notice_takes_sex_and_birth_from_every_gb11643_document_type() -> None:
+    from pathlib import Path
+
+    from certgen.issuing.reports import BatchEntry, public_rows
+
+    number = _permanent_residence_id("19851231", "002")  # 17th digit 2: female
+    record = make_record(id_type=233, name="Anna Smith", id_number=number)
+    entry = BatchEntry(record=record, pdf=Path("x.pdf"), pdf_sha256="0" * 64)
+    row = public_rows([entry])[0]
+    assert row[2:4] == ["女", "1985.12"]

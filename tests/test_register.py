@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from certgen.exceptions import DuplicateNumber, RegisterError
-from certgen.register import Register
+from certgen.station.register import Register
 from tests.conftest import FILING, make_record
 
 ROOT = Path(__file__).resolve().parent.parent

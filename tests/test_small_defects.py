@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.traceback import Traceback
 
 from certgen.exceptions import RegisterError, WrongPassphrase
-from certgen.home import StationHome
-from certgen.issue import Issuer
-from certgen.keys import PublicKeyInfo
+from certgen.issuing.issuer import Issuer
 from certgen.secret import Secret
 from certgen.station import Station
+from certgen.station.home import StationHome
+from certgen.trust import PublicKeyInfo
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record
 from tests.test_cli import run
 from verify.check import verify_text

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from certgen.home import StationHome
-from certgen.issue import Issuer
+from certgen.issuing.issuer import Issuer
 from certgen.station import Station
+from certgen.station.home import StationHome
 from kiosk.app import build_app
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE, TODAY, make_record
 

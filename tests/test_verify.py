@@ -19,11 +19,11 @@ import zxingcpp
 from click.testing import CliRunner
 from PIL import Image
 
-from certgen.issue import Issued, Issuer
-from certgen.keys import PublicKeyInfo
+from certgen.exceptions import RecordError
+from certgen.issuing.issuer import Issued, Issuer
 from certgen.payload import Claim, claims_map, protected_header, sig_structure, to_text
 from certgen.station import Station
-from certgen.trust import Revocation, TrustBundle
+from certgen.trust import PublicKeyInfo, Revocation, TrustBundle
 from kiosk.cli import cli
 from tests.conftest import PASSPHRASE, make_record
 from tests.vectors.payload import make_vectors as mv
@@ -321,3 +321,21 @@ def test_cli_verify_exit_codes_json_and_wedge_input(
     assert no_trust.exit_code == 2 and "没有信任库" in no_trust.stderr
     bad_report = runner.invoke(cli, [*home, "verify", str(issued.path), "--report", str(tmp_path / "r.txt")])
     assert bad_report.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("reason", "changes"),
+    [
+        (Reason.NUMBER_LEVEL_MISMATCH, {"level": 4}),
+        (Reason.NUMBER_YEAR_MISMATCH, {"issue_date": dt.date(2021, 3, 1)}),
+    ],
+    ids=lambda v: getattr(v, "value", ""),
+)
+def test_verify_and_record_validation_word_a_number_mismatch_alike(reason: Reason, changes: dict[str, object]) -> None:
+    # one rule (certgen.number.cross_check) serves both sides: the issuer is refused with the same words
+    text, bundle = _case(reason)
+    found = [f.detail for f in verify_text(text, bundle, today=TODAY).findings if f.reason is reason]
+    with pytest.raises(RecordError) as refused:
+        make_record(number="Y000021012001203000001", **changes)
+    assert len(found) == 1
+    assert found[0].endswith(refused.value.errors[0].message)

@@ -23,9 +23,9 @@ from typing import Any
 
 from certgen.number import ProvinceProfile
 from certgen.trust import TrustBundle
-from verify.decode import Decoder
 from verify.files import IMAGE_SUFFIXES, PDF_SUFFIXES, verify_bytes
 from verify.reasons import Reason
+from verify.scan import Decoder
 from verify.status import VerificationStatus
 
 Progress = Callable[[int, int], None]

@@ -11,7 +11,7 @@ import datetime as _dt
 from dataclasses import replace
 
 from certgen.exceptions import PayloadError, RecordError
-from certgen.number import ProvinceProfile, check_number
+from certgen.number import ProvinceProfile, check_number, cross_check
 from certgen.payload import decode
 from certgen.trust import TrustBundle
 from verify.reasons import Reason
@@ -74,20 +74,14 @@ def verify_text(
     if not number.valid:
         findings.append(Finding(Reason.NUMBER_FORMAT, "；".join(number.errors)))
     else:
-        if claims.number[:13] != key.filing_number:
-            findings.append(Finding(
-                Reason.NUMBER_KEY_MISMATCH,
-                f"编号前13位为 {claims.number[:13]}，签发机构备案号为 {key.filing_number}（{key.institution}）",
-            ))  # fmt: skip
-        if number.parts["level"] != str(claims.level):
-            findings.append(Finding(
-                Reason.NUMBER_LEVEL_MISMATCH, f"编号第16位为 {number.parts['level']}，证书等级为 {claims.level}"
-            ))  # fmt: skip
-        if number.parts["year"] != f"{claims.issue_date.year % 100:02d}":
-            findings.append(Finding(
-                Reason.NUMBER_YEAR_MISMATCH,
-                f"编号第14-15位为 {number.parts['year']}，发证日期为 {claims.issue_date.isoformat()}",
-            ))  # fmt: skip
+        mismatches = cross_check(
+            number,
+            level=claims.level,
+            issue_date=claims.issue_date,
+            filing_number=key.filing_number,
+            institution=key.institution,
+        )
+        findings.extend(Finding(Reason(m.code), "证书编号" + m.message) for m in mismatches)
     if not key.valid_on(claims.issue_date):
         until = key.valid_until.isoformat() if key.valid_until else "长期"
         findings.append(Finding(

@@ -19,8 +19,8 @@ from certgen.number import ProvinceProfile
 from certgen.payload import ATTACHMENT_NAME, payload_sha256
 from certgen.trust import TrustBundle
 from verify.check import verify_text
-from verify.decode import Decoder, Found, find_codes
 from verify.reasons import Reason
+from verify.scan import Decoder, Found, find_codes
 from verify.status import VerificationStatus
 
 MAX_PIXELS = 200_000_000

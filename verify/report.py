@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from certgen.home import write_bytes_atomic
+from certgen.files import write_bytes_atomic
 from verify.archive import ArchiveRun
 from verify.reasons import Reason
 from verify.status import VERDICT_TEXT

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from certgen.keys import PublicKeyInfo
 from certgen.payload import Claims
+from certgen.trust import PublicKeyInfo
 from verify.reasons import Reason
 
 Verdict = Literal["valid", "invalid", "unreadable"]

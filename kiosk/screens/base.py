@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
-from certgen.station import Station, describe_error
+from certgen.station.station import Station, describe_error
 
 if TYPE_CHECKING:
     from kiosk.app import StationApp

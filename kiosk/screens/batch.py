@@ -11,10 +11,10 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, ProgressBar, Static
 
-from certgen.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.exceptions import CertkioskError
-from certgen.issue import Issuer
-from certgen.roster import read_roster
+from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
 from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field

@@ -12,11 +12,11 @@ from textual.widgets import Button, Footer, Header, Label, Select, Static
 
 from certgen.exceptions import RecordError
 from certgen.idtypes import ID_TYPES
-from certgen.issue import Issued, Issuer
+from certgen.issuing.issuer import Issued, Issuer
 from certgen.levels import LEVELS
+from certgen.pdf.template import available_templates
 from certgen.record import CertificateRecord, check_field
 from certgen.secret import Secret
-from certgen.template import available_templates
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 

@@ -9,10 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
-from certgen.keys import PublicKeyInfo
 from certgen.number import check_filing_number
 from certgen.secret import Secret
-from certgen.trust import grouped_fingerprint
+from certgen.trust import PublicKeyInfo, grouped_fingerprint
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 

@@ -10,8 +10,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from certgen.printing import PrintJob, list_queues, print_files
-from certgen.station import describe_error
+from certgen.issuing.printing import print_files
+from certgen.station.printing import PrintJob, list_queues
+from certgen.station.station import describe_error
 
 
 class PrintDialog(ModalScreen[list[PrintJob] | None]):

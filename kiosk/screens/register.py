@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
-from certgen.register import STATUS_TEXT
+from certgen.station.register import STATUS_TEXT
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.confirm import ConfirmDialog
 from kiosk.widgets.field import Field

@@ -12,7 +12,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from certgen.register import Register
+from certgen.station.register import Register
 from tests.conftest import FILING, make_record
 
 

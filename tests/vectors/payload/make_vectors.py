@@ -16,9 +16,9 @@ import base45
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from certgen.keys import kid_of, raw_public
 from certgen.payload import sig_structure, sign, to_text
 from certgen.record import CertificateRecord
+from certgen.trust import kid_of, raw_public
 
 HERE = Path(__file__).parent
 

@@ -20,11 +20,11 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
 from certgen.exceptions import CertkioskError
-from certgen.fonts import CertificateFont
 from certgen.payload import QR_ERROR, QR_MAX_VERSION
-from certgen.photo import PreparedPhoto
+from certgen.pdf.fonts import CertificateFont
+from certgen.pdf.photo import PreparedPhoto
+from certgen.pdf.template import Box, FieldsBlock, Template, TextBlock, placeholders
 from certgen.record import CertificateRecord
-from certgen.template import Box, FieldsBlock, Template, TextBlock, placeholders
 
 rl_config.useA85 = 0  # binary streams: ASCII85 only makes files bigger and slower to write
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from certgen.exceptions import CertkioskError
-from certgen.template import Box, Template
+from certgen.pdf.template import Box, Template
 
 PT_PER_MM = 72 / 25.4
 MM_TOLERANCE = 0.2

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
-from certgen.home import StationHome, write_bytes_atomic
-from certgen.keys import DEFAULT_VALIDITY_YEARS, KeyStore, PublicKeyInfo, check_passphrase
+from certgen.files import write_bytes_atomic
 from certgen.number import check_filing_number, load_profiles
-from certgen.register import Register
 from certgen.secret import Secret
-from certgen.trust import MergeResult, Revocation, Scope, TrustBundle, TrustStore
+from certgen.station.home import StationHome
+from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
+from certgen.station.register import Register
+from certgen.trust import MergeResult, PublicKeyInfo, Revocation, Scope, TrustBundle, TrustStore
 
 
 def years_after(day: _dt.date, years: int) -> _dt.date:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from certgen.exceptions import CertkioskError, RecordError
-from certgen.issue import Issuer
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.reports import BatchEntry, write_batch_reports
+from certgen.issuing.roster import Roster, RosterRow
 from certgen.record import CertificateRecord
-from certgen.register import Register
-from certgen.reports import BatchEntry, write_batch_reports
-from certgen.roster import Roster, RosterRow
 from certgen.secret import Secret
 from certgen.station import Station
+from certgen.station.register import Register
 
 Progress = Callable[[int, int, str], None]
 """Called after each certificate with (done, total, number)."""

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from certgen.exceptions import DuplicateNumber, RegisterError
-from certgen.keys import PublicKeyInfo
 from certgen.number import SERIAL_MAX, check_number, format_number
 from certgen.record import CertificateRecord
-from certgen.trust import SCOPE_TEXT, Revocation, Scope, utc_now
+from certgen.trust import SCOPE_TEXT, PublicKeyInfo, Revocation, Scope, utc_now
 
 SCHEMA_VERSION = "1"
 GENESIS = "0" * 64

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.home import write_bytes_atomic
+from certgen.files import write_bytes_atomic
+from certgen.idtypes import follows_gb11643, sex_of
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord
 
@@ -103,8 +104,8 @@ def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
     for i, e in enumerate(entries, 1):
         r, x = e.record, e.extras
         sex, born = x.get("性别", ""), ""
-        if r.id_type in (201, 237, 238) and len(r.id_number) == 18:
-            sex = sex or ("男" if int(r.id_number[16]) % 2 else "女")
+        if follows_gb11643(r.id_type, r.id_number):
+            sex = sex or sex_of(r.id_type, r.id_number) or ""
             born = f"{r.id_number[6:10]}.{r.id_number[10:12]}"
         job = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
         rows.append([

@@ -14,19 +14,19 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, RegisterError
-from certgen.finish import CertificateMeta, finish
-from certgen.fonts import CertificateFont, choose_font
-from certgen.home import write_bytes_atomic
-from certgen.keys import PublicKeyInfo
-from certgen.number import format_number
+from certgen.files import write_bytes_atomic
+from certgen.number import filing_part, format_number
 from certgen.payload import sign
-from certgen.photo import PreparedPhoto, prepare_photo
+from certgen.pdf.finish import CertificateMeta, finish
+from certgen.pdf.fonts import CertificateFont, choose_font
+from certgen.pdf.photo import PreparedPhoto, prepare_photo
+from certgen.pdf.render import layout, render
+from certgen.pdf.template import Template, load_template, placeholders
 from certgen.record import CertificateRecord
-from certgen.register import Register
-from certgen.render import layout, render
 from certgen.secret import Secret
 from certgen.station import Station
-from certgen.template import Template, load_template, placeholders
+from certgen.station.register import Register
+from certgen.trust import PublicKeyInfo
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Issuer:
     def key_for(self, reg: Register, record: CertificateRecord) -> PublicKeyInfo:
         """The signing key for the record's issue date; the record's number must be the key's."""
         key = reg.signing_key(self.filing_number, record.issue_date)
-        if record.number is not None and record.number[:13] != key.filing_number:
+        if record.number is not None and filing_part(record.number) != key.filing_number:
             raise RegisterError(
                 f"证书编号 {record.number} 的前13位不是本机构备案号 {key.filing_number}（{key.institution}）"
             )

@@ -1,0 +1,1 @@
+"""Issuing: one certificate (issuer), batches from rosters, reports, printing jobs."""

@@ -1,0 +1,1 @@
+"""Drawing and finishing certificate PDFs: templates, fonts, photos, layout, QR, render, finish, measure."""

@@ -1,0 +1,66 @@
+"""`certkiosk issue`: batch issuance from a roster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kiosk.cli.base import Progress, cli, read_passphrase, station_of
+
+
+@cli.command("issue")
+@click.argument("roster", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--photos", type=click.Path(file_okay=False, path_type=Path), help="Folder of photos named in 照片. / 照片目录。"
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder. / 输出目录。")
+@click.option("--template", "template_name", default="liaoning-2020", show_default=True, help="Template id. / 模板。")
+@click.option("--institution", "filing_number", help="Filing number of the issuing institution. / 机构备案号。")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the passphrase. / 口令文件。",
+)
+@click.option("--seal", type=click.Path(dir_okay=False, path_type=Path), help="Seal image (PNG). / 印章图片。")
+@click.option("--skip-invalid", is_flag=True, help="Issue the valid rows, list the others. / 跳过无效行。")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes. / 进程数。")
+@click.pass_context
+def issue_cmd(
+    ctx: click.Context, roster: Path, photos: Path | None, out_dir: Path | None, template_name: str,
+    filing_number: str | None, passphrase_file: Path | None, seal: Path | None, skip_invalid: bool, workers: int,
+) -> None:  # fmt: skip
+    """Issue certificates from a roster (CSV, XLSX or JSON). / 按名册批量发证。
+
+    Every row is checked first; by default nothing is issued if any row is bad. Re-running the
+    same roster completes an interrupted batch without issuing anyone twice.
+    先检查所有行，有错误则（默认）不发任何证书；重新运行同一名册可续发中断的批次。
+    """
+    from certgen.issuing.batch import plan_batch, run_batch
+    from certgen.issuing.issuer import Issuer
+    from certgen.issuing.roster import read_roster
+
+    station = station_of(ctx)
+    passphrase = read_passphrase(passphrase_file)
+    issuer = Issuer(station, passphrase, filing_number, template_name, out_dir, seal)
+    data = read_roster(roster)
+    with station.register() as reg:
+        plan = plan_batch(issuer, reg, data, photos)
+    click.echo(f"名册 {roster}（{data.encoding}）：{len(data.rows)} 行，批次 {plan.batch_id}")
+    if plan.done:
+        click.echo(f"其中 {len(plan.done)} 行已在此前的运行中发证，将跳过")
+    if plan.problems:
+        click.echo(f"发现 {len(plan.problems)} 处错误：", err=True)
+        for problem in plan.problems:
+            click.echo(f"  ✗ {problem}", err=True)
+        if not skip_invalid:
+            click.echo("未发任何证书。请修正名册后重新运行，或用 --skip-invalid 只发有效行。", err=True)
+            ctx.exit(1)
+    with Progress(len(plan.to_issue), "发证") as advance:
+        result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
+    if result.voided:
+        click.echo(f"作废了上次中断时未完成的编号：{', '.join(result.voided)}")
+    click.echo(f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张；证书与报表在 {result.folder}")
+    for path in result.reports:
+        click.echo(f"  {path.name}")
+    ctx.exit(1 if result.problems else 0)

@@ -1,0 +1,85 @@
+"""`certkiosk register`: check, find and revoke."""
+
+from __future__ import annotations
+
+import click
+
+from certgen.exceptions import ConfigError
+from certgen.station.register import STATUS_TEXT
+from kiosk.cli.base import CertkioskGroup, cli, json_line, station_of
+
+
+@cli.group(cls=CertkioskGroup)
+def register() -> None:
+    """The issuance register. / 发证登记库。"""
+
+
+@register.command("check")
+@click.pass_context
+def register_check(ctx: click.Context) -> None:
+    """Verify the audit chain and the tables; exit 1 on tampering. / 校验审计链与登记表。"""
+    station = station_of(ctx)
+    if not station.home.register_path.exists():
+        raise ConfigError(f"登记库 {station.home.register_path} 不存在")
+    with station.register() as reg:
+        problems = reg.check()
+        counts = reg.counts()
+        entries = len(reg.audit_entries())
+    click.echo(
+        f"审计日志 {entries} 条；证书：已发证 {counts['issued']}，作废 {counts['void']}，未完成 {counts['pending']}"
+    )
+    if problems:
+        click.echo(f"发现 {len(problems)} 处问题：")
+        for problem in problems:
+            click.echo(f"  ✗ {problem}")
+        ctx.exit(1)
+    click.echo("✓ 登记库完整：审计链未被篡改")
+
+
+@register.command("find")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line. / 每行一个 JSON 对象。")
+@click.pass_context
+def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
+    """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
+    with station_of(ctx).register() as reg:
+        found = reg.find(text)
+        revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
+    if not found:
+        click.echo(f"没有找到包含「{text}」的证书")
+    for item in found:
+        if as_json:
+            json_line(
+                {
+                    "number": item.number,
+                    "status": item.status,
+                    "revoked": item.number in revoked,
+                    "batch_id": item.batch_id,
+                    "record": item.record.to_dict(),
+                    "output_path": item.output_path,
+                }
+            )
+            continue
+        mark = "，已吊销" if item.number in revoked else ""
+        click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
+
+
+@register.command("revoke")
+@click.option("--certificate", "number", help="A certificate number. / 证书编号。")
+@click.option("--batch", help="A batch id. / 批次号。")
+@click.option("--key", "kid", help="A key id (hex). / 密钥标识。")
+@click.option("--reason", required=True, help="Why (recorded in the audit log). / 吊销原因。")
+@click.pass_context
+def register_revoke(ctx: click.Context, number: str | None, batch: str | None, kid: str | None, reason: str) -> None:
+    """Revoke a certificate, a whole batch or a key. / 吊销证书、整批证书或密钥。"""
+    chosen = [(s, t) for s, t in (("certificate", number), ("batch", batch), ("key", kid)) if t]
+    if len(chosen) != 1:
+        raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")
+    scope, target = chosen[0]
+    revocation = station_of(ctx).revoke(scope, target, reason)  # type: ignore[arg-type]
+    extra = f"（含 {len(revocation.numbers)} 张证书）" if revocation.numbers else ""
+    click.echo(f"已吊销 {target}{extra}：{reason}")
+    click.echo("请重新导出信任包（certkiosk trust export）并分发给核验方。")
+
+
+# --- verify ----------------------------------------------------------------------------------
