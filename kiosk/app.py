@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual.app import App
 from textual.binding import Binding
 
+from certgen.assets import shipped_file
 from certgen.station import Station
 from certgen.station.home import StationHome
 from kiosk.screens.archive import ArchiveScreen
@@ -24,7 +25,7 @@ SCREENS = ("home", "issue", "batch", "verify", "archive", "keys", "register")
 class StationApp(App[None]):
     """certkiosk's terminal UI: every screen one key away, shown in the footer."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = shipped_file("kiosk", "app.tcss")
     TITLE = "certkiosk 职业技能等级证书工作站"
     MODES = {
         "home": HomeScreen,

@@ -23,7 +23,16 @@ def templates() -> Traversable:
     return resources.files(__name__) / "templates"
 
 
+def shipped_file(package: str, *parts: str) -> Path:
+    """A data file shipped in ``package`` as a real path, for libraries that open files by name;
+    extracted to a temporary file for the life of the process if the package is not on the file
+    system (e.g. imported from a zip)."""
+    resource = resources.files(package)
+    for part in parts:
+        resource = resource / part
+    return _EXTRACTED.enter_context(resources.as_file(resource))
+
+
 def font_file(name: str) -> Path:
-    """A shipped font file as a real path (reportlab opens fonts by name); extracted to a
-    temporary file for the life of the process if the package is not on the file system."""
-    return _EXTRACTED.enter_context(resources.as_file(resources.files(__name__) / "fonts" / name))
+    """A shipped font file (reportlab opens fonts by path)."""
+    return shipped_file(__name__, "fonts", name)
