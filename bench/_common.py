@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from certgen.issuing.issuer import Issued, Issuer  # noqa: E402
-from certgen.pdf.photo import make_placeholder_photo  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
 from certgen.station.home import StationHome  # noqa: E402
 from certgen.station.station import Station  # noqa: E402
+from kiosk.demo import make_placeholder_photo  # noqa: E402
 from tests.conftest import resident_id  # noqa: E402
 
 PASSPHRASE = "bench passphrase"

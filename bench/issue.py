@@ -34,8 +34,8 @@ from bench._common import PASSPHRASE, station  # noqa: E402
 from certgen.issuing.batch import plan_batch, run_batch  # noqa: E402
 from certgen.issuing.issuer import Issuer  # noqa: E402
 from certgen.issuing.roster import read_roster  # noqa: E402
-from certgen.pdf.photo import make_placeholder_photo  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
+from kiosk.demo import make_placeholder_photo  # noqa: E402
 from tests.conftest import resident_id  # noqa: E402
 from tests.test_batch import roster_rows, write_csv  # noqa: E402
 

@@ -7,6 +7,10 @@ terminal UI can show it as it is, without a traceback.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from certgen.labels import FIELD_LABELS
+
 
 class CertkioskError(Exception):
     """Base class of every error certkiosk raises on bad input or a bad state."""
@@ -97,29 +101,73 @@ class MalformedPayload(PayloadError):
     code = "MALFORMED"
 
 
+class ReportError(CertkioskError):
+    """A report cannot be written: an unknown format, or the file system refused it."""
+
+
+class BackupError(CertkioskError):
+    """A backup could not be written, or a backup file is not one to trust."""
+
+
 class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 
 
-_FIELD_LABELS = {
-    "name": "姓名",
-    "id_type": "证件类型",
-    "id_number": "证件号码",
-    "employer": "所在单位",
-    "occupation_code": "职业编码",
-    "occupation": "职业名称",
-    "job_type": "工种名称",
-    "level": "职业技能等级",
-    "number": "证书编号",
-    "issue_date": "发证日期",
-    "evaluator": "评价机构",
-    "issuer": "发证机构",
-    "photo": "照片",
-    "template": "模板",
-}
+class TemplateError(CertkioskError):
+    """A template file is missing or invalid."""
+
+
+class FontError(CertkioskError):
+    """The font is unusable, or lacks characters the certificate needs."""
+
+
+class PhotoError(CertkioskError):
+    """The photo cannot be used on a certificate."""
+
+
+class LayoutError(CertkioskError):
+    """The record's text does not fit its block."""
+
+
+class PrintError(CertkioskError):
+    """CUPS is missing, the queue is unknown or stopped, or the job was refused."""
+
+
+class RosterError(CertkioskError):
+    """The roster file cannot be read as a roster."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """What is wrong with one roster row."""
+
+    row: int
+    """Spreadsheet row number."""
+    message: str
+    """The problem, in Chinese."""
+
+    def __str__(self) -> str:
+        return f"第{self.row}行：{self.message}"
+
+
+class BatchInvalid(CertkioskError):
+    """Some rows of the roster are invalid; nothing was issued."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        self.problems = problems
+        """Every problem, with its row number."""
+        super().__init__(f"名册有{len(problems)}处错误，未发任何证书：\n" + "\n".join(str(p) for p in problems))
+
+
+class DecoderUnavailable(CertkioskError):
+    """The chosen decoder cannot be loaded on this machine."""
+
+
+class BatchCancelled(CertkioskError):
+    """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
 
 
 def field_label(field: str) -> str:
     """The Chinese label of a record field followed by its name, e.g. ``姓名(name)``."""
-    label = _FIELD_LABELS.get(field)
-    return f"{label}({field})" if label else field
+    text = FIELD_LABELS.get(field)
+    return f"{text}({field})" if text else field

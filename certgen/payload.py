@@ -267,8 +267,20 @@ def text_to_cose(text: str) -> bytes:
     return cose
 
 
-def parse_cose(cose: bytes) -> CoseSign1:
-    """Parse a tagged COSE_Sign1 with EdDSA and an 8-byte kid in the protected header."""
+def sign_detached(content: bytes, key: Ed25519PrivateKey, kid: bytes) -> bytes:
+    """A detached COSE_Sign1 (payload ``nil``) over ``content``: what signs trust bundles, key
+    roll-overs and backup manifests, with the same header and Sig_structure as the QR payload."""
+    protected = protected_header(kid)
+    signature = key.sign(sig_structure(protected, content))
+    return _cbor(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, None, signature]))
+
+
+def parse_cose(cose: bytes, *, detached: bytes | None = None) -> CoseSign1:
+    """Parse a tagged COSE_Sign1 with EdDSA and an 8-byte kid in the protected header.
+
+    With ``detached``, the structure's payload must be ``nil`` and ``detached`` is the content
+    it signs (RFC 9052 section 2, detached content).
+    """
     item = _strict_cbor(cose, "COSE结构")
     if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_SIGN1_TAG:
         tag = item.tag if isinstance(item, cbor2.CBORTag) else "无"
@@ -277,6 +289,10 @@ def parse_cose(cose: bytes) -> CoseSign1:
     if not isinstance(parts, list | tuple) or len(parts) != 4:
         raise _malformed("structure", "COSE_Sign1应为4个元素的数组")
     protected, unprotected, payload, signature = parts
+    if detached is not None:
+        if payload is not None:
+            raise _malformed("structure", "分离签名的COSE_Sign1载荷应为 nil")
+        payload = detached
     if not isinstance(protected, bytes) or not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise _malformed("structure", "COSE_Sign1的受保护头、载荷和签名应为字节串")
     if not isinstance(unprotected, Mapping) or unprotected:

@@ -12,14 +12,14 @@ import datetime as _dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from certgen.exceptions import TrustConflict, TrustError
+from certgen.exceptions import TrustError
 from certgen.files import write_bytes_atomic
 from certgen.number import check_filing_number
 
@@ -106,6 +106,8 @@ class PublicKeyInfo:
 
 BUNDLE_FORMAT = "certkiosk-trust/1"
 BUNDLE_MAX_BYTES = 64 * 1024 * 1024
+STALE_AFTER_DAYS = 30
+"""Default age (days) beyond which an institution's revocation data counts as old."""
 Scope = Literal["certificate", "batch", "key"]
 SCOPES: tuple[Scope, ...] = ("certificate", "batch", "key")
 
@@ -154,17 +156,106 @@ class Revocation:
 
 
 @dataclass(frozen=True)
-class MergeResult:
-    """What importing a bundle changed."""
+class Endorsement:
+    """A roll-over: an institution's older key vouching for its new key."""
 
-    bundle: TrustBundle
-    """The merged bundle."""
-    added_keys: tuple[str, ...] = ()
-    """Kids (hex) newly trusted."""
-    updated_keys: tuple[str, ...] = ()
-    """Kids whose validity or name changed (same public key and filing number)."""
-    added_revocations: int = 0
-    """Revocations that were not known before."""
+    kid: bytes
+    """The new key's kid."""
+    by: bytes
+    """The kid of the older key that signed."""
+    signature: bytes
+    """Detached COSE_Sign1 by ``by`` over :func:`endorsement_content` of the new key."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kid": self.kid.hex(), "by": self.by.hex(), "signature": base64.b64encode(self.signature).decode()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Endorsement:
+        try:
+            return cls(
+                bytes.fromhex(data["kid"]), bytes.fromhex(data["by"]),
+                base64.b64decode(data["signature"], validate=True),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrustError(f"密钥轮换签名格式错误：{exc!r}") from None
+
+
+def endorsement_content(info: PublicKeyInfo) -> bytes:
+    """What an older key signs to vouch for a new one: the binding of kid, key and filing number."""
+    doc = {
+        "purpose": "certkiosk-key-rollover/1",
+        "kid": info.kid.hex(),
+        "public_key": base64.b64encode(info.public_key).decode("ascii"),
+        "filing_number": info.filing_number,
+    }
+    return canonical_json(doc)
+
+
+def canonical_json(doc: Any) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8 (what bundles and manifests sign)."""
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def key_fingerprint(info: PublicKeyInfo) -> str:
+    """SHA-256 of the raw public key, in hex (its first 16 digits are the kid)."""
+    return hashlib.sha256(info.public_key).hexdigest()
+
+
+@dataclass(frozen=True)
+class InstitutionTrust:
+    """What a station knows about the freshness of one institution's trust data."""
+
+    filing_number: str
+    """The institution's filing number."""
+    own: bool = False
+    """This station issues for the institution: its data is always current."""
+    as_of: str | None = None
+    """Issue time (ISO 8601 UTC) of the newest bundle up to which every update was received."""
+    sequence: int = 0
+    """The highest bundle sequence whose keys were applied (an older bundle changes no key)."""
+    covered: int = 0
+    """Every update up to this sequence has been received."""
+    pending: tuple[tuple[int, int, str], ...] = ()
+    """Updates received beyond a gap: (since, sequence, issued_at)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filing_number": self.filing_number, "own": self.own, "as_of": self.as_of, "sequence": self.sequence,
+            "covered": self.covered, "pending": [list(p) for p in self.pending],
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any) -> InstitutionTrust:
+        try:
+            return cls(
+                str(data["filing_number"]), bool(data.get("own", False)),
+                None if data.get("as_of") is None else str(data["as_of"]), int(data.get("sequence", 0)),
+                int(data.get("covered", 0)), tuple((int(a), int(b), str(c)) for a, b, c in data.get("pending", ())),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrustError(f"机构信任状态格式错误：{exc!r}") from None
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """The missing sequence ranges (first, last) between what is covered and what arrived."""
+        missing, cursor = [], self.covered
+        for since, seq, _ in sorted(self.pending):
+            if since > cursor:
+                missing.append((cursor + 1, since))
+            cursor = max(cursor, seq)
+        return missing
+
+    def age_days(self, today: _dt.date) -> int | None:
+        """Days since ``as_of`` (0 for the station's own institution); None when unknown."""
+        if self.own:
+            return 0
+        if self.as_of is None:
+            return None
+        return (today - _dt.date.fromisoformat(self.as_of[:10])).days
+
+
+def gap_text(gaps: list[tuple[int, int]]) -> str:
+    """``缺少更新 4-6`` for the gaps of :meth:`InstitutionTrust.gaps`."""
+    return "缺少更新 " + "、".join(f"{a}-{b}" if a != b else str(a) for a, b in gaps)
 
 
 @dataclass(frozen=True)
@@ -175,6 +266,14 @@ class TrustBundle:
     """Trusted institution keys."""
     revocations: tuple[Revocation, ...] = ()
     """Revoked certificates, batches and keys."""
+    institutions: tuple[InstitutionTrust, ...] = ()
+    """Per institution: own or not, and how fresh its data is."""
+    endorsements: tuple[Endorsement, ...] = ()
+    """Roll-over signatures this station made (exported with its bundles)."""
+    stale_after_days: int = STALE_AFTER_DAYS
+    """Revocation data older than this is reported as old (the verdict stays valid)."""
+    max_age_days: int | None = field(default=None, compare=False)
+    """When set (``verify --max-trust-age``), data older than this makes a result invalid."""
     _by_kid: dict[bytes, PublicKeyInfo] = field(default_factory=dict, init=False, compare=False, repr=False)
     _revoked_numbers: dict[str, Revocation] = field(default_factory=dict, init=False, compare=False, repr=False)
     _revoked_kids: dict[str, Revocation] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -206,16 +305,42 @@ class TrustBundle:
         """The revocation (of the certificate itself or of its batch) that covers ``number``."""
         return self._revoked_numbers.get(number)
 
+    def institution(self, filing_number: str) -> InstitutionTrust | None:
+        """The freshness record of an institution, or None when nothing is recorded."""
+        for item in self.institutions:
+            if item.filing_number == filing_number:
+                return item
+        return None
+
+    def keys_of(self, filing_number: str) -> list[PublicKeyInfo]:
+        """The trusted keys bound to one filing number."""
+        return [k for k in self.keys if k.filing_number == filing_number]
+
+    def with_institution(self, item: InstitutionTrust) -> TrustBundle:
+        """A bundle with ``item`` replacing the record of its institution."""
+        rest = tuple(i for i in self.institutions if i.filing_number != item.filing_number)
+        return replace(self, institutions=(*rest, item))
+
+    def with_endorsement(self, item: Endorsement) -> TrustBundle:
+        rest = tuple(e for e in self.endorsements if e.kid != item.kid)
+        return replace(self, endorsements=(*rest, item))
+
     # --- encoding --------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """Canonical JSON (sorted keys, fixed order of entries): equal bundles, equal bytes."""
-        doc = {
+        doc: dict[str, Any] = {
             "format": BUNDLE_FORMAT,
             "keys": [k.to_json() for k in sorted(self.keys, key=lambda k: k.kid)],
             "revocations": [
                 r.to_json() for r in sorted(self.revocations, key=lambda r: (r.scope, r.target, r.revoked_at))
             ],
         }
+        if self.institutions:
+            doc["institutions"] = [i.to_json() for i in sorted(self.institutions, key=lambda i: i.filing_number)]
+        if self.endorsements:
+            doc["endorsements"] = [e.to_json() for e in sorted(self.endorsements, key=lambda e: e.kid)]
+        if self.stale_after_days != STALE_AFTER_DAYS:
+            doc["stale_after_days"] = self.stale_after_days
         return (json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
 
     def fingerprint(self) -> str:
@@ -235,43 +360,25 @@ class TrustBundle:
         try:
             keys = tuple(PublicKeyInfo.from_json(k) for k in doc.get("keys", []))
             revocations = tuple(Revocation.from_json(r) for r in doc.get("revocations", []))
+            institutions = tuple(InstitutionTrust.from_json(i) for i in doc.get("institutions", []))
+            endorsements = tuple(Endorsement.from_json(e) for e in doc.get("endorsements", []))
+            stale = doc.get("stale_after_days", STALE_AFTER_DAYS)
+            if not isinstance(stale, int) or isinstance(stale, bool) or not 1 <= stale <= 3650:
+                raise TrustError(f"stale_after_days 应为1-3650的整数，收到 {stale!r}")
         except TrustError as exc:
             raise TrustError(f"{source}：{exc}") from None
-        return cls(keys, revocations)
+        return cls(keys, revocations, institutions, endorsements, stale)
 
     # --- changes ---------------------------------------------------------------------------
     def with_key(self, info: PublicKeyInfo) -> TrustBundle:
         """A bundle that also trusts ``info`` (replacing the entry with the same kid)."""
-        return TrustBundle((*tuple(k for k in self.keys if k.kid != info.kid), info), self.revocations)
+        return replace(self, keys=(*tuple(k for k in self.keys if k.kid != info.kid), info))
 
     def with_revocations(self, revocations: Iterable[Revocation]) -> TrustBundle:
         """A bundle with these revocations added (ones already present are not repeated)."""
         known = {(r.scope, r.target) for r in self.revocations}
         new = tuple(r for r in revocations if (r.scope, r.target) not in known)
-        return TrustBundle(self.keys, self.revocations + new)
-
-    def merge(self, other: TrustBundle) -> MergeResult:
-        """Import ``other``. A different key for a known kid is a TrustConflict; nothing changes."""
-        added: list[str] = []
-        updated: list[str] = []
-        merged = self
-        for info in other.keys:
-            mine = self.key(info.kid)
-            if mine is None:
-                added.append(info.kid.hex())
-            elif mine.public_key != info.public_key or mine.filing_number != info.filing_number:
-                raise TrustConflict(
-                    f"信任包中密钥 {info.kid.hex()}（{info.filing_number} {info.institution}）"
-                    f"与本站已信任的同标识密钥（{mine.filing_number} {mine.institution}）不同：拒绝导入，未做任何更改"
-                )
-            elif mine == info:
-                continue
-            else:
-                updated.append(info.kid.hex())
-            merged = merged.with_key(info)
-        before = len(merged.revocations)
-        merged = merged.with_revocations(other.revocations)
-        return MergeResult(merged, tuple(added), tuple(updated), len(merged.revocations) - before)
+        return replace(self, revocations=self.revocations + new)
 
 
 class TrustStore:
@@ -299,6 +406,27 @@ class TrustStore:
 
 SCOPE_TEXT: dict[str, str] = {"certificate": "证书", "batch": "批次", "key": "密钥"}
 """Chinese names of the revocation scopes."""
+
+
+def freshness_lines(bundle: TrustBundle, today: _dt.date) -> list[str]:
+    """One line per institution: how old its trust data is (``trust list``, the home screen)."""
+    names = {k.filing_number: k.institution for k in bundle.keys}
+    lines = []
+    for f in sorted(names):
+        state = bundle.institution(f)
+        age = state.age_days(today) if state else None
+        if state is not None and state.own:
+            text = "本站机构，始终为最新"
+        elif age is None:
+            text = "数据时间未知（请导入该机构新的签名信任包）"
+        else:
+            text = f"数据签发于 {state.as_of}，{age} 天前" if state else ""
+            if age > bundle.stale_after_days:
+                text += f"（已超过 {bundle.stale_after_days} 天，请索取新的信任包）"
+        if state is not None and state.gaps():
+            text += "；" + gap_text(state.gaps())
+        lines.append(f"  {f} {names[f]}：{text}")
+    return lines
 
 
 def grouped_fingerprint(fingerprint: str) -> str:

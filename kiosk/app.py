@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import datetime as _dt
 from collections.abc import Callable
 
 from textual.app import App
@@ -47,11 +47,11 @@ class StationApp(App[None]):
         Binding("ctrl+q", "quit", "退出", priority=True),
     ]
 
-    def __init__(self, station: Station, start: str = "home", today: Callable[[], dt.date] = dt.date.today) -> None:
+    def __init__(self, station: Station, start: str = "home", today: Callable[[], _dt.date] | None = None) -> None:
         super().__init__()
         self.station = station
-        self.today = today
-        """The clock behind every date the screens propose (e.g. the issue form's 发证日期)."""
+        self.today = today or _dt.date.today
+        """Today's date (injectable: ages of trust data and backups are computed from it)."""
         self.start = start if start in SCREENS else "home"
         self.sub_title = str(station.home.root)
 
@@ -59,6 +59,6 @@ class StationApp(App[None]):
         self.switch_mode(self.start)
 
 
-def build_app(home: StationHome, start: str = "home", today: Callable[[], dt.date] = dt.date.today) -> StationApp:
-    """The app on a station home, opening on ``start`` (one of SCREENS); ``today`` is its clock."""
+def build_app(home: StationHome, start: str = "home", today: Callable[[], _dt.date] | None = None) -> StationApp:
+    """The app on a station home, opening on ``start`` (one of SCREENS)."""
     return StationApp(Station(home), start, today)

@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 import platformdirs
+from PIL import Image, ImageDraw
 
 from certgen.issuing.batch import BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
-from certgen.pdf.photo import make_placeholder_photo
 from certgen.station import Station
 from certgen.station.home import StationHome
 
@@ -97,3 +97,18 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
     valid = sum(r.valid for r in run.results)
     problems = tuple(r.line() for r in run.results if not r.valid)
     return DemoResult(home.root, created, batch, scan, len(run.results), valid, problems)
+
+
+def make_placeholder_photo(path: Path, seed: int, width_px: int = 413, height_px: int = 579) -> None:
+    """A generated, clearly synthetic portrait on white (for the demo and tests)."""
+    palette = [(70, 90, 140), (120, 70, 60), (60, 110, 90), (110, 90, 140), (150, 110, 60)]
+    colour = palette[seed % len(palette)]
+    img = Image.new("RGB", (width_px, height_px), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    cx = width_px // 2
+    head = width_px // 4
+    draw.ellipse((cx - head, height_px // 5, cx + head, height_px // 5 + 2 * head + head // 3), fill=(236, 200, 170))
+    draw.ellipse((cx - head, height_px // 5 - head // 6, cx + head, height_px // 5 + head), fill=(30, 30, 30))
+    draw.rounded_rectangle((width_px // 8, height_px * 3 // 5, width_px * 7 // 8, height_px + 40), 60, fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, "JPEG", quality=92, dpi=(300, 300))

@@ -74,7 +74,7 @@ def make_record(**changes: object) -> CertificateRecord:
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few generated white-background photos, 2-inch (413x579 px) and 1-inch (295x413 px)."""
-    from certgen.pdf.photo import make_placeholder_photo
+    from kiosk.demo import make_placeholder_photo
 
     folder = tmp_path_factory.mktemp("photos")
     for i in range(5):

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from certgen.issuing.batch import BatchInvalid, plan_batch, run_batch
+from certgen.exceptions import BatchInvalid, RosterError
+from certgen.issuing.batch import plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import DATA_TABLE_COLUMNS, SUMMARY_COLUMNS
-from certgen.issuing.roster import RosterError, read_roster
+from certgen.issuing.roster import read_roster
 from tests.conftest import resident_id
 
 HEADER = [
@@ -263,3 +264,20 @@ def test_english_snake_case_headers_are_accepted(issuer: Issuer, tmp_path: Path,
     with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, roster, photo_dir)
     assert plan.problems == [] and [p.record.name for p in plan.rows] == [r[0] for r in rows[1:]]
+
+
+def test_a_data_table_read_back_as_a_roster_gives_the_same_fields(tmp_path: Path) -> None:
+    # roster headers and report columns come from one label table (certgen.labels), so they cannot drift;
+    # 004 附件4's table has no 职业编码, so a re-imported table needs that one column added
+    from certgen.issuing.reports import BatchEntry, data_table_rows
+    from certgen.record import CertificateRecord
+    from tests.conftest import make_record
+
+    records = [make_record(name=f"王{c}", id_number=resident_id(i)) for i, c in enumerate("一二三", 1)]
+    entries = [BatchEntry(record=r, pdf=Path(f"{i}.pdf"), pdf_sha256="0" * 64) for i, r in enumerate(records)]
+    path = tmp_path / "证书数据表.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        rows = [[*row, r.occupation_code] for row, r in zip(data_table_rows(entries), records, strict=True)]
+        csv.writer(fh).writerows([[*DATA_TABLE_COLUMNS, "职业编码"], *rows])
+    roster = read_roster(path)
+    assert [CertificateRecord.from_fields(row.fields) for row in roster.rows] == records

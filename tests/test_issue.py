@@ -15,14 +15,14 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from certgen.exceptions import RecordError
+from certgen.exceptions import FontError, PhotoError, RecordError, TemplateError
 from certgen.issuing.issuer import Issuer
 from certgen.payload import decode
 from certgen.pdf.finish import ATTACHMENT_NAME, read_attachment
-from certgen.pdf.fonts import FontError, bundled_font, choose_font
+from certgen.pdf.fonts import bundled_font, choose_font
 from certgen.pdf.measure import measure
-from certgen.pdf.photo import PhotoError, prepare_photo
-from certgen.pdf.template import TemplateError, available_templates, load_template, parse_template, placeholders
+from certgen.pdf.photo import prepare_photo
+from certgen.pdf.template import available_templates, load_template, parse_template, placeholders
 from certgen.station import Station
 from certgen.trust import PublicKeyInfo
 from tests.conftest import PASSPHRASE, make_record, tool
@@ -121,7 +121,8 @@ def test_institution_is_filled_in_and_must_match(issuer: Issuer) -> None:
 def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
     import dataclasses
 
-    from certgen.pdf.render import LayoutError, layout_text
+    from certgen.exceptions import LayoutError
+    from certgen.pdf.render import layout_text
 
     body = issuer.template.body
     small = dataclasses.replace(body, box=dataclasses.replace(body.box, h=20.0))  # room for 2 lines
@@ -201,11 +202,16 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert (prepared.width_px, prepared.height_px) == (413, 579)
 
 
-def test_a_decompression_bomb_is_refused(tmp_path: Path) -> None:
-    Image.new("1", (10_000, 14_000), 1).save(tmp_path / "bomb.png", "PNG")  # small file, 140 Mpx
+@pytest.mark.parametrize("size", [(10_000, 14_000), (6_000, 7_000)], ids=["140Mpx", "42Mpx"])
+def test_a_decompression_bomb_is_refused(tmp_path: Path, size: tuple[int, int]) -> None:
+    # 42 Mpx is under Pillow's own limit and over the photo's; the limit is checked without changing
+    # Pillow's process-wide Image.MAX_IMAGE_PIXELS (the UI prepares photos in worker threads)
+    before = Image.MAX_IMAGE_PIXELS
+    Image.new("1", size, 1).save(tmp_path / "bomb.png", "PNG")  # a small file
     assert (tmp_path / "bomb.png").stat().st_size < 1_000_000
     with pytest.raises(PhotoError, match="解压炸弹"):
         prepare_photo(tmp_path / "bomb.png", 35, 49)
+    assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_truncated_photo(tmp_path: Path) -> None:

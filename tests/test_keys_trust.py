@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import stat
 from pathlib import Path
 
 import pytest
 
-from certgen.exceptions import KeyStoreError, RegisterError, TrustConflict, TrustError, WrongPassphrase
+from certgen.exceptions import KeyStoreError, RegisterError, TrustError, WrongPassphrase
 from certgen.station import Station
 from certgen.station.home import StationHome
 from certgen.trust import PublicKeyInfo, TrustBundle, kid_of
@@ -77,29 +76,33 @@ def test_a_key_for_a_differently_named_institution_is_refused(keyed_station: tup
 def test_trust_export_import_and_fingerprint(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path) -> None:
     station, info = keyed_station
     bundle_path = tmp_path / "bundle.json"
-    fingerprint = station.export_trust(bundle_path)
-    assert fingerprint == hashlib.sha256(bundle_path.read_bytes()).hexdigest()
+    exported = station.export_trust(bundle_path, PASSPHRASE)
+    assert exported.fingerprint == hashlib.sha256(bundle_path.read_bytes()).hexdigest()
     verifier = Station(StationHome(tmp_path / "employer", "--home"))
-    result, seen = verifier.import_trust(bundle_path)
-    assert seen == fingerprint
+    result = verifier.import_trust(bundle_path)
+    assert result.signed.fingerprint == exported.fingerprint
     assert result.added_keys == (info.kid.hex(),)
     assert verifier.trust.load().key(info.kid) == info
-    again, _ = verifier.import_trust(bundle_path)
+    again = verifier.import_trust(bundle_path)
     assert again.added_keys == () and again.updated_keys == ()
 
 
-def test_import_never_replaces_a_different_key_for_the_same_kid(
-    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
-) -> None:
-    station, _info = keyed_station
-    doc = json.loads(station.trust.load().to_bytes())
-    doc["keys"][0]["filing_number"] = "Y001121011001"  # same kid and key, other institution
-    forged = tmp_path / "forged.json"
-    forged.write_text(json.dumps(doc), "utf-8")
-    before = station.trust.path.read_bytes()
-    with pytest.raises(TrustConflict, match="拒绝导入，未做任何更改"):
-        station.import_trust(forged)
-    assert station.trust.path.read_bytes() == before
+def test_a_roll_over_is_signed_by_the_old_key(keyed_station: tuple[Station, PublicKeyInfo]) -> None:
+    station, old = keyed_station
+    new, _ = station.new_key(FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2023, 7, 1))
+    endorsement = station.trust.load().endorsements
+    assert [(e.kid, e.by) for e in endorsement] == [(new.kid, old.kid)]
+
+
+def test_a_roll_over_needs_the_old_keys_passphrase(keyed_station: tuple[Station, PublicKeyInfo]) -> None:
+    station, _ = keyed_station
+    with pytest.raises(WrongPassphrase, match="请提供原密钥的口令"):
+        station.new_key(FILING, INSTITUTION, "another passphrase", valid_from=dt.date(2023, 7, 1))
+    assert len(station.keystore.kids()) == 1
+    new, _ = station.new_key(
+        FILING, INSTITUTION, "another passphrase", valid_from=dt.date(2023, 7, 1), old_passphrase=PASSPHRASE
+    )
+    assert station.keystore.load(new.kid, "another passphrase") is not None
 
 
 @pytest.mark.parametrize(

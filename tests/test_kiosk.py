@@ -153,7 +153,7 @@ def test_batch_screen_lists_rows_and_issues_with_progress(
         screen.query_one("#field-roster", Field).value = str(roster)
         screen.query_one("#field-batch-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#load")
-        await pilot.pause()
+        await settle(app, pilot)
         assert screen.query_one(DataTable).row_count == 5
         assert "待发 5" in text_of(app, "#result")
         await press(app, pilot, "#run")
@@ -171,7 +171,7 @@ def test_batch_screen_unreadable_roster(keyed_station: tuple[Station, PublicKeyI
         app.screen.query_one("#field-roster", Field).value = str(tmp_path / "missing.xlsx")
         app.screen.query_one("#field-batch-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#load")
-        await pilot.pause()
+        await settle(app, pilot)
 
     app = drive(station, "batch", script)
     assert any("无法读取名册" in n for n in notes(app, "error"))
@@ -257,9 +257,10 @@ def test_keys_screen_create_export_and_passphrase_mismatch(station: Station, tmp
         assert screen.query_one("#keys-table", DataTable).row_count == 1
         assert screen.query_one("#field-new-passphrase", Field).value == ""  # never kept on screen
         screen.query_one("#field-bundle", Field).value = str(tmp_path / "bundle.json")
+        screen.query_one("#field-sign-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#export")
         await pilot.pause()
-        assert "SHA-256 指纹" in text_of(app, "#keys-result")
+        assert "第1号" in text_of(app, "#keys-result")
 
     app = drive(station, "keys", script)
     assert notes(app, "error") == [] and (tmp_path / "bundle.json").exists()

@@ -19,11 +19,12 @@ import pypdfium2
 import pytest
 import zxingcpp
 
+from certgen.exceptions import PrintError
 from certgen.issuing.issuer import Issued, Issuer
 from certgen.issuing.printing import print_files
 from certgen.pdf.calibration import calibration_pdf
 from certgen.station import Station
-from certgen.station.printing import PrintError, find_queue, list_queues, load_offsets, save_offset
+from certgen.station.printing import find_queue, list_queues, load_offsets, save_offset
 from tests.conftest import PASSPHRASE, make_record
 
 QUEUE, STOPPED = "CertPDF", "CertStopped"
@@ -172,7 +173,7 @@ def test_the_issue_screen_prints_through_the_dialog(certificate: tuple[Station, 
     from textual.widgets import Button, Select
 
     from kiosk.app import build_app
-    from kiosk.screens.printing import PrintDialog
+    from kiosk.widgets.print_dialog import PrintDialog
 
     station, cert = certificate
     app = build_app(station.home, "issue")

@@ -28,9 +28,11 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
 
 PURE_CORE = (
     "assets",
+    "bundle",
     "exceptions",
     "files",
     "idtypes",
+    "labels",
     "levels",
     "number",
     "payload",
@@ -82,3 +84,24 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_error_is_defined_in_certgen_exceptions() -> None:
+    """pikepdf's model: one module defines every error, so callers have one import point."""
+    code = (
+        "import importlib, inspect, json, pkgutil, sys\n"
+        "found = []\n"
+        "for pkg in ('certgen', 'verify', 'kiosk'):\n"
+        "    root = importlib.import_module(pkg)\n"
+        "    for info in pkgutil.walk_packages(root.__path__, pkg + '.'):\n"
+        "        if info.name.endswith('__main__'):\n"
+        "            continue\n"
+        "        module = importlib.import_module(info.name)\n"
+        "        for name, obj in vars(module).items():\n"
+        "            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name:\n"
+        "                found.append(info.name + '.' + name)\n"
+        "print(json.dumps(found))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    outside = [name for name in json.loads(out.stdout) if not name.startswith("certgen.exceptions.")]
+    assert outside == []

@@ -57,7 +57,12 @@ def verify_text(
         return status.with_finding(
             Reason.UNKNOWN_KEY, f"密钥 {envelope.kid.hex()} 不在本站信任库中，请导入签发机构的信任包"
         )
-    status = replace(status, key=key, trusted=True)
+    state = trust.institution(key.filing_number)
+    status = replace(
+        status, key=key, trusted=True, trust_as_of=state.as_of if state else None,
+        trust_age_days=state.age_days(today) if state else None, trust_current=bool(state and state.own),
+        stale_after_days=trust.stale_after_days, max_trust_age_days=trust.max_age_days,
+    )  # fmt: skip
     if not envelope.verify(key.verifier()):
         return status.with_finding(Reason.BAD_SIGNATURE, f"内容与机构 {key.institution} 的签名不符")
     status = replace(status, intact=True)
@@ -99,4 +104,11 @@ def verify_text(
         revoked = True
         what = "所在批次 " + revocation.target if revocation.scope == "batch" else "证书"
         findings.append(Finding(Reason.REVOKED, f"{what}于 {revocation.revoked_at} 吊销：{revocation.reason}"))
-    return replace(status, revoked=revoked, findings=status.findings + tuple(findings))
+    status = replace(status, revoked=revoked, findings=status.findings + tuple(findings))
+    if status.trust_too_old:
+        status = status.with_finding(
+            Reason.TRUST_DATA_TOO_OLD,
+            f"机构 {key.filing_number} 的{status.stale_text}，超过 --max-trust-age {trust.max_age_days} 天："
+            "请导入该机构新的信任包",
+        )
+    return status

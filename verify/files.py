@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from certgen.labels import label
 from certgen.number import ProvinceProfile
 from certgen.payload import ATTACHMENT_NAME, payload_sha256
 from certgen.trust import TrustBundle
@@ -159,9 +160,9 @@ def _compare_embedded(result: VerificationStatus, embedded: dict[str, Any], prin
         for key, value in claims.to_json().items():
             if key in record and record[key] != value:
                 problems.append(f"内嵌记录的 {key} 为「{record[key]}」，二维码中为「{value}」")
-    for label, value in (("姓名", claims.name), ("证书编号", claims.number)):
+    for field, value in (("name", claims.name), ("number", claims.number)):
         if _compact(value) not in printed:
-            problems.append(f"页面上印的{label}与二维码中的「{value}」不符")
+            problems.append(f"页面上印的{label(field)}与二维码中的「{value}」不符")
     if not problems:
         return result
     return result.with_finding(Reason.PDF_MISMATCH, "；".join(problems))

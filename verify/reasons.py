@@ -24,6 +24,7 @@ class Reason(StrEnum):
     BAD_FIELD = "BAD_FIELD"
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
     PDF_MISMATCH = "PDF_MISMATCH"
+    TRUST_DATA_TOO_OLD = "TRUST_DATA_TOO_OLD"
 
     @property
     def text(self) -> str:
@@ -53,4 +54,5 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.BAD_FIELD: "证书字段无效",
     Reason.DUPLICATE_NUMBER: "同一证书编号出现在不同的证书内容上",
     Reason.PDF_MISMATCH: "PDF内嵌数据与二维码不一致",
+    Reason.TRUST_DATA_TOO_OLD: "签发机构的吊销数据超过允许的时限，无法确认证书未被吊销",
 }

@@ -10,24 +10,30 @@ import html
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from certgen.exceptions import ReportError
 from certgen.files import write_bytes_atomic
-from verify.archive import ArchiveRun
+from certgen.labels import label
 from verify.reasons import Reason
 from verify.status import VERDICT_TEXT
 
-COLUMNS = ("来源", "页", "结论", "原因代码", "姓名", "证书编号", "评价机构", "说明")
+if TYPE_CHECKING:  # the report module stays light: a command checks --report before any work
+    from verify.archive import ArchiveRun
+
+COLUMNS = ("来源", "页", "结论", "原因代码", label("name"), label("number"), label("evaluator"), "说明", "吊销数据")
 
 
 def _rows(run: ArchiveRun) -> list[list[str]]:
     rows = []
     for r in run.results:
-        if r.valid:
+        if r.valid and not r.trust_stale:
             continue
+        verdict = VERDICT_TEXT[r.status] + ("（吊销数据过旧）" if r.valid else "")
         rows.append([
-            r.source, str(r.page or ""), VERDICT_TEXT[r.status], " ".join(x.value for x in r.reasons),
+            r.source, str(r.page or ""), verdict, " ".join(x.value for x in r.reasons),
             r.claims.name if r.claims and r.intact else "", r.claims.number if r.claims else "",
-            r.institution or "", "；".join(f.detail for f in r.findings),
+            r.institution or "", "；".join(f.detail for f in r.findings), r.trust_text,
         ])  # fmt: skip
     return rows
 
@@ -57,6 +63,7 @@ def to_json(run: ArchiveRun) -> bytes:
         "by_reason": run.by_reason(),
         "not_valid": [r.summary() for r in run.results if not r.valid],
         "copies": [r.summary() for r in run.results if r.notes],
+        "valid_with_old_revocation_data": [r.summary() for r in run.results if r.valid and r.trust_stale],
     }
     return (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
@@ -76,17 +83,26 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}th{{background:#ee
 <body><h1>证书核验报告</h1><p>共 {run.files} 个文件，{len(run.results)} 张证书。</p>
 <h2>按结论</h2><table><tr><th>结论</th><th>数量</th></tr>{totals}</table>
 <h2>按原因</h2><table><tr><th>代码</th><th>含义</th><th>数量</th></tr>{reasons}</table>
-<h2>未通过核验的证书</h2><table><tr>{head}</tr>{rows}</table></body></html>
+<h2>未通过核验或吊销数据过旧的证书</h2><table><tr>{head}</tr>{rows}</table></body></html>
 """
     return page.encode("utf-8")
 
 
 WRITERS = {".csv": to_csv, ".json": to_json, ".html": to_html, ".htm": to_html}
+"""Report formats by file extension: the one list the CLI, the UI and write_report use."""
+
+
+def report_format_problem(path: Path) -> str | None:
+    """None when ``path`` names a report format, else the message that says which ones there are."""
+    if path.suffix.lower() in WRITERS:
+        return None
+    return f"报告文件 {path} 的扩展名应为 " + "、".join(WRITERS) + "（分别为CSV、JSON、HTML格式）"
 
 
 def write_report(run: ArchiveRun, path: Path) -> None:
     """Write the report in the format its extension names (atomically)."""
-    writer = WRITERS.get(path.suffix.lower())
-    if writer is None:
-        raise ValueError(f"报告文件 {path} 的扩展名应为 .csv、.json 或 .html")
+    problem = report_format_problem(path)
+    if problem is not None:
+        raise ReportError(problem)
+    writer = WRITERS[path.suffix.lower()]
     write_bytes_atomic(path, writer(run))

@@ -12,12 +12,10 @@ from typing import Literal
 
 from PIL import Image, ImageFilter
 
+from certgen.exceptions import DecoderUnavailable
+
 Decoder = Literal["zxing", "pyzbar"]
 SMALL_IMAGE = 800
-
-
-class DecoderUnavailable(RuntimeError):
-    """The chosen decoder cannot be loaded on this machine."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,43 @@ class VerificationStatus:
     """SHA-256 of the QR text (archive checks use it to spot copies)."""
     notes: tuple[str, ...] = field(default=())
     """Remarks that do not affect the verdict (e.g. a copy of another file)."""
+    trust_as_of: str | None = None
+    """When the signing institution's trust data (keys, revocations) was issued, as received."""
+    trust_age_days: int | None = None
+    """How old that data is, in days, on the day of the check; None when unknown."""
+    trust_current: bool = False
+    """The institution is this station's own: its revocation data is always current."""
+    stale_after_days: int = 30
+    """Data older than this is reported as old (the verdict stays valid)."""
+    max_trust_age_days: int | None = None
+    """Data older than this makes the result invalid (``verify --max-trust-age``); None: no limit."""
+
+    @property
+    def trust_stale(self) -> bool:
+        """Whether the revocation data behind this result is older than ``stale_after_days`` (or of
+        unknown age): a valid result may then miss a recent revocation."""
+        return self._older_than(self.stale_after_days)
+
+    @property
+    def trust_too_old(self) -> bool:
+        """Whether the data is older than the strict limit ``max_trust_age_days``."""
+        return self.max_trust_age_days is not None and self._older_than(self.max_trust_age_days)
+
+    def _older_than(self, days: int) -> bool:
+        if self.key is None or self.trust_current:
+            return False
+        return self.trust_age_days is None or self.trust_age_days > days
+
+    @property
+    def trust_text(self) -> str:
+        """The freshness of the revocation data, in Chinese, e.g. ``吊销数据 3 天前``."""
+        if self.key is None:
+            return ""
+        if self.trust_current:
+            return "吊销数据：本站机构，最新"
+        if self.trust_age_days is None:
+            return "吊销数据：更新时间未知"
+        return f"吊销数据 {self.trust_age_days} 天前（{self.trust_as_of}）"
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
@@ -66,6 +103,8 @@ class VerificationStatus:
             return "unreadable"
         if self.findings or not (self.decoded and self.trusted and self.intact) or self.revoked:
             return "invalid"
+        if self.trust_too_old:
+            return "invalid"
         return "valid"
 
     @property
@@ -75,6 +114,13 @@ class VerificationStatus:
     @property
     def institution(self) -> str | None:
         return self.key.institution if self.key else None
+
+    @property
+    def stale_text(self) -> str:
+        """``吊销数据已 N 天未更新`` (or of unknown age), for a result whose data is old."""
+        if self.trust_age_days is None:
+            return "吊销数据更新时间未知"
+        return f"吊销数据已 {self.trust_age_days} 天未更新"
 
     def with_finding(self, reason: Reason, detail: str) -> VerificationStatus:
         from dataclasses import replace
@@ -96,12 +142,22 @@ class VerificationStatus:
             ),
             "kid": self.kid.hex() if self.kid else None,
             "facts": {"decoded": self.decoded, "trusted": self.trusted, "intact": self.intact, "revoked": self.revoked},
+            "trust": {
+                "as_of": self.trust_as_of,
+                "age_days": self.trust_age_days,
+                "current": self.trust_current,
+                "stale": self.trust_stale,
+                "stale_after_days": self.stale_after_days,
+                "max_age_days": self.max_trust_age_days,
+            },
             "notes": list(self.notes),
         }
 
     def line(self) -> str:
         """One line in Chinese for people: verdict, holder, number, level, institution, reasons."""
         verdict = {"valid": "✓ 有效", "invalid": "✗ 无效", "unreadable": "? 无法读取"}[self.status]
+        if self.status == "valid" and self.trust_stale:
+            verdict = "✓ 有效（" + self.stale_text + "）"
         where = self.source + (f" 第{self.page}页" if self.page else "")
         parts = [verdict, where]
         if self.claims and self.intact:
@@ -110,7 +166,7 @@ class VerificationStatus:
             level = LEVELS[self.claims.level].text if self.claims.level in LEVELS else str(self.claims.level)
             parts += [self.claims.name, self.claims.number, level]
         if self.key:
-            parts.append(self.key.institution)
+            parts += [self.key.institution, self.trust_text]
         text = "  ".join(parts)
         if self.findings:
             text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{f.detail}" for f in self.findings)

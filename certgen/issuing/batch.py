@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import CertkioskError, RecordError
+from certgen.exceptions import BatchInvalid, CertkioskError, RecordError, RowProblem
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import BatchEntry, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
@@ -24,28 +24,6 @@ from certgen.station.register import Register
 
 Progress = Callable[[int, int, str], None]
 """Called after each certificate with (done, total, number)."""
-
-
-class BatchInvalid(CertkioskError):
-    """Some rows of the roster are invalid; nothing was issued."""
-
-    def __init__(self, problems: list[RowProblem]) -> None:
-        self.problems = problems
-        """Every problem, with its row number."""
-        super().__init__(f"名册有{len(problems)}处错误，未发任何证书：\n" + "\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """What is wrong with one roster row."""
-
-    row: int
-    """Spreadsheet row number."""
-    message: str
-    """The problem, in Chinese."""
-
-    def __str__(self) -> str:
-        return f"第{self.row}行：{self.message}"
 
 
 @dataclass(frozen=True)
@@ -86,14 +64,19 @@ def row_key(record: CertificateRecord) -> str:
 
 
 def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | None) -> BatchPlan:
-    """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything."""
+    """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything.
+
+    A relative path in the 照片 column is found in ``photos``, or else beside the roster file: the
+    same rule for the command line and the terminal UI, whatever the current directory.
+    """
+    photos = photos if photos is not None else roster.source.parent
     plan = BatchPlan(roster, batch_id_of(roster))
     seen: dict[str, int] = {}
     numbers: dict[str, int] = {}
     for row in roster.rows:
         fields = dict(row.fields)
         photo = fields.get("photo")
-        if isinstance(photo, str) and photo.strip() and photos is not None and not Path(photo).is_absolute():
+        if isinstance(photo, str) and photo.strip() and not Path(photo).is_absolute():
             fields["photo"] = str(photos / photo.strip())
         try:
             record = CertificateRecord.from_fields(fields)
@@ -216,6 +199,7 @@ def run_batch(
     assert issuer.out_dir is not None
     folder = issuer.out_dir / plan.batch_id
     reports = write_batch_reports(folder, plan.batch_id, institution, entries) if entries else []
+    issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")
     return BatchResult(
         plan.batch_id, total, len(plan.done), tuple(voided), folder, tuple(reports), tuple(plan.problems)
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from certgen.exceptions import PrintError
 from certgen.pdf.calibration import shifted_copy
 from certgen.station.home import StationHome
-from certgen.station.printing import JOB_ID, LP_OPTIONS, PrintError, PrintJob, Queue, find_queue, load_offsets, run_cups
+from certgen.station.printing import JOB_ID, LP_OPTIONS, PrintJob, Queue, find_queue, load_offsets, run_cups
 from certgen.station.register import Register
 
 

@@ -20,13 +20,11 @@ from typing import Any
 
 from certgen.files import write_bytes_atomic
 from certgen.idtypes import follows_gb11643, sex_of
+from certgen.labels import DATA_TABLE_FIELDS, label
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord
 
-DATA_TABLE_COLUMNS = (
-    "姓名", "证件类型", "证件号码", "所在单位", "职业名称", "工种名称", "职业技能等级", "证书编号", "发证日期",
-    "评价机构", "发证机构",
-)  # fmt: skip
+DATA_TABLE_COLUMNS = tuple(label(field) for field in DATA_TABLE_FIELDS)
 SUMMARY_LEVELS = (5, 4, 3, 2, 1)
 SUMMARY_COLUMNS = (
     "职业（工种）名称",

@@ -16,32 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import RosterError
+from certgen.labels import FIELD_LABELS, HEADER_ALIASES
 from certgen.record import FIELD_NAMES
 
-HEADERS: dict[str, str] = {
-    "姓名": "name",
-    "证件类型": "id_type",
-    "证件号码": "id_number",
-    "所在单位": "employer",
-    "职业名称": "occupation",
-    "工种名称": "job_type",
-    "工种": "job_type",
-    "职业技能等级": "level",
-    "证书编号": "number",
-    "发证日期": "issue_date",
-    "评价机构": "evaluator",
-    "发证机构": "issuer",
-    "职业编码": "occupation_code",
-    "照片": "photo",
-}
+HEADERS: dict[str, str] = {text: field for field, text in FIELD_LABELS.items() if field != "template"} | HEADER_ALIASES
+"""Roster header → record field."""
 EXTRA_HEADERS = ("性别", "学历", "专业工龄", "理论成绩", "技能成绩", "业绩评审成绩")
 """Columns kept for the public-notice list (公示名册); not part of the certificate."""
 MAX_ROWS = 100_000
-
-
-class RosterError(CertkioskError):
-    """The roster file cannot be read as a roster."""
 
 
 @dataclass(frozen=True)

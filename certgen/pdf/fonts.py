@@ -17,14 +17,10 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont, TTFontFile
 
 from certgen import assets
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import FontError
 
 BUNDLED_FILE = "LXGWWenKai-Regular.ttf"
 STKAITI_FILES = ("STKAITI.TTF", "STKaiti.ttf", "stkaiti.ttf", "华文楷体.ttf", "STKaiti.ttc", "Kaiti.ttc")
-
-
-class FontError(CertkioskError):
-    """The font is unusable, or lacks characters the certificate needs."""
 
 
 @dataclass(frozen=True)

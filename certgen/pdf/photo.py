@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import PhotoError
 
 MAX_PIXELS = 40_000_000
 """Pillow's decompression-bomb limit for photos (a 2-inch photo at 600 dpi is under 1.2 million)."""
@@ -21,10 +20,6 @@ WHITE_MIN = 215
 """Mean brightness (0-255) the photo's border strip must reach to count as a white background."""
 WHITE_MAX_SPREAD = 40
 """Largest difference between the mean R, G and B of the border strip (a tinted background)."""
-
-
-class PhotoError(CertkioskError):
-    """The photo cannot be used on a certificate."""
 
 
 @dataclass(frozen=True)
@@ -49,24 +44,20 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
         data = path.read_bytes()
     except OSError as exc:
         raise PhotoError(f"无法读取照片 {path}：{exc.strerror}") from None
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.format not in ("JPEG", "PNG"):
-                    raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
-                img.load()
-                image = ImageOps.exif_transpose(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only: the size is known before decoding
+            if img.format not in ("JPEG", "PNG"):
+                raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
+            if img.width * img.height > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+            img.load()
+            image = ImageOps.exif_transpose(img)
+    except Image.DecompressionBombError:  # ours, or Pillow's own above twice its default limit
         raise PhotoError(f"照片 {path} 像素过多（上限 {MAX_PIXELS} 像素），疑似解压炸弹，拒绝处理") from None
     except UnidentifiedImageError:
         raise PhotoError(f"照片 {path} 不是可识别的图片文件") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"照片 {path} 已损坏或不完整：{exc}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     image = image.convert("RGB")
     w, h = image.size
     wanted, actual = width_mm / height_mm, w / h
@@ -105,20 +96,3 @@ def _check_background(image: Image.Image, path: Path) -> None:
             raise PhotoError(
                 f"照片 {path} 背景不是白色（边缘平均颜色 RGB {r:.0f},{g:.0f},{b:.0f}）：证书要求白底彩色照片"
             )
-
-
-def make_placeholder_photo(path: Path, seed: int, width_px: int = 413, height_px: int = 579) -> None:
-    """A generated, clearly synthetic portrait on white (for the demo and tests)."""
-    from PIL import ImageDraw
-
-    palette = [(70, 90, 140), (120, 70, 60), (60, 110, 90), (110, 90, 140), (150, 110, 60)]
-    colour = palette[seed % len(palette)]
-    img = Image.new("RGB", (width_px, height_px), (255, 255, 255))
-    draw = ImageDraw.Draw(img)
-    cx = width_px // 2
-    head = width_px // 4
-    draw.ellipse((cx - head, height_px // 5, cx + head, height_px // 5 + 2 * head + head // 3), fill=(236, 200, 170))
-    draw.ellipse((cx - head, height_px // 5 - head // 6, cx + head, height_px // 5 + head), fill=(30, 30, 30))
-    draw.rounded_rectangle((width_px // 8, height_px * 3 // 5, width_px * 7 // 8, height_px + 40), 60, fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, "JPEG", quality=92, dpi=(300, 300))

@@ -19,7 +19,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import LayoutError
 from certgen.payload import QR_ERROR, QR_MAX_VERSION
 from certgen.pdf.fonts import CertificateFont
 from certgen.pdf.photo import PreparedPhoto
@@ -30,10 +30,6 @@ rl_config.useA85 = 0  # binary streams: ASCII85 only makes files bigger and slow
 
 NO_LINE_START = set("，。、；：？！）》」』”’…%")
 """Characters that may not begin a line (they stay with the character before)."""
-
-
-class LayoutError(CertkioskError):
-    """The record's text does not fit its block."""
 
 
 @dataclass(frozen=True)

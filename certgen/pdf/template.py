@@ -13,15 +13,11 @@ from string import Formatter
 from typing import Any
 
 from certgen import assets
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import TemplateError
 from certgen.record import CertificateRecord
 
 QR_CLEAR_MM = 6.0
 """Clear margin kept around the QR symbol: the 4-module quiet zone at any version >= 1 is <= 5.72 mm."""
-
-
-class TemplateError(CertkioskError):
-    """A template file is missing or invalid."""
 
 
 @dataclass(frozen=True)

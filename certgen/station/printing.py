@@ -18,17 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import PrintError
 from certgen.files import write_bytes_atomic
 from certgen.station.home import StationHome
 
 LP_OPTIONS = ("-o", "media=A4", "-o", "print-scaling=none", "-o", "fit-to-page=false", "-o", "scaling=100")
 MAX_OFFSET_MM = 10.0
 JOB_ID = re.compile(r"request id is (\S+)")
-
-
-class PrintError(CertkioskError):
-    """CUPS is missing, the queue is unknown or stopped, or the job was refused."""
 
 
 @dataclass(frozen=True)

@@ -392,6 +392,13 @@ class Register:
         kid: str | None,
     ) -> None:
         assert record.number is not None
+        unsettled = db.execute("SELECT value FROM meta WHERE key = 'restore_unsettled'").fetchone()
+        if unsettled is not None:
+            raise RegisterError(
+                "本站从备份恢复后，尚未确认备份之后发出的证书编号，暂停发证以免编号重复："
+                "请执行 certkiosk restore-settle --scan <证书输出目录或自动备份目录> "
+                "或 --highest-serial 年份:等级:序号（确认备份后未发证则用 --nothing-later）"
+            )
         parsed = check_number(record.number).parsed()
         existing = db.execute("SELECT status, batch_id FROM certificates WHERE number = ?", (record.number,)).fetchone()
         if existing is not None:
@@ -452,6 +459,61 @@ class Register:
                 )
                 self._audit(db, "certificate.void", {"number": number, "reason": reason})
         return numbers
+
+    # --- after a restore ----------------------------------------------------------------------
+    def serials(self) -> dict[tuple[str, int, int], int]:
+        """The last serial allocated per (filing number, year, level)."""
+        rows = self._db.execute("SELECT filing_number, year, level, last_serial FROM serials")
+        return {(f, y, lv): last for f, y, lv, last in rows}
+
+    def raise_serial(self, filing_number: str, year: int, level: int, serial: int, source: str) -> int | None:
+        """Move a counter past ``serial`` (a number used elsewhere); returns the old value if moved."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT last_serial FROM serials WHERE filing_number = ? AND year = ? AND level = ?",
+                (filing_number, year, level),
+            ).fetchone()
+            old = row[0] if row else 0
+            if serial <= old:
+                return None
+            db.execute(
+                "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
+                "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = excluded.last_serial",
+                (filing_number, year, level, serial),
+            )
+            self._audit(
+                db, "serial.raise",
+                {"filing_number": filing_number, "year": year, "level": level, "from": old, "to": serial,
+                 "source": source},
+            )  # fmt: skip
+        return int(old)
+
+    def mark_restored(self, detail: dict[str, Any], *, settled: bool) -> None:
+        """Record a restore in the audit log; unless ``settled``, issuing stays refused until
+        :meth:`settle` (numbers issued after the backup may not be known yet)."""
+        with self._transaction() as db:
+            self._audit(db, "station.restore", detail | {"settled": settled})
+            if not settled:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('restore_unsettled', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (utc_now(),),
+                )
+
+    def settle(self, detail: dict[str, Any]) -> None:
+        """Allow issuing again after a restore (the counters have been moved past every number found)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'restore_unsettled'")
+            self._audit(db, "station.restore.settle", detail)
+
+    def unsettled(self) -> bool:
+        """Whether a restore still waits for the numbers issued after its backup."""
+        return self._db.execute("SELECT 1 FROM meta WHERE key = 'restore_unsettled'").fetchone() is not None
+
+    def audit_head(self) -> tuple[int, str]:
+        """(sequence, hash) of the last audit entry; (0, GENESIS) when empty."""
+        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     # --- queries ---------------------------------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> IssuedCertificate:
@@ -559,6 +621,7 @@ class Register:
         allocated: dict[str, dict[str, Any]] = {}
         issued: dict[str, dict[str, Any]] = {}
         voided: set[str] = set()
+        raised: dict[tuple[str, int, int], int] = {}
         for seq, at, actor, action, detail, prev_hash, digest in rows:
             if seq != expected_seq:
                 problems.append(f"审计日志第{expected_seq}条缺失（下一条为第{seq}条）：记录被删除")
@@ -577,6 +640,9 @@ class Register:
                 issued[facts.get("number", "")] = facts
             elif action == "certificate.void":
                 voided.add(facts.get("number", ""))
+            elif action == "serial.raise":
+                where = (facts.get("filing_number"), facts.get("year"), facts.get("level"))
+                raised[where] = raised.get(where, 0) + int(facts.get("to", 0)) - int(facts.get("from", 0))
         head = self._db.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
         last = f"{expected_seq - 1}:{prev}"
         if (head[0] if head else f"0:{GENESIS}") != last:
@@ -613,7 +679,7 @@ class Register:
                 "AND origin = 'supplied'",
                 (filing, year, level),
             ).fetchone()[0]
-            if count < last and not supplied:
+            if count + raised.get((filing, year, level), 0) < last and not supplied:
                 problems.append(f"机构 {filing} {year}年{level}级：已分配到第{last}号，但只有{count}条记录")
         return problems
 

@@ -5,19 +5,53 @@ touch more than one of them (so the command line and the terminal UI share one i
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from certgen.bundle import BundleBody, ImportResult, SignedBundle, apply_bundle, make_bundle, open_bundle
+from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError, WrongPassphrase
 from certgen.files import write_bytes_atomic
-from certgen.number import check_filing_number, load_profiles
+from certgen.number import ProvinceProfile, check_filing_number, load_profiles
+from certgen.payload import sign_detached
 from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
-from certgen.station.register import Register
-from certgen.trust import MergeResult, PublicKeyInfo, Revocation, Scope, TrustBundle, TrustStore
+from certgen.station.register import IssuedCertificate, Register
+from certgen.trust import (
+    Endorsement,
+    InstitutionTrust,
+    PublicKeyInfo,
+    Revocation,
+    Scope,
+    TrustBundle,
+    TrustStore,
+    endorsement_content,
+    utc_now,
+)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A trust bundle written by ``trust export``."""
+
+    path: Path
+    """Where it was written."""
+    sequence: int
+    """Its sequence number."""
+    since: int | None
+    """For an update: the sequence it continues."""
+    fingerprint: str
+    """SHA-256 of the file."""
+    keys: int
+    """Keys it carries."""
+    revocations: int
+    """Revocations it carries."""
 
 
 def years_after(day: _dt.date, years: int) -> _dt.date:
@@ -41,6 +75,20 @@ class KeyListing:
     """Whether the key is revoked."""
 
 
+@dataclass(frozen=True)
+class CertificateState:
+    """One certificate of the register with whatever revokes it, as ``register find`` shows it."""
+
+    certificate: IssuedCertificate
+    """The register's row: number, status, record, batch, key."""
+    revocation: Revocation | None
+    """The revocation that covers it (its own, its batch's or its key's), or None."""
+
+    @property
+    def revoked(self) -> bool:
+        return self.revocation is not None
+
+
 class Station:
     """Operations on one station home."""
 
@@ -48,6 +96,7 @@ class Station:
         self.home = home
         self.keystore = KeyStore(home.keys_dir)
         self.trust = TrustStore(home.trust_path)
+        self.last_backup_note: str | None = None
 
     @contextmanager
     def register(self) -> Iterator[Register]:
@@ -67,11 +116,13 @@ class Station:
         *,
         valid_from: _dt.date | None = None,
         years: int = DEFAULT_VALIDITY_YEARS,
+        old_passphrase: str | Secret | None = None,
     ) -> tuple[PublicKeyInfo, PublicKeyInfo | None]:
         """Create the institution's signing key; an existing open key is rolled over (kept for
-        verification, its validity ending the day before). A key valid from before the institution's
-        existing keys fills the gap: it ends the day before the earliest of them, which stay as they
-        are. Returns ``(new, previous or None)``.
+        verification, its validity ending the day before) and signs a roll-over statement for
+        the new key (with ``old_passphrase``, else ``passphrase``). A key valid from before the
+        institution's existing keys fills the gap: it ends the day before the earliest of them, which
+        stay as they are. Returns ``(new, previous or None)``.
         """
         check = check_filing_number(filing_number, profiles=load_profiles(self.home.profiles_dir))
         if not check.valid:
@@ -89,6 +140,7 @@ class Station:
             later = [k.valid_from for k in reg.institution_keys(filing_number) if k.valid_from > start]
         if later:
             until = min(until, min(later) - _dt.timedelta(days=1))
+        endorser = self._endorser(filing_number, old_passphrase or passphrase)
         kid, public = self.keystore.generate(passphrase)
         info = PublicKeyInfo(kid, public, filing_number, institution, start, until)
         try:
@@ -100,8 +152,33 @@ class Station:
         bundle = self.trust.load().with_key(info)
         if previous is not None:
             bundle = bundle.with_key(previous)
+        if endorser is not None:
+            old, private = endorser
+            signature = sign_detached(endorsement_content(info), private, old.kid)
+            bundle = bundle.with_endorsement(Endorsement(info.kid, old.kid, signature))
+        state = bundle.institution(filing_number) or InstitutionTrust(filing_number)
+        bundle = bundle.with_institution(replace(state, own=True))
         self.trust.save(bundle)
         return info, previous
+
+    def _endorser(self, filing_number: str, passphrase: str | Secret) -> tuple[PublicKeyInfo, Ed25519PrivateKey] | None:
+        """The institution's newest unrevoked key this station holds, decrypted to sign a roll-over."""
+        if not self.home.register_path.exists():
+            return None
+        with self.register() as reg:
+            revoked = {r.target for r in reg.revocations() if r.scope == "key"}
+            keys = [k for k in reg.institution_keys(filing_number) if k.kid.hex() not in revoked]
+        keys = [k for k in keys if self.keystore.path_for(k.kid).exists()]
+        if not keys:
+            return None
+        old = keys[-1]
+        try:
+            return old, self.keystore.load(old.kid, passphrase)
+        except WrongPassphrase:
+            raise WrongPassphrase(
+                f"口令无法解密原密钥 {old.kid_hex}：轮换时原密钥要签署轮换声明，请提供原密钥的口令"
+                "（命令行 --old-passphrase-file）"
+            ) from None
 
     def list_keys(self) -> list[KeyListing]:
         """Every key this station knows: its own (from the register) and trusted ones."""
@@ -125,37 +202,122 @@ class Station:
             )
         return self.trust.load()
 
-    def export_trust(self, path: Path) -> str:
-        """Write the trust bundle to ``path``; returns its SHA-256 fingerprint."""
-        bundle = self.trust.load()
-        if not bundle.keys:
-            raise TrustError("信任库为空：没有可导出的密钥（请先执行 certkiosk keys new 或导入信任包）")
-        data = bundle.to_bytes()
+    def verification_data(self) -> tuple[TrustBundle, dict[str, ProvinceProfile]]:
+        """What every verification on this station uses: the trust bundle and the province profiles
+        (bundled and the station's own), the same for the CLI, the UI and the workers."""
+        return self.trust_for_verifying(), load_profiles(self.home.profiles_dir)
+
+    @property
+    def exports_path(self) -> Path:
+        """The issuing side's bundle sequence counters and their issue times (JSON)."""
+        return self.home.root / "trust-exports.json"
+
+    def _export_log(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.exports_path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise TrustError(f"无法读取信任包序号记录 {self.exports_path}：{exc}") from None
+        if not isinstance(data, dict):
+            raise TrustError(f"信任包序号记录 {self.exports_path} 格式错误")
+        return data
+
+    def export_trust(
+        self,
+        path: Path,
+        passphrase: str | Secret,
+        *,
+        filing_number: str | None = None,
+        since: int | None = None,
+        now: str | None = None,
+    ) -> ExportResult:
+        """Sign and write the institution's bundle (or, with ``since``, only what changed after
+        bundle ``since``); the sequence counter is saved before the file is written.
+        """
+        now = now or utc_now()
+        with self.register() as reg:
+            key = reg.signing_key(filing_number, _dt.date.fromisoformat(now[:10]))
+            private = self.keystore.load(key.kid, passphrase)
+            keys = tuple(reg.institution_keys(key.filing_number))
+        f = key.filing_number
+        store = self.trust.load()
+        log = self._export_log()
+        issued = log.get(f, {})
+        sequence = max((int(n) for n in issued), default=0) + 1
+        if since is not None and str(since) not in issued:
+            known = ", ".join(sorted(issued, key=int)) or "无"
+            raise TrustError(f"本站没有导出过机构 {f} 的第{since}号信任包（已导出：{known}）")
+        kids = {k.kid.hex() for k in keys}
+        revocations = tuple(
+            r for r in store.revocations
+            if (r.scope == "certificate" and r.target.startswith(f)) or (r.scope == "key" and r.target in kids)
+            or (r.scope == "batch" and r.numbers and all(n.startswith(f) for n in r.numbers))
+        )  # fmt: skip
+        if since is not None:
+            cut = issued[str(since)]
+            revocations = tuple(r for r in revocations if r.revoked_at >= cut)
+        endorsements = tuple(e for e in store.endorsements if e.kid.hex() in kids)
+        body = BundleBody(f, key.institution, now, sequence, since, keys, revocations, endorsements)
+        data = make_bundle(body, private)
+        log[f] = issued | {str(sequence): now}
+        write_bytes_atomic(self.exports_path, json.dumps(log, ensure_ascii=False, indent=1).encode("utf-8"))
         try:
             write_bytes_atomic(path, data)
         except OSError as exc:
             raise TrustError(f"无法写入 {path}：{exc.strerror}") from None
-        return bundle.fingerprint()
+        return ExportResult(path, sequence, since, hashlib.sha256(data).hexdigest(), len(keys), len(revocations))
 
-    def import_trust(self, path: Path) -> tuple[MergeResult, str]:
-        """Merge the bundle at ``path``; returns what changed and the file's fingerprint."""
+    def read_bundle(self, path: Path) -> SignedBundle:
+        """The signed bundle at ``path``, its signature checked (nothing is imported)."""
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise TrustError(f"无法读取信任包 {path}：{exc.strerror}") from None
-        incoming = TrustBundle.from_bytes(data, f"信任包 {path}")
-        result = self.trust.load().merge(incoming)
+        return open_bundle(data, f"信任包 {path}")
+
+    def import_trust(self, path: Path, *, accept_fingerprint: str | None = None) -> ImportResult:
+        """Verify and merge the signed bundle at ``path`` (docs/trust.md has the rules)."""
+        signed = self.read_bundle(path)
+        result = apply_bundle(self.trust.load(), signed, accept_fingerprint=accept_fingerprint)
         self.home.ensure()
         self.trust.save(result.bundle)
-        return result, incoming.fingerprint()
+        return result
+
+    # --- the register ----------------------------------------------------------------------
+    def find_certificates(self, text: str) -> list[CertificateState]:
+        """Certificates whose number, name or ID number contains ``text``, each with its revocation.
+
+        A certificate is revoked by its own revocation, its batch's, or its signing key's: the same
+        lookup verify makes (``TrustBundle``), so the station and a verifier agree.
+        """
+        with self.register() as reg:
+            found = reg.find(text)
+            revocations = TrustBundle(revocations=tuple(reg.revocations()))
+        states = []
+        for item in found:
+            revocation = revocations.certificate_revocation(item.number)
+            if revocation is None and item.kid:
+                revocation = revocations.key_revocation(bytes.fromhex(item.kid))
+            states.append(CertificateState(item, revocation))
+        return states
 
     # --- revocation ------------------------------------------------------------------------
-    def revoke(self, scope: Scope, target: str, reason: str) -> Revocation:
-        """Revoke in the register (audited) and in this station's trust store."""
+    def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | Secret | None = None) -> Revocation:
+        """Revoke in the register (audited) and in this station's trust store; then the automatic
+        backup, if configured (``last_backup_note`` says how it went)."""
         with self.register() as reg:
             revocation = reg.revoke(scope, target, reason)
         self.trust.save(self.trust.load().with_revocations([revocation]))
+        self.after_change(passphrase, f"吊销{target}")
         return revocation
+
+    def after_change(self, passphrase: str | Secret | None, why: str) -> str | None:
+        """The hook after every batch and revocation: the automatic backup (docs/backup.md)."""
+        from certgen.station.backup import auto_backup
+
+        self.last_backup_note = auto_backup(self.home, passphrase, why)
+        return self.last_backup_note
 
 
 def describe_error(exc: BaseException) -> str:

@@ -7,7 +7,16 @@ module per command group (pip's ``commands/`` as the model); importing them regi
 
 from __future__ import annotations
 
-from kiosk.cli import issue, keys, layout, misc, printing, register, verify  # noqa: F401  (registers the commands)
+from kiosk.cli import (  # noqa: F401  (registers the commands)
+    backup,
+    issue,
+    keys,
+    layout,
+    misc,
+    printing,
+    register,
+    verify,
+)
 from kiosk.cli.base import cli
 
 __all__ = ["cli", "main"]

@@ -63,4 +63,6 @@ def issue_cmd(
     click.echo(f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张；证书与报表在 {result.folder}")
     for path in result.reports:
         click.echo(f"  {path.name}")
+    if station.last_backup_note:
+        click.echo(station.last_backup_note)
     ctx.exit(1 if result.problems else 0)

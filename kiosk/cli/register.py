@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from certgen.exceptions import ConfigError
+from certgen.station.backup import auto_backup_configured
 from certgen.station.register import STATUS_TEXT
-from kiosk.cli.base import CertkioskGroup, cli, json_line, station_of
+from certgen.trust import SCOPE_TEXT
+from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
 
 
 @cli.group(cls=CertkioskGroup)
@@ -42,25 +44,25 @@ def register_check(ctx: click.Context) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
-    with station_of(ctx).register() as reg:
-        found = reg.find(text)
-        revoked = {r.target for r in reg.revocations()} | {n for r in reg.revocations() for n in r.numbers}
+    found = station_of(ctx).find_certificates(text)
     if not found:
         click.echo(f"没有找到包含「{text}」的证书")
-    for item in found:
+    for state in found:
+        item = state.certificate
         if as_json:
             json_line(
                 {
                     "number": item.number,
                     "status": item.status,
-                    "revoked": item.number in revoked,
+                    "revoked": state.revoked,
+                    "revocation": state.revocation.to_json() if state.revocation else None,
                     "batch_id": item.batch_id,
                     "record": item.record.to_dict(),
                     "output_path": item.output_path,
                 }
             )
             continue
-        mark = "，已吊销" if item.number in revoked else ""
+        mark = f"，已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
         click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
 
 
@@ -76,10 +78,19 @@ def register_revoke(ctx: click.Context, number: str | None, batch: str | None, k
     if len(chosen) != 1:
         raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")
     scope, target = chosen[0]
-    revocation = station_of(ctx).revoke(scope, target, reason)  # type: ignore[arg-type]
+    station = station_of(ctx)
+    passphrase = None
+    if auto_backup_configured(station.home):  # the automatic copy is signed: it needs the passphrase
+        try:
+            passphrase = read_passphrase(None)
+        except ConfigError:
+            passphrase = None
+    revocation = station.revoke(scope, target, reason, passphrase)  # type: ignore[arg-type]
     extra = f"（含 {len(revocation.numbers)} 张证书）" if revocation.numbers else ""
     click.echo(f"已吊销 {target}{extra}：{reason}")
-    click.echo("请重新导出信任包（certkiosk trust export）并分发给核验方。")
+    if station.last_backup_note:
+        click.echo(station.last_backup_note)
+    click.echo("请导出更新包（certkiosk trust export --since 上次序号）或完整信任包，并分发给核验方。")
 
 
 # --- verify ----------------------------------------------------------------------------------

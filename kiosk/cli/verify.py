@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import sys
 from pathlib import Path
 
@@ -25,10 +27,20 @@ from kiosk.cli.base import Progress, cli, json_line, station_of
     help="QR decoder. / 解码器。",
 )
 @click.option("--force", is_flag=True, help="Re-check files an earlier run already checked. / 重新核验全部文件。")
+@click.option(
+    "--max-trust-age",
+    type=click.IntRange(0),
+    metavar="DAYS",
+    help="Invalid when the issuer's revocation data is older than DAYS. / 吊销数据超过DAYS天即判为无效。",
+)
+@click.option(
+    "--today", type=click.DateTime(["%Y-%m-%d"]), hidden=True,
+    help="Check as of this day (ages and number rules; for tests and re-checks). / 按指定日期核验。",
+)  # fmt: skip
 @click.pass_context
 def verify_cmd(
     ctx: click.Context, paths: tuple[Path, ...], texts: tuple[str, ...], as_json: bool, workers: int | None,
-    report: Path | None, decoder: str, force: bool,
+    report: Path | None, decoder: str, force: bool, max_trust_age: int | None, today: _dt.datetime | None,
 ) -> None:  # fmt: skip
     """Verify certificates offline; exit 0 if all valid, 1 if not, 2 on a usage error. / 离线核验证书。
 
@@ -38,18 +50,23 @@ def verify_cmd(
     """
     from verify.archive import default_state_path, run_archive
     from verify.check import clean_scanned_text, verify_text
+    from verify.report import report_format_problem
 
     station = station_of(ctx)
     bundle = station.trust_for_verifying()
-    if report is not None and report.suffix.lower() not in (".csv", ".json", ".html", ".htm"):
-        raise click.UsageError(f"报告文件 {report} 的扩展名应为 .csv、.json 或 .html")
+    if max_trust_age is not None:
+        bundle = dataclasses.replace(bundle, max_age_days=max_trust_age)
+    problem = report_format_problem(report) if report is not None else None
+    if problem is not None:
+        raise click.UsageError(problem)
     profiles = load_profiles(station.home.profiles_dir)
-    results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles) for t in texts]
+    day = today.date() if today else None
+    results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles, today=day) for t in texts]
     if not paths and not texts:
         if sys.stdin.isatty():
             raise click.UsageError("请给出文件、文件夹或 --text，或用扫码枪/管道从标准输入输入")
         results = [
-            verify_text(clean_scanned_text(line), bundle, source=f"stdin:{i}", profiles=profiles)
+            verify_text(clean_scanned_text(line), bundle, source=f"stdin:{i}", profiles=profiles, today=day)
             for i, line in enumerate(sys.stdin, 1) if line.strip()
         ]  # fmt: skip
     run = None
@@ -59,7 +76,7 @@ def verify_cmd(
         with Progress(0, "核验") as advance:
             run = run_archive(
                 list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
-                force=force, profiles=profiles, progress=lambda done, total: advance(done, total, ""),
+                force=force, profiles=profiles, today=day, progress=lambda done, total: advance(done, total, ""),
             )  # fmt: skip
         results += run.results
     for result in results:

@@ -10,13 +10,12 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
-from certgen.exceptions import CertkioskError
-from certgen.number import load_profiles
+from certgen.exceptions import CertkioskError, ReportError
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 from verify.archive import ArchiveRun, default_state_path, run_archive
 from verify.reasons import Reason
-from verify.report import write_report
+from verify.report import report_format_problem, write_report
 from verify.status import VERDICT_TEXT
 
 
@@ -46,8 +45,9 @@ class ArchiveScreen(StationScreen):
         path = Path(self.query_one("#field-archive-path", Field).value.strip())
         report_text = self.query_one("#field-report-path", Field).value.strip()
         report = Path(report_text) if report_text else None
-        if report is not None and report.suffix.lower() not in (".html", ".htm", ".csv", ".json"):
-            self.fail(ValueError(f"报告文件 {report} 的扩展名应为 .html、.csv 或 .json"))
+        problem = report_format_problem(report) if report is not None else None
+        if problem is not None:
+            self.fail(ReportError(problem))
             return
         try:
             self.station.trust_for_verifying()
@@ -64,10 +64,11 @@ class ArchiveScreen(StationScreen):
             self.post_message(ArchiveProgress(done, total))
 
         try:
+            bundle, profiles = self.station.verification_data()
             run = run_archive(
-                [path], self.station.trust.load(), profiles=load_profiles(self.station.home.profiles_dir),
+                [path], bundle, profiles=profiles,
                 state_path=default_state_path(self.station.home.root / "verify-runs", [path]),
-                progress=progress,
+                progress=progress, today=self.today(),
             )  # fmt: skip
             if report is not None:
                 write_report(run, report)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import datetime as _dt
 from typing import TYPE_CHECKING
 
 from textual.screen import Screen
@@ -21,8 +21,8 @@ class StationScreen(Screen[None]):
         app: StationApp = self.app  # type: ignore[assignment]
         return app.station
 
-    def today(self) -> dt.date:
-        """Today by the app's clock (tests freeze it)."""
+    def today(self) -> _dt.date:
+        """Today, as the app was told (tests inject a fixed day)."""
         app: StationApp = self.app  # type: ignore[assignment]
         return app.today()
 

@@ -11,17 +11,14 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, ProgressBar, Static
 
-from certgen.exceptions import CertkioskError
+from certgen.exceptions import BatchCancelled
 from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
-from certgen.issuing.roster import read_roster
+from certgen.issuing.roster import Roster, read_roster
+from certgen.labels import label
 from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
-
-
-class Cancelled(CertkioskError):
-    """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
 
 
 class BatchProgress(Message):
@@ -57,7 +54,7 @@ class BatchScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("行", "姓名", "证件号码", "职业", "等级", "状态")
+        self.query_one(DataTable).add_columns("行", label("name"), label("id_number"), "职业", "等级", "状态")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "load":
@@ -72,34 +69,51 @@ class BatchScreen(StationScreen):
         roster = Path(self.query_one("#field-roster", Field).value.strip())
         photos_text = self.query_one("#field-photos", Field).value.strip()
         passphrase = Secret(self.query_one("#field-batch-passphrase", Field).value)
+        self.query_one("#load", Button).disabled = True
+        self.query_one("#result", Static).update(f"正在检查名册 {roster} ……")
+        self.load_worker(roster, Path(photos_text) if photos_text else None, passphrase)
+
+    @work(thread=True, exclusive=True, group="batch")
+    def load_worker(self, roster: Path, photos: Path | None, passphrase: Secret) -> None:
+        """Reading and checking every row lays each certificate out: seconds for a large roster."""
         try:
-            self.issuer = Issuer(self.station, passphrase)
+            issuer = Issuer(self.station, passphrase)
             data = read_roster(roster)
             with self.station.register() as reg:
-                self.plan = plan_batch(self.issuer, reg, data, Path(photos_text) if photos_text else roster.parent)
+                plan = plan_batch(issuer, reg, data, photos)
         except Exception as exc:
-            self.fail(exc)
+            self.app.call_from_thread(self.load_failed, exc)
             return
+        self.app.call_from_thread(self.show_plan, issuer, data, plan)
+
+    def load_failed(self, exc: BaseException) -> None:
+        self.query_one("#load", Button).disabled = False
+        self.query_one("#result", Static).update("")
+        self.fail(exc)
+
+    def show_plan(self, issuer: Issuer, data: Roster, plan: BatchPlan) -> None:
+        self.issuer, self.plan = issuer, plan
+        self.query_one("#load", Button).disabled = False
         table = self.query_one(DataTable)
         table.clear()
         problems: dict[int, list[str]] = {}
-        for p in self.plan.problems:
+        for p in plan.problems:
             problems.setdefault(p.row, []).append(p.message)
-        planned = {p.row.row: p for p in self.plan.rows}
+        planned = {p.row.row: p for p in plan.rows}
         for row in data.rows:
             f = row.fields
             if row.row in problems:
                 state = "✗ " + "；".join(problems[row.row])
-            elif row.row in planned and planned[row.row].key in self.plan.done:
+            elif row.row in planned and planned[row.row].key in plan.done:
                 state = "已发证（上次运行）"
             else:
                 state = "✓ 待发证"
             table.add_row(str(row.row), str(f.get("name", "")), str(f.get("id_number", "")),
                           str(f.get("occupation", "")), str(f.get("level", "")), state)  # fmt: skip
-        todo = len(self.plan.to_issue)
-        done = len(self.plan.done)
+        todo = len(plan.to_issue)
+        done = len(plan.done)
         self.query_one("#result", Static).update(
-            f"批次 {self.plan.batch_id}：{len(data.rows)} 行，待发 {todo}，有错误 {len(problems)} 行，已发 {done}"
+            f"批次 {plan.batch_id}：{len(data.rows)} 行，待发 {todo}，有错误 {len(problems)} 行，已发 {done}"
         )
         self.query_one("#run", Button).disabled = todo == 0
 
@@ -117,7 +131,7 @@ class BatchScreen(StationScreen):
         def progress(done: int, total: int, number: str) -> None:
             self.post_message(BatchProgress(done, total, number))
             if self.cancel_event.is_set() and done < total:
-                raise Cancelled(f"已取消：发了 {done} 张，剩余 {total - done} 张；重新运行同一名册可继续")
+                raise BatchCancelled(f"已取消：发了 {done} 张，剩余 {total - done} 张；重新运行同一名册可继续")
 
         try:
             result = run_batch(issuer, plan, skip_invalid=True, progress=progress)
@@ -133,9 +147,9 @@ class BatchScreen(StationScreen):
         self.query_one("#cancel", Button).disabled = True
         if error is not None:
             self.query_one("#result", Static).update(
-                str(error) if isinstance(error, Cancelled) else "发证中断，见通知。"
+                str(error) if isinstance(error, BatchCancelled) else "发证中断，见通知。"
             )
-            if not isinstance(error, Cancelled):
+            if not isinstance(error, BatchCancelled):
                 self.fail(error)
             return
         assert result is not None

@@ -5,7 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Footer, Header, Static
 
+from certgen.station.backup import last_backup_age
+from certgen.trust import freshness_lines
 from kiosk.screens.base import StationScreen
+
+BACKUP_WARN_DAYS = 7
+"""The home screen asks for a new backup when the last one is older than this."""
 
 
 class HomeScreen(StationScreen):
@@ -37,10 +42,23 @@ class HomeScreen(StationScreen):
             for item in own:
                 until = item.info.valid_until.isoformat() if item.info.valid_until else "长期"
                 lines.append(f"  {item.info.filing_number} {item.info.institution}  {item.info.valid_from}~{until}")
+            today = self.today()
+            trust = self.station.trust.load()
+            if trust.keys:
+                lines.append("信任数据时效：")
+                lines.extend(freshness_lines(trust, today))
             if home.register_path.exists():
                 with self.station.register() as reg:
                     counts = reg.counts()
+                    unsettled = reg.unsettled()
                 lines.append(f"登记库：已发证 {counts['issued']}，作废 {counts['void']}，未完成 {counts['pending']}")
+                if unsettled:
+                    lines.append("[b]从备份恢复后尚未确认编号，暂停发证：请执行 certkiosk restore-settle[/b]")
+                age = last_backup_age(home, today)
+                if age is None:
+                    lines.append("[b]警告：本站从未备份。请在“密钥”页（F6）备份到U盘或网络共享。[/b]")
+                else:
+                    lines.append(f"上次备份：{age} 天前" + ("（请尽快再备份）" if age > BACKUP_WARN_DAYS else ""))
             else:
                 lines.append("登记库：尚未创建（第一次发证或创建密钥时创建）")
         except Exception as exc:  # a broken home must still show the screen

@@ -13,6 +13,7 @@ from textual.widgets import Button, Footer, Header, Label, Select, Static
 from certgen.exceptions import RecordError
 from certgen.idtypes import ID_TYPES
 from certgen.issuing.issuer import Issued, Issuer
+from certgen.labels import label
 from certgen.levels import LEVELS
 from certgen.pdf.template import available_templates
 from certgen.record import CertificateRecord, check_field
@@ -20,17 +21,18 @@ from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 
-TEXT_FIELDS = [
-    ("姓名", "name", ""),
-    ("证件号码", "id_number", "18位身份证号码"),
-    ("所在单位", "employer", "可留空"),
-    ("职业编码", "occupation_code", "如 6-18-01-01"),
-    ("职业名称", "occupation", "如 车工"),
-    ("工种名称", "job_type", "无工种留空，证书上印——"),
-    ("发证日期", "issue_date", "YYYY-MM-DD"),
-    ("证书编号", "number", "留空则由登记库按序分配"),
-    ("照片", "photo", "JPEG/PNG 文件路径"),
-]
+HINTS = {
+    "name": "",
+    "id_number": "18位身份证号码",
+    "employer": "可留空",
+    "occupation_code": "如 6-18-01-01",
+    "occupation": "如 车工",
+    "job_type": "无工种留空，证书上印——",
+    "issue_date": "YYYY-MM-DD",
+    "number": "留空则由登记库按序分配",
+    "photo": "JPEG/PNG 文件路径",
+}
+TEXT_FIELDS = [(label(key), key, hint) for key, hint in HINTS.items()]
 
 
 class IssueScreen(StationScreen):
@@ -45,21 +47,21 @@ class IssueScreen(StationScreen):
         yield Header()
         with VerticalScroll():
             yield Static("签发一张证书", classes="title")
-            yield Field("姓名", "name", check=self.checker("name"))
+            yield Field(label("name"), "name", check=self.checker("name"))
             with Horizontal(classes="row"):
-                yield Label("证件类型", classes="label")
+                yield Label(label("id_type"), classes="label")
                 yield Select([(f"{k} {v}", k) for k, v in ID_TYPES.items()], value=201, allow_blank=False, id="id_type")
-            for label, key, hint in TEXT_FIELDS[1:]:
+            for text, key, hint in TEXT_FIELDS[1:]:
                 default = self.today().isoformat() if key == "issue_date" else ""
                 yield Field(
-                    label,
+                    text,
                     key,
                     check=self.checker(key),
                     value=default,
                     placeholder=hint,
                 )
             with Horizontal(classes="row"):
-                yield Label("职业技能等级", classes="label")
+                yield Label(label("level"), classes="label")
                 yield Select(
                     [(lv.text, d) for d, lv in sorted(LEVELS.items(), reverse=True)],
                     value=3,
@@ -167,6 +169,6 @@ class IssueScreen(StationScreen):
     def print_pdf(self) -> None:
         if self.issued is None:
             return
-        from kiosk.screens.printing import PrintDialog
+        from kiosk.widgets.print_dialog import PrintDialog
 
         self.app.push_screen(PrintDialog([self.issued.path]))

@@ -6,7 +6,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
+from certgen.labels import label
 from certgen.station.register import STATUS_TEXT
+from certgen.trust import SCOPE_TEXT
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.confirm import ConfirmDialog
 from kiosk.widgets.field import Field
@@ -29,7 +31,7 @@ class RegisterScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("证书编号", "姓名", "等级", "状态", "批次", "吊销")
+        self.query_one(DataTable).add_columns(label("number"), label("name"), "等级", "状态", "批次", "吊销")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.search(event.value.strip())
@@ -41,16 +43,15 @@ class RegisterScreen(StationScreen):
             self.query_one("#register-result", Static).update("本站还没有登记库")
             return
         try:
-            with self.station.register() as reg:
-                found = reg.find(text)
-                revocations = reg.revocations()
+            found = self.station.find_certificates(text)
         except Exception as exc:
             self.fail(exc)
             return
-        revoked = {r.target for r in revocations} | {n for r in revocations for n in r.numbers}
-        for item in found:
+        for state in found:
+            item = state.certificate
+            mark = f"已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
             table.add_row(item.number, item.record.name, item.record.level_text, STATUS_TEXT[item.status],
-                          item.batch_id or "", "已吊销" if item.number in revoked else "", key=item.number)  # fmt: skip
+                          item.batch_id or "", mark, key=item.number)  # fmt: skip
         self.query_one("#register-result", Static).update(f"找到 {len(found)} 张证书")
 
     def selected(self) -> tuple[str, str] | None:
@@ -99,8 +100,9 @@ class RegisterScreen(StationScreen):
                 return
             self.search(self.query_one("#search", Input).value.strip())  # show the new state first
             extra = f"（{len(revocation.numbers)} 张）" if revocation.numbers else ""
+            note = f"\n{self.station.last_backup_note}" if self.station.last_backup_note else ""
             self.query_one("#register-result", Static).update(
-                f"已吊销 {target}{extra}。请在“密钥”页导出信任包并分发给核验方。"
+                f"已吊销 {target}{extra}。请在“密钥”页导出信任包并分发给核验方。{note}"
             )
 
         self.app.push_screen(ConfirmDialog(question, "吊销"), done)

@@ -9,7 +9,6 @@ from textual.app import ComposeResult
 from textual.widgets import Footer, Header, Input, Static
 
 from certgen.exceptions import CertkioskError
-from certgen.number import load_profiles
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
 from verify.check import clean_scanned_text, verify_text
@@ -39,13 +38,12 @@ class VerifyScreen(StationScreen):
         if not text.strip():
             return
         try:
-            bundle = self.station.trust_for_verifying()
+            bundle, profiles = self.station.verification_data()
         except CertkioskError as exc:
             self.fail(exc)
             return
         cleaned = clean_scanned_text(text)
         if cleaned.upper().startswith("ZJ") or not Path(cleaned).exists():
-            profiles = load_profiles(self.station.home.profiles_dir)
             self.show([verify_text(cleaned, bundle, source="扫码", profiles=profiles, today=self.today())])
         else:
             self.query_one("#verdict", VerdictPanel).clear(f"正在核验 {cleaned} ……")
@@ -54,7 +52,8 @@ class VerifyScreen(StationScreen):
     @work(thread=True, exclusive=True, group="verify")
     def verify_file(self, path: Path) -> None:
         try:
-            results = verify_bytes(path.read_bytes(), str(path), self.station.trust.load(), today=self.today())
+            bundle, profiles = self.station.verification_data()
+            results = verify_bytes(path.read_bytes(), str(path), bundle, profiles=profiles, today=self.today())
         except Exception as exc:
             self.app.call_from_thread(self.fail, exc)
             return

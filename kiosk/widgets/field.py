@@ -12,8 +12,6 @@ from textual.widgets import Input, Label
 class Field(Vertical):
     """``label  [input]`` with the validator's message under it."""
 
-    DEFAULT_CSS = "Field { height: auto; }"
-
     def __init__(
         self,
         label: str,

@@ -1,4 +1,4 @@
-"""The print dialog: choose a queue, copies, print; the register logs every accepted job."""
+"""The print dialog (a modal): choose a queue, copies, print; the register logs every accepted job."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from certgen.issuing.printing import print_files
-from certgen.station.printing import PrintJob, list_queues
+from certgen.station.printing import PrintJob, Queue, list_queues
 from certgen.station.station import describe_error
 
 
@@ -19,10 +19,6 @@ class PrintDialog(ModalScreen[list[PrintJob] | None]):
     """Print certificates; dismisses with the accepted jobs (or None)."""
 
     BINDINGS = [("escape", "cancel", "取消")]
-    DEFAULT_CSS = """
-    PrintDialog { align: center middle; }
-    PrintDialog > Vertical { width: 80; height: auto; padding: 1 2; border: thick $primary; background: $surface; }
-    """
 
     def __init__(self, files: list[Path]) -> None:
         super().__init__()
@@ -39,12 +35,23 @@ class PrintDialog(ModalScreen[list[PrintJob] | None]):
                 yield Button("取消", id="cancel")
 
     def on_mount(self) -> None:
+        self.query_one("#print-status", Label).update("正在查询打印机……")
+        self.query_one("#do-print", Button).disabled = True
+        self.queues_worker()
+
+    @work(thread=True, exclusive=True, group="print")
+    def queues_worker(self) -> None:
+        """lpstat can take long (a network queue that does not answer): never on the UI thread."""
         try:
             queues = list_queues()
         except Exception as exc:
-            self.query_one("#print-status", Label).update(describe_error(exc))
-            self.query_one("#do-print", Button).disabled = True
+            self.app.call_from_thread(self.query_one("#print-status", Label).update, describe_error(exc))
             return
+        self.app.call_from_thread(self.show_queues, queues)
+
+    def show_queues(self, queues: list[Queue]) -> None:
+        self.query_one("#print-status", Label).update("" if queues else "CUPS 中没有打印机")
+        self.query_one("#do-print", Button).disabled = not queues
         select = self.query_one("#queue", Select)
         select.set_options([(f"{q.name}（{q.state_text}）", q.name) for q in queues])
         default = next((q.name for q in queues if q.default), queues[0].name if queues else None)

@@ -1,0 +1,276 @@
+"""Backup and restore: a station that survives the loss of its disk (issue 14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from certgen.exceptions import BackupError, RegisterError
+from certgen.station import Station
+from certgen.station.backup import (
+    check_backup,
+    create_backup,
+    last_backup_age,
+    restore_backup,
+    set_auto_backup,
+    settle_numbers,
+)
+from certgen.station.home import StationHome
+from certgen.station.register import Register
+from certgen.trust import PublicKeyInfo
+from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record, resident_id
+
+ROOT = Path(__file__).parent.parent
+
+
+def issue_numbers(station: Station, count: int) -> list[str]:
+    """Allocate and complete ``count`` numbers in the register (no PDF: the register is what counts)."""
+    numbers = []
+    with station.register() as reg:
+        for _ in range(count):
+            numbered = reg.allocate(make_record(), FILING, batch_id="b")
+            number = str(numbered.number)
+            reg.complete(number, payload_sha256=hashlib.sha256(number.encode()).hexdigest(), output_path=None,
+                         kid="00" * 8)  # fmt: skip
+            numbers.append(number)
+    return numbers
+
+
+def rewrite_zip(source: Path, target: Path, change: dict[str, bytes | None]) -> None:
+    """A copy of a ZIP with members replaced (bytes) or removed (None); CRCs stay valid."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for name in src.namelist():
+            data = change.get(name, src.read(name))
+            if data is not None:
+                dst.writestr(name, data)
+
+
+@pytest.fixture
+def backed_up(keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path) -> tuple[Station, Path]:
+    station, _ = keyed_station
+    issue_numbers(station, 3)
+    path = tmp_path / "backup.zip"
+    create_backup(station.home, path, PASSPHRASE)
+    return station, path
+
+
+def test_a_backup_holds_the_register_encrypted_keys_and_trust_store(backed_up: tuple[Station, Path]) -> None:
+    station, path = backed_up
+    check = check_backup(path)
+    names = set(zipfile.ZipFile(path).namelist())
+    kid = station.keystore.kids()[0].hex()
+    assert {"manifest.json", "manifest.sig", "register.sqlite", "home/trust.json", f"home/keys/{kid}.pem"} <= names
+    pem = zipfile.ZipFile(path).read(f"home/keys/{kid}.pem")
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert check.signer == kid and check.audit_seq > 3
+    assert last_backup_age(station.home, dt.date.fromisoformat(check.created_at[:10])) == 0
+
+
+def test_a_backup_with_one_byte_changed_is_refused(backed_up: tuple[Station, Path], tmp_path: Path) -> None:
+    _, path = backed_up
+    trust = bytearray(zipfile.ZipFile(path).read("home/trust.json"))
+    trust[10] ^= 1
+    rewrite_zip(path, tmp_path / "changed.zip", {"home/trust.json": bytes(trust)})
+    with pytest.raises(BackupError, match=re.escape("home/trust.json 的内容与清单中的 SHA-256 不符")):
+        check_backup(tmp_path / "changed.zip")
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "flipped.zip").write_bytes(bytes(raw))
+    with pytest.raises(BackupError, match="不可用"):
+        check_backup(tmp_path / "flipped.zip")
+    manifest = json.loads(zipfile.ZipFile(path).read("manifest.json"))
+    manifest["created_at"] = "2000-01-01T00:00:00Z"
+    rewrite_zip(path, tmp_path / "manifest.zip", {"manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(BackupError, match="清单签名无效"):
+        check_backup(tmp_path / "manifest.zip")
+
+
+def test_a_manifest_from_another_station_is_refused(backed_up: tuple[Station, Path], tmp_path: Path) -> None:
+    _, path = backed_up
+    other = Station(StationHome(tmp_path / "other", "--home").ensure())
+    other.new_key(FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
+    create_backup(other.home, tmp_path / "other.zip", PASSPHRASE)
+    foreign = zipfile.ZipFile(tmp_path / "other.zip")
+    change: dict[str, bytes | None] = {n: foreign.read(n) for n in ("manifest.json", "manifest.sig")}
+    rewrite_zip(path, tmp_path / "mixed.zip", change)
+    with pytest.raises(BackupError, match="清单来自另一站点"):
+        check_backup(tmp_path / "mixed.zip")
+
+
+def test_a_backup_with_a_missing_part_is_refused(backed_up: tuple[Station, Path], tmp_path: Path) -> None:
+    _, path = backed_up
+    rewrite_zip(path, tmp_path / "missing.zip", {"register.sqlite": None})
+    with pytest.raises(BackupError, match=re.escape("缺少文件 register.sqlite")):
+        check_backup(tmp_path / "missing.zip")
+    rewrite_zip(path, tmp_path / "nosig.zip", {"manifest.sig": None})
+    with pytest.raises(BackupError, match=re.escape("缺少 manifest.sig")):
+        check_backup(tmp_path / "nosig.zip")
+
+
+def test_backup_check_cli_states_the_reason(backed_up: tuple[Station, Path], tmp_path: Path) -> None:
+    station, path = backed_up
+    rewrite_zip(path, tmp_path / "missing.zip", {"home/trust.json": None})
+
+    def run(target: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kiosk", "--home", str(station.home.root), "backup", "--check", str(target)],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+
+    good = run(path)
+    assert good.returncode == 0 and "✓ 备份完整" in good.stdout
+    bad = run(tmp_path / "missing.zip")
+    assert bad.returncode == 2 and "缺少文件 home/trust.json" in bad.stderr
+
+
+def test_a_backup_taken_while_another_process_issues_is_consistent(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, _ = keyed_station
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.allocate_loop", str(station.home.register_path)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        completed = 0
+        while completed < 30:  # the child is mid-stream when the backup starts
+            completed += child.stdout.readline().startswith("C")
+        create_backup(station.home, tmp_path / "live.zip", PASSPHRASE)
+        while completed < 60:  # and it kept issuing during and after
+            completed += child.stdout.readline().startswith("C")
+    finally:
+        child.kill()
+        child.wait()
+    check = check_backup(tmp_path / "live.zip")  # includes the register check
+    restored = restore_backup(tmp_path / "live.zip", StationHome(tmp_path / "restored", "--to"), nothing_later=True)
+    with Register(restored.home / "register.sqlite") as reg:
+        assert reg.check() == []
+        assert 30 <= reg.counts()["issued"] < 60 + 1
+    assert check.audit_seq > 60
+
+
+def test_sigkill_during_a_backup_leaves_no_partial_file(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, _ = keyed_station
+    issue_numbers(station, 2)
+    dest = tmp_path / "usb" / "backup.zip"
+    dest.parent.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.backup_blocked", str(station.home.root), str(dest), PASSPHRASE],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not dest.exists()
+    create_backup(station.home, dest, PASSPHRASE)  # the next backup works and clears the leftover
+    assert [p.name for p in dest.parent.iterdir()] == ["backup.zip"]
+    check_backup(dest)
+
+
+def test_restore_refuses_a_newer_register_unless_forced_and_keeps_the_old_home(
+    backed_up: tuple[Station, Path],
+) -> None:
+    station, path = backed_up
+    issue_numbers(station, 2)
+    with pytest.raises(BackupError, match="当前登记库比备份新"):
+        restore_backup(path, station.home)
+    assert station.home.register_path.exists()
+    result = restore_backup(path, station.home, force=True)
+    assert result.replaced is not None and (result.replaced / "register.sqlite").exists()
+    with Register(station.home.register_path) as reg:
+        entries = [e for e in reg.audit_entries() if e.action == "station.restore"]
+        assert len(entries) == 1 and entries[0].detail["backup"] == str(path)
+        # the newer register kept aside told the restore where the counter was
+        assert reg.serials()[(FILING, 2020, 3)] == 5
+        assert reg.check() == []
+
+
+def test_automatic_backups_after_revocations_keep_the_last_n(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, _ = keyed_station
+    numbers = issue_numbers(station, 3)
+    set_auto_backup(station.home, tmp_path / "auto", keep=2)
+    for number in numbers:
+        station.revoke("certificate", number, "错发", PASSPHRASE)
+        assert station.last_backup_note is not None and "已自动备份" in station.last_backup_note
+    copies = sorted((tmp_path / "auto").glob("*.zip"))
+    assert len(copies) == 2
+    check_backup(copies[-1])
+    station.revoke("key", station.keystore.kids()[0].hex(), "测试")
+    assert station.last_backup_note is not None and "需要私钥口令" in station.last_backup_note
+
+
+def test_lose_the_home_restore_an_older_backup_and_never_reuse_a_number(
+    issuer,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from certgen.issuing.issuer import Issuer
+
+    station: Station = issuer.station
+    written: list[str] = []
+
+    def issue(who: Issuer, count: int) -> None:
+        with who.station.register() as reg:
+            for _ in range(count):
+                done = who.issue(reg, make_record(id_number=resident_id(len(written))))
+                written.append(str(done.record.number))
+
+    issue(issuer, 2)
+    create_backup(station.home, tmp_path / "older.zip", PASSPHRASE)
+    issue(issuer, 3)
+    shutil.rmtree(station.home.root)  # the disk is lost; the PDFs were written elsewhere (tmp/out)
+
+    result = restore_backup(tmp_path / "older.zip", station.home)
+    assert not result.settled
+    restored = Station(station.home)
+    again = Issuer(restored, PASSPHRASE, out_dir=tmp_path / "out")
+    with pytest.raises(RegisterError, match="restore-settle"), restored.register() as reg:
+        again.issue(reg, make_record())
+    with restored.register() as reg:
+        moved = settle_numbers(reg, [tmp_path / "out"], settle=True)
+        assert moved and reg.check() == []
+    issue(again, 2)
+    pdf_numbers = [p.stem for p in (tmp_path / "out").rglob("*.pdf")]
+    assert len(pdf_numbers) == len(written) == 7
+    assert len(set(pdf_numbers)) == 7
+
+
+def test_restore_and_settle_from_the_command_line(backed_up: tuple[Station, Path]) -> None:
+    station, path = backed_up
+    shutil.rmtree(station.home.root)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kiosk", "--home", str(station.home.root), *args],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+
+    restored = run("restore", str(path))
+    assert restored.returncode == 0, restored.stderr
+    assert "暂停发证" in restored.stdout
+    with pytest.raises(RegisterError, match="restore-settle"), Register(station.home.register_path) as reg:
+        reg.allocate(make_record(), FILING)
+    bad = run("restore-settle", "--highest-serial", "2020:9:1")
+    assert bad.returncode == 2 and "超出范围" in bad.stderr
+    settled = run("restore-settle", "--highest-serial", "2020:3:10")
+    assert settled.returncode == 0, settled.stderr
+    assert "序号由 3 调至 10" in settled.stdout
+    with Register(station.home.register_path) as reg:
+        assert reg.allocate(make_record(), FILING).number == f"{FILING}203000011"
+        assert reg.check() == []
+    assert run("register", "check").returncode == 0
