@@ -324,6 +324,14 @@ def apply_bundle(store: TrustBundle, signed: SignedBundle, *, accept_fingerprint
     if body.sequence > state.sequence:
         for info in body.keys:
             mine = merged.key(info.kid)
+            if mine is not None and mine.x509 is not None:
+                if info.x509 is None:  # a bundle without certificates never drops one
+                    info = info.with_x509(mine.x509)
+                elif info.x509 != mine.x509:
+                    raise _refuse(
+                        f"信任包中密钥 {info.kid_hex}（{info.filing_number} {info.institution}）的文档签名证书"
+                        "与本站已信任的证书不同"
+                    )
             if mine == info:
                 continue
             (added if mine is None else updated).append(info.kid_hex)

@@ -109,6 +109,14 @@ class BackupError(CertkioskError):
     """A backup could not be written, or a backup file is not one to trust."""
 
 
+class SealError(CertkioskError):
+    """The seal image is unusable."""
+
+
+class SigningError(CertkioskError):
+    """The PDF could not be signed."""
+
+
 class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 

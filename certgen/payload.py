@@ -41,7 +41,11 @@ HEADER_ALG = 1
 HEADER_KID = 4
 SIGNATURE_LENGTH = 64
 EPOCH = _dt.date(1970, 1, 1)
-TEMPLATE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
+TEMPLATE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,13}")
+"""Template ids signed into new payloads: at most 14 characters, so that the form claim of an
+electronic certificate (2 bytes) still fits the size budget with the largest record."""
+FORM_ELECTRONIC = 1
+"""Value of the form claim of an electronic certificate; a paper certificate has no form claim."""
 
 ATTACHMENT_NAME = "certificate.json"
 """The file our PDFs embed with the record and the QR text (written by finish, read by verify)."""
@@ -65,11 +69,12 @@ class Claim(IntEnum):
     JOB_TYPE = 9
     LEVEL = 10
     ISSUE_DATE = 11
+    FORM = 12
 
 
 _TEXT_CLAIMS = {Claim.TEMPLATE, Claim.NUMBER, Claim.NAME, Claim.ID_NUMBER, Claim.OCCUPATION_CODE, Claim.OCCUPATION}
-_INT_CLAIMS = {Claim.VERSION, Claim.ID_TYPE, Claim.LEVEL, Claim.ISSUE_DATE}
-_OPTIONAL = {Claim.JOB_TYPE}
+_INT_CLAIMS = {Claim.VERSION, Claim.ID_TYPE, Claim.LEVEL, Claim.ISSUE_DATE, Claim.FORM}
+_OPTIONAL = {Claim.JOB_TYPE, Claim.FORM}
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class Claims:
     """职业技能等级 1-5."""
     issue_date: _dt.date
     """发证日期."""
+    form: str = "paper"
+    """``electronic`` for an electronic certificate (a signed PDF), ``paper`` otherwise."""
 
     def record(self, *, institution: str = "", with_number: bool = True) -> CertificateRecord:
         """The certificate record these claims describe (validated: RecordError if not valid).
@@ -112,12 +119,16 @@ class Claims:
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The claims as JSON; ``"form": "electronic"`` only for an electronic certificate (as signed)."""
+        data: dict[str, Any] = {
             "version": self.version, "template": self.template, "number": self.number,
             "name": self.name, "id_type": self.id_type, "id_number": self.id_number,
             "occupation_code": self.occupation_code, "occupation": self.occupation,
             "job_type": self.job_type, "level": self.level, "issue_date": self.issue_date.isoformat(),
         }  # fmt: skip
+        if self.form == "electronic":
+            data["form"] = self.form
+        return data
 
 
 @dataclass(frozen=True)
@@ -174,12 +185,14 @@ def _cbor(value: Any) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
-def claims_map(record: CertificateRecord, template: str) -> dict[int, Any]:
+def claims_map(record: CertificateRecord, template: str, form: str = "paper") -> dict[int, Any]:
     """The claims of a numbered record, as the integer-keyed map that is signed."""
     if record.number is None:
         raise ValueError("记录还没有证书编号，不能签名")
     if not TEMPLATE_PATTERN.fullmatch(template):
-        raise ValueError(f"模板标识应为1-16位小写字母、数字或连字符，收到 {template!r}")
+        raise ValueError(f"模板标识应为1-14位小写字母、数字或连字符，收到 {template!r}")
+    if form not in ("paper", "electronic"):
+        raise ValueError(f"证书形式应为 paper 或 electronic，收到 {form!r}")
     claims: dict[int, Any] = {
         Claim.VERSION: FORMAT_VERSION,
         Claim.TEMPLATE: template,
@@ -194,6 +207,8 @@ def claims_map(record: CertificateRecord, template: str) -> dict[int, Any]:
     }
     if record.job_type is not None:
         claims[Claim.JOB_TYPE] = record.job_type
+    if form == "electronic":
+        claims[Claim.FORM] = FORM_ELECTRONIC
     return {int(k): v for k, v in claims.items()}
 
 
@@ -215,9 +230,11 @@ def to_text(cose: bytes) -> str:
     return PREFIX + (encoded.decode("ascii") if isinstance(encoded, bytes) else encoded)
 
 
-def sign(record: CertificateRecord, template: str, key: Ed25519PrivateKey, kid: bytes) -> SignedPayload:
+def sign(
+    record: CertificateRecord, template: str, key: Ed25519PrivateKey, kid: bytes, form: str = "paper"
+) -> SignedPayload:
     """Sign a numbered record's claims with the institution's key (deterministic: Ed25519)."""
-    claims = _cbor(claims_map(record, template))
+    claims = _cbor(claims_map(record, template, form))
     protected = protected_header(kid)
     signature = key.sign(sig_structure(protected, claims))
     cose = _cbor(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, claims, signature]))
@@ -327,7 +344,7 @@ def parse_claims(payload: bytes) -> Claims:
                 continue
             raise _malformed("missing_claim", f"缺少声明 {claim.name.lower()}({int(claim)})")
         value = claims[claim]
-        wanted: type = str if claim in _TEXT_CLAIMS or claim in _OPTIONAL else int
+        wanted: type = int if claim in _INT_CLAIMS else str
         if not isinstance(value, wanted) or isinstance(value, bool):
             kind = "文本" if wanted is str else "整数"
             raise _malformed(
@@ -336,6 +353,8 @@ def parse_claims(payload: bytes) -> Claims:
     if claims[Claim.VERSION] != FORMAT_VERSION:
         raise _malformed("version", f"声明格式版本 {claims[Claim.VERSION]} 不受支持（应为{FORMAT_VERSION}）")
     days = claims[Claim.ISSUE_DATE]
+    if Claim.FORM in claims and claims[Claim.FORM] != FORM_ELECTRONIC:
+        raise _malformed("type", f"声明 form(12) 应为 {FORM_ELECTRONIC}（电子证书），实际为 {claims[Claim.FORM]}")
     if not 0 <= days <= 65535:
         raise _malformed("type", f"发证日期 {days} 超出范围（1970-01-01起的天数，0-65535）")
     return Claims(
@@ -350,6 +369,7 @@ def parse_claims(payload: bytes) -> Claims:
         job_type=claims.get(Claim.JOB_TYPE),
         level=claims[Claim.LEVEL],
         issue_date=EPOCH + _dt.timedelta(days=days),
+        form="electronic" if Claim.FORM in claims else "paper",
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from certgen.docsign import check_binding
 from certgen.exceptions import TrustError
 from certgen.files import write_bytes_atomic
 from certgen.number import check_filing_number
@@ -52,6 +53,9 @@ class PublicKeyInfo:
     """First day certificates may be issued with this key."""
     valid_until: _dt.date | None
     """Last day certificates may be issued with this key; None while open-ended."""
+    x509: bytes | None = None
+    """The institution's document-signing certificate (DER) for this key, for signed PDFs; None for
+    keys made before electronic certificates (``certkiosk keys x509`` adds one)."""
 
     def __post_init__(self) -> None:
         if len(self.public_key) != 32:
@@ -65,6 +69,8 @@ class PublicKeyInfo:
             raise TrustError(f"密钥 {self.kid.hex()} 缺少机构名称")
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise TrustError(f"密钥 {self.kid.hex()} 的有效期结束日早于开始日")
+        if self.x509 is not None:
+            check_binding(self.x509, kid=self.kid, institution=self.institution, filing_number=self.filing_number)
 
     @property
     def kid_hex(self) -> str:
@@ -78,8 +84,12 @@ class PublicKeyInfo:
         """Whether a certificate issued on ``day`` falls inside this key's validity window."""
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
 
+    def with_x509(self, der: bytes | None) -> PublicKeyInfo:
+        """The same key with this document-signing certificate."""
+        return replace(self, x509=der)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kid": self.kid.hex(),
             "public_key": base64.b64encode(self.public_key).decode("ascii"),
             "filing_number": self.filing_number,
@@ -87,11 +97,15 @@ class PublicKeyInfo:
             "valid_from": self.valid_from.isoformat(),
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
         }
+        if self.x509 is not None:  # absent rather than null: bundles without certificates keep their bytes
+            data["x509"] = base64.b64encode(self.x509).decode("ascii")
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> PublicKeyInfo:
         try:
             until = data["valid_until"]
+            der = data.get("x509")
             return cls(
                 kid=bytes.fromhex(data["kid"]),
                 public_key=base64.b64decode(data["public_key"], validate=True),
@@ -99,8 +113,9 @@ class PublicKeyInfo:
                 institution=str(data["institution"]),
                 valid_from=_dt.date.fromisoformat(data["valid_from"]),
                 valid_until=_dt.date.fromisoformat(until) if until else None,
+                x509=base64.b64decode(der, validate=True) if der is not None else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TrustError(f"密钥记录格式错误：{exc!r}") from None
 
 

@@ -61,6 +61,7 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
         say(f"创建示例机构 {DEMO_FILING} {DEMO_INSTITUTION} 的签名密钥（示例口令：{DEMO_PASSPHRASE}）")
         station.new_key(DEMO_FILING, DEMO_INSTITUTION, DEMO_PASSPHRASE, valid_from=_dt.date(2025, 1, 1))
         created = True
+    station.add_x509(DEMO_PASSPHRASE)  # a demo home from before electronic certificates
     work = home.root / "demo-input"
     roster_path = work / "示例名册.csv"
     work.mkdir(parents=True, exist_ok=True)
@@ -73,15 +74,19 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
         if not photo.exists():
             make_placeholder_photo(photo, i)
     say(f"名册 {roster_path}：{len(roster.rows)} 人；照片为程序生成的示例头像")
-    issuer = Issuer(station, DEMO_PASSPHRASE, DEMO_FILING, "liaoning-2020", home.output_dir)
+    issuer = Issuer(
+        station, DEMO_PASSPHRASE, DEMO_FILING, "liaoning-2020", home.output_dir,
+        forms=("paper", "electronic"), sample_seal=True,
+    )  # fmt: skip
     with station.register() as reg:
         plan = plan_batch(issuer, reg, roster, work / "photos")
     batch = run_batch(issuer, plan, progress=lambda done, total, number: None)
     say(f"发证：本次 {batch.issued} 张，此前已发 {batch.skipped} 张 → {batch.folder}")
+    say("每张证书有纸质版和电子证书（加盖示例印章的PDF签名，文件名以 -e.pdf 结尾）")
 
     import pypdfium2
 
-    first = sorted(batch.folder.glob("*.pdf"))[0]
+    first = sorted(batch.folder.glob("*[0-9].pdf"))[0]  # a paper certificate
     scan = home.root / "demo-scan.png"
     pdf = pypdfium2.PdfDocument(str(first))
     try:

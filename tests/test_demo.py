@@ -15,11 +15,13 @@ def test_demo_issues_renders_and_verifies_then_reuses_its_home(tmp_path: Path) -
     runner = CliRunner()
     first = runner.invoke(cli, ["--home", str(tmp_path), "demo"])
     assert first.exit_code == 0, first.output
-    assert "发证：本次 20 张" in first.stdout and "核验：21 张证书，有效 21 张" in first.stdout
+    assert "发证：本次 20 张" in first.stdout and "核验：41 张证书，有效 41 张" in first.stdout
     assert (tmp_path / "demo-scan.png").stat().st_size > 10_000
     assert f"certkiosk --home '{tmp_path}' ui" in first.stdout
     second = runner.invoke(cli, ["--home", str(tmp_path), "demo"])
     assert second.exit_code == 0 and "本次 0 张，此前已发 20 张" in second.stdout
+    electronic = sorted((tmp_path / "issued").rglob("*-e.pdf"))
+    assert len(electronic) == 20 and b"/ETSI.CAdES.detached" in electronic[0].read_bytes()
     with Register(tmp_path / "register.sqlite") as reg:
         assert reg.counts() == {"pending": 0, "issued": 20, "void": 0}
         assert reg.check() == []

@@ -260,7 +260,7 @@ def test_a_seal_is_placed_by_the_template(issuer: Issuer, tmp_path: Path, photo_
 
     ImageDraw.Draw(image).ellipse((10, 10, 390, 390), outline=(200, 0, 0, 255), width=18)
     image.save(seal)
-    issuer.seal = seal
+    issuer = Issuer(issuer.station, PASSPHRASE, out_dir=issuer.out_dir, seal=seal)
     with issuer.station.register() as reg:
         issued = issuer.issue(reg, make_record(photo=photo_dir / "p3.jpg"))
     with pdfplumber.open(issued.path) as pdf:

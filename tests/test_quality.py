@@ -29,6 +29,7 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
 PURE_CORE = (
     "assets",
     "bundle",
+    "docsign",
     "exceptions",
     "files",
     "idtypes",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import os
 import pickle
 import sqlite3
@@ -287,20 +288,31 @@ def run_archive(
     return ArchiveRun(_archive_checks(empty + results), len(items), resumed, tuple(skipped))
 
 
+def _content(result: VerificationStatus) -> str:
+    """The certificate's signed content whatever its form (paper or electronic)."""
+    assert result.claims is not None
+    claims = {k: v for k, v in result.claims.to_json().items() if k != "form"}
+    return json.dumps(claims, ensure_ascii=False, sort_keys=True)
+
+
 def _archive_checks(results: list[VerificationStatus]) -> list[VerificationStatus]:
-    """DUPLICATE_NUMBER for one number on different payloads; a note for copies of one payload."""
+    """DUPLICATE_NUMBER for one number on different contents; a note for copies of one payload.
+
+    The paper and electronic forms of one certificate share its number and differ only in their
+    form claim: they are one certificate, not a duplicate number.
+    """
     payloads_by_number: dict[str, set[str]] = {}
     sources_by_payload: dict[str, list[str]] = {}
     for r in results:
         if r.claims is not None and r.intact and r.payload_sha256:
-            payloads_by_number.setdefault(r.claims.number, set()).add(r.payload_sha256)
+            payloads_by_number.setdefault(r.claims.number, set()).add(_content(r))
             where = r.source + (f" 第{r.page}页" if r.page else "")
             sources_by_payload.setdefault(r.payload_sha256, []).append(where)
     out = []
     for r in results:
         sha = r.payload_sha256
         if r.claims is not None and r.intact and sha:
-            others = payloads_by_number[r.claims.number] - {sha}
+            others = payloads_by_number[r.claims.number] - {_content(r)}
             if others:
                 r = r.with_finding(
                     Reason.DUPLICATE_NUMBER, f"证书编号 {r.claims.number} 还出现在{len(others)}份内容不同的证书上"

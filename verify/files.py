@@ -130,15 +130,21 @@ def _pdf(
                     embedded = {"broken": True}
         results: list[VerificationStatus] = []
         pages = len(doc)
+        digital = embedded is not None
         for index in range(pages):
             page = doc[index]
             number = index + 1 if pages > 1 else None
             image = page.render(scale=PDF_DPI / 72).to_pil()
             found = _check_codes(image, source, number, trust, decoder, today, profiles)
+            printed = _compact(page.get_textpage().get_text_range())
+            digital = digital or bool(printed)
             if embedded is not None:
-                printed = _compact(page.get_textpage().get_text_range())
                 found = [_compare_embedded(r, embedded, printed) for r in found]
             results.extend(found)
+        if results and not any(r.reasons == (Reason.UNREADABLE_FILE,) for r in results):
+            from verify.pdfsig import check_pdf_signature
+
+            results = check_pdf_signature(data, results, trust, embedded, digital)
         return results or [_unreadable(source, "PDF没有页面")]
     finally:
         doc.close()

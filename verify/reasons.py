@@ -25,6 +25,11 @@ class Reason(StrEnum):
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
     PDF_MISMATCH = "PDF_MISMATCH"
     TRUST_DATA_TOO_OLD = "TRUST_DATA_TOO_OLD"
+    PDF_SIGNATURE_INVALID = "PDF_SIGNATURE_INVALID"
+    PDF_CHANGED_AFTER_SIGNING = "PDF_CHANGED_AFTER_SIGNING"
+    PDF_SIGNER_UNTRUSTED = "PDF_SIGNER_UNTRUSTED"
+    PDF_SIGNER_MISMATCH = "PDF_SIGNER_MISMATCH"
+    PDF_SIGNATURE_MISSING = "PDF_SIGNATURE_MISSING"
 
     @property
     def text(self) -> str:
@@ -55,4 +60,9 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.DUPLICATE_NUMBER: "同一证书编号出现在不同的证书内容上",
     Reason.PDF_MISMATCH: "PDF内嵌数据与二维码不一致",
     Reason.TRUST_DATA_TOO_OLD: "签发机构的吊销数据超过允许的时限，无法确认证书未被吊销",
+    Reason.PDF_SIGNATURE_INVALID: "PDF签名无效：签名内容被篡改或签名损坏",
+    Reason.PDF_CHANGED_AFTER_SIGNING: "PDF签名后文件被改动",
+    Reason.PDF_SIGNER_UNTRUSTED: "PDF签名者不受信任",
+    Reason.PDF_SIGNER_MISMATCH: "PDF签名机构与二维码签发机构不符",
+    Reason.PDF_SIGNATURE_MISSING: "电子证书的PDF签名已被去除",
 }

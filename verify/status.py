@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from certgen.payload import Claims
 from certgen.trust import PublicKeyInfo
 from verify.reasons import Reason
+
+if TYPE_CHECKING:
+    from verify.pdfsig import PdfSignatureFacts
 
 Verdict = Literal["valid", "invalid", "unreadable"]
 VERDICT_TEXT: dict[str, str] = {"valid": "有效", "invalid": "无效", "unreadable": "无法读取"}
@@ -93,6 +96,9 @@ class VerificationStatus:
             return "吊销数据：更新时间未知"
         return f"吊销数据 {self.trust_age_days} 天前（{self.trust_as_of}）"
 
+    pdf_signature: PdfSignatureFacts | None = None
+    """For a PDF: what its signature (an electronic certificate's seal) was found to be."""
+
     @property
     def reasons(self) -> tuple[Reason, ...]:
         return tuple(f.reason for f in self.findings)
@@ -151,6 +157,7 @@ class VerificationStatus:
                 "max_age_days": self.max_trust_age_days,
             },
             "notes": list(self.notes),
+            "pdf_signature": self.pdf_signature.to_json() if self.pdf_signature else None,
         }
 
     def line(self) -> str:
@@ -168,6 +175,8 @@ class VerificationStatus:
         if self.key:
             parts += [self.key.institution, self.trust_text]
         text = "  ".join(parts)
+        if self.pdf_signature is not None and self.pdf_signature.present:
+            text += "\n    " + self.pdf_signature.describe()
         if self.findings:
             text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{f.detail}" for f in self.findings)
         return text

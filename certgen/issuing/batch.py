@@ -177,6 +177,7 @@ def run_batch(
             settings = {
                 "filing_number": issuer.filing_number, "template_name": issuer.template_name,
                 "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
+                "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
             }  # fmt: skip
             with ProcessPoolExecutor(
                 workers, initializer=_init_worker, initargs=(issuer.station.home, issuer.secret, settings)

@@ -3,6 +3,11 @@
 The number is committed as pending before anything is signed or written; the PDF is written to a
 temporary name and renamed; only then is the number marked issued. A failure in between voids the
 number (with the reason), so no number is ever issued twice or silently reused.
+
+A certificate is made in one or both forms, sharing its number: ``paper`` (``<number>.pdf``, to
+print; the seal, if any, printed on the page) and ``electronic`` (``<number>-e.pdf``: its QR code
+says so, the template's marking is printed, and the finished PDF/A gets the institution's PAdES
+signature with the seal as its appearance). The register records each form made.
 """
 
 from __future__ import annotations
@@ -11,22 +16,29 @@ import hashlib
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, RegisterError
 from certgen.files import write_bytes_atomic
 from certgen.number import filing_part, format_number
-from certgen.payload import sign
+from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
 from certgen.pdf.fonts import CertificateFont, choose_font
 from certgen.pdf.photo import PreparedPhoto, prepare_photo
 from certgen.pdf.render import layout, render
+from certgen.pdf.seal import PreparedSeal, prepare_seal
+from certgen.pdf.seal import sample_seal as make_sample_seal
+from certgen.pdf.sign import SealAppearance, sign_pdf
 from certgen.pdf.template import Template, load_template, placeholders
 from certgen.record import CertificateRecord
 from certgen.secret import Secret
 from certgen.station import Station
 from certgen.station.register import Register
 from certgen.trust import PublicKeyInfo
+
+FORMS = ("paper", "electronic")
+FILE_SUFFIX = {"paper": ".pdf", "electronic": "-e.pdf"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class Issued:
     """SHA-256 of the PDF file."""
     warnings: tuple[str, ...] = ()
     """Non-fatal remarks (e.g. a photo under 300 dpi)."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """Every form made (``paper``, ``electronic``) and its PDF; ``path`` is the first of them."""
 
 
 @dataclass
@@ -58,19 +72,50 @@ class Issuer:
     out_dir: Path | None = None
     seal: Path | None = None
     font_path: Path | None = None
+    forms: tuple[str, ...] = ("paper",)
+    """Which forms to make: ``paper``, ``electronic`` or both (in this order)."""
+    tsa_url: str | None = None
+    """An RFC 3161 time-stamping URL for electronic certificates (None: offline, no time-stamp)."""
+    sample_seal: bool = False
+    """Use a generated sample seal (示例) when no seal file is given (the demo)."""
     template: Template = field(init=False)
     font: CertificateFont = field(init=False)
     secret: Secret = field(init=False, repr=False)
     """The passphrase of the institution's private keys (never shown: see certgen.secret)."""
+    prepared_seal: PreparedSeal | None = field(default=None, init=False)
     _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False, repr=False)
+    _x509_keys: dict[bytes, ec.EllipticCurvePrivateKey] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self, passphrase: str | Secret) -> None:
         self.secret = Secret.of(passphrase)
         self.template = load_template(self.template_name, self.station.home.root / "templates")
-        self.font = choose_font(self.font_path, [self.station.home.root / "fonts"])
+        self.font = choose_font(self.font_path, [self.station.home.root / "fonts"], kind=self.template.font)
         self.out_dir = self.out_dir or self.station.home.output_dir
-        if self.seal is not None and not self.seal.is_file():
-            raise CertkioskError(f"印章文件 {self.seal} 不存在")
+        unknown = [f for f in self.forms if f not in FORMS]
+        if unknown or not self.forms:
+            raise CertkioskError(f"证书形式应为 paper（纸质）或 electronic（电子），收到 {', '.join(self.forms)}")
+        self.forms = tuple(f for f in FORMS if f in self.forms)
+        box = self.template.seal
+        if self.seal is None and box is not None and self.station.home.seal_path.is_file():
+            self.seal = self.station.home.seal_path  # the station's own seal
+        if self.seal is not None:
+            if box is None:
+                raise CertkioskError(f"模板 {self.template.id} 没有印章位置 [seal]，不能加盖印章 {self.seal}")
+            self.prepared_seal = prepare_seal(self.seal, box.w)
+        if "electronic" in self.forms:
+            if box is None:
+                raise CertkioskError(f"模板 {self.template.id} 没有印章位置 [seal]：电子证书的印章即其签名外观")
+            if self.prepared_seal is None and not self.sample_seal:
+                raise CertkioskError("电子证书需要机构印章：请用 --seal 指定印章 PNG（透明背景）")
+        self._sample_seals: dict[str, PreparedSeal] = {}
+
+    def seal_for(self, institution: str) -> PreparedSeal | None:
+        """The seal to use: the station's own, else (demo) a sample seal with the institution's name."""
+        if self.prepared_seal is not None or not self.sample_seal:
+            return self.prepared_seal
+        if institution not in self._sample_seals:
+            self._sample_seals[institution] = make_sample_seal(institution, self.font.path)
+        return self._sample_seals[institution]
 
     # --- checks before anything is allocated -------------------------------------------------
     def key_for(self, reg: Register, record: CertificateRecord) -> PublicKeyInfo:
@@ -95,7 +140,8 @@ class Issuer:
         )  # fmt: skip
         # every field's characters, printed by this template or not (a template may be switched)
         self.font.require("".join(placeholders(sample).values()), f"{record.name} 的证书")
-        layout(sample, self.template, self.font)
+        for form in self.forms:
+            layout(sample, self.template, self.font, form)
         if record.photo is None:
             return None
         return prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
@@ -103,7 +149,41 @@ class Issuer:
     def private_key(self, key: PublicKeyInfo) -> Ed25519PrivateKey:
         if key.kid not in self._keys:
             self._keys[key.kid] = self.station.keystore.load(key.kid, self.secret)
+        if "electronic" in self.forms:
+            self.x509_key(key)  # a key without a certificate fails before a number is allocated
         return self._keys[key.kid]
+
+    def x509_key(self, key: PublicKeyInfo) -> ec.EllipticCurvePrivateKey:
+        """The key's document-signing key; CertkioskError when the key has no certificate yet."""
+        if key.x509 is None:
+            raise CertkioskError(
+                f"密钥 {key.kid_hex} 还没有文档签名证书，不能签发电子证书：请先执行 certkiosk keys x509"
+            )
+        if key.kid not in self._x509_keys:
+            self._x509_keys[key.kid] = self.station.keystore.load_x509_key(key.kid, self.secret)
+        return self._x509_keys[key.kid]
+
+    def make_form(
+        self, form: str, record: CertificateRecord, key: PublicKeyInfo, photo: PreparedPhoto | None, out: Path
+    ) -> tuple[SignedPayload, bytes]:
+        """Sign the QR payload of one form, render, finish (and for an electronic one sign the PDF)."""
+        signed = sign(record, self.template.id, self.private_key(key), key.kid, form)
+        seal = self.seal_for(key.institution)
+        raw = render(record, self.template, self.font, signed.text, photo, seal.png if seal else None, form)
+        meta = CertificateMeta(
+            str(record.number), key.institution, key.filing_number, record.issue_date, record.to_dict(),
+            signed.text, self.template.id, form,
+        )  # fmt: skip
+        pdf = finish(raw, meta)
+        if form == "electronic":
+            assert seal is not None and self.template.seal is not None and key.x509 is not None
+            pdf = sign_pdf(
+                pdf, key=self.x509_key(key), certificate=key.x509,
+                seal=SealAppearance(seal.png, self.template.seal, self.template.page_h),
+                reason=f"{key.institution}颁发职业技能等级证书 {record.number}", tsa_url=self.tsa_url,
+            )  # fmt: skip
+        write_bytes_atomic(out, pdf)
+        return signed, pdf
 
     # --- issuing ---------------------------------------------------------------------------
     def issue(
@@ -120,29 +200,32 @@ class Issuer:
         record = self.complete_record(record, key)
         if photo is None:
             photo = self.check_printable(record, key)
-        private = self.private_key(key)
+        self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
         if record.number is None:
             numbered = reg.allocate(record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
         else:
             numbered = reg.record_supplied(record, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
         number = str(numbered.number)
+        assert self.out_dir is not None
+        made: list[tuple[str, Path, SignedPayload, bytes]] = []
         try:
-            signed = sign(numbered, self.template.id, private, key.kid)
-            raw = render(numbered, self.template, self.font, signed.text, photo, self.seal)
-            meta = CertificateMeta(
-                number, key.institution, key.filing_number, numbered.issue_date, numbered.to_dict(), signed.text,
-                self.template.id,
-            )  # fmt: skip
-            pdf = finish(raw, meta)
-            assert self.out_dir is not None
-            path = self.out_dir / (batch_id or "single") / f"{number}.pdf"
-            write_bytes_atomic(path, pdf)
+            for form in self.forms:
+                path = self.out_dir / (batch_id or "single") / (number + FILE_SUFFIX[form])
+                signed, pdf = self.make_form(form, numbered, key, photo, path)
+                made.append((form, path, signed, pdf))
+            _, path, signed, pdf = made[0]
             reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex)
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
             reg.void_pending(reason, number=number)
+            for _, written, _, _ in made:
+                written.unlink(missing_ok=True)
             raise
+        for form, written, _, data in made:
+            reg.record_form(number, form, output_path=str(written), pdf_sha256=hashlib.sha256(data).hexdigest())
+        seal = self.seal_for(key.institution)
+        notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
         return Issued(
-            numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(),
-            photo.warnings if photo else (),
+            numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(), notes,
+            {form: written for form, written, _, _ in made},
         )  # fmt: skip

@@ -43,6 +43,8 @@ class CertificateMeta:
     """The signed QR text."""
     template: str
     """The template id."""
+    form: str = "paper"
+    """``paper`` or ``electronic`` (an electronic certificate is signed after finishing)."""
 
 
 def _utf16_pair(match: re.Match[bytes]) -> bytes:
@@ -118,7 +120,7 @@ def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None 
             {
                 "format": ATTACHMENT_FORMAT, "number": meta.number, "template": meta.template,
                 "institution": {"name": meta.institution, "filing_number": meta.filing_number},
-                "record": meta.record, "qr_text": meta.qr_text,
+                "record": meta.record, "qr_text": meta.qr_text, "form": meta.form,
             },
             ensure_ascii=False, indent=1, sort_keys=True,
         ).encode("utf-8")  # fmt: skip

@@ -21,6 +21,16 @@ from certgen.exceptions import FontError
 
 BUNDLED_FILE = "LXGWWenKai-Regular.ttf"
 STKAITI_FILES = ("STKAITI.TTF", "STKaiti.ttf", "stkaiti.ttf", "华文楷体.ttf", "STKaiti.ttc", "Kaiti.ttc")
+FANGSONG_FILES = (
+    "仿宋_GB2312.ttf", "FS_GB2312.ttf", "SIMFANG.TTF", "simfang.ttf", "STFANGSO.TTF", "STFangsong.ttf",
+    "华文仿宋.ttf", "FangSong.ttf", "fangsong.ttf", "仿宋.ttf",
+)  # fmt: skip
+"""仿宋_GB2312, Windows' FangSong (simfang.ttf), 华文仿宋 (STFangsong), in order of preference."""
+FONT_FILES = {"kai": STKAITI_FILES, "fangsong": FANGSONG_FILES}
+"""The station fonts a template may ask for (its ``font`` key), by file name."""
+FONT_NAMES = {"kai": "华文楷体", "fangsong": "仿宋"}
+FAMILY_MARKS = {"kai": ("kai",), "fangsong": ("fangsong", "fangso", "simfang", "fs_gb2312", "仿宋")}
+"""Substrings (lower case) of a font name that show it is of the wanted kind."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,15 @@ def system_font_dirs() -> list[Path]:
 
 def find_stkaiti(extra: list[Path] | None = None) -> Path | None:
     """The station's 华文楷体 file, searching the given folders and the system font folders."""
+    return find_font("kai", extra)
+
+
+def find_font(kind: str, extra: list[Path] | None = None) -> Path | None:
+    """The station's font of this kind (``kai``, ``fangsong``), searching the given and system folders."""
     for folder in [*(extra or []), *system_font_dirs()]:
         if not folder.is_dir():
             continue
-        for name in STKAITI_FILES:
+        for name in FONT_FILES[kind]:
             hits = list(folder.rglob(name))
             if hits:
                 return hits[0]
@@ -114,13 +129,20 @@ def load_font(path: Path) -> CertificateFont:
     return CertificateFont(path, name, family, line, ascent, codepoints)
 
 
-def choose_font(configured: Path | None = None, search: list[Path] | None = None) -> CertificateFont:
-    """The configured font, else 华文楷体 if the station has it, else the bundled LXGW WenKai."""
+def is_kind(font_name: str, kind: str) -> bool:
+    """Whether a font's name (family or PDF BaseFont) shows it is of ``kind``."""
+    lowered = font_name.lower()
+    return any(mark in lowered for mark in FAMILY_MARKS[kind])
+
+
+def choose_font(configured: Path | None = None, search: list[Path] | None = None, kind: str = "kai") -> CertificateFont:
+    """The configured font, else the template's kind of font (华文楷体, 仿宋) if the station has it,
+    else the bundled LXGW WenKai (a Kai font) standing in."""
     if configured is not None:
         if not configured.is_file():
             raise FontError(f"配置的字体文件 {configured} 不存在")
         return load_font(configured.resolve())
-    found = find_stkaiti(search)
+    found = find_font(kind, search)
     if found is not None and found.suffix.lower() == ".ttf":
         return load_font(found.resolve())
     return bundled_font()

@@ -131,6 +131,23 @@ def measure(pdf_path: Path, template: Template) -> tuple[list[Measurement], list
         return rows, problems
 
 
+def font_note(pdf_path: Path, template: Template) -> str:
+    """Which font the PDF's text uses, and whether it stands in for the template's (e.g. 仿宋)."""
+    import pdfplumber
+
+    from certgen.pdf.fonts import FONT_NAMES, is_kind
+
+    with pdfplumber.open(pdf_path) as pdf:
+        names = Counter(str(c.get("fontname", "")) for c in pdf.pages[0].chars if c["text"].strip())
+    if not names:
+        return "字体：页面上没有文字"
+    used = names.most_common(1)[0][0].split("+")[-1]
+    wanted = FONT_NAMES[template.font]
+    if is_kind(used, template.font):
+        return f"字体：{used}（模板要求{wanted}）"
+    return f"字体：模板要求{wanted}，本PDF使用 {used} 代替"
+
+
 def _pad(text: str, width: int, right: bool = False) -> str:
     """Pad to ``width`` terminal columns, counting Chinese characters as two."""
     import unicodedata

@@ -9,8 +9,8 @@ version). Text is laid out with the font's own single line height.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import zxingcpp
@@ -30,6 +30,11 @@ rl_config.useA85 = 0  # binary streams: ASCII85 only makes files bigger and slow
 
 NO_LINE_START = set("，。、；：？！）》」』”’…%")
 """Characters that may not begin a line (they stay with the character before)."""
+
+
+LABEL = re.compile(r"\s*[^\s：]{1,10}：")
+"""A ``label：`` at the start of a paragraph (e.g. 　　评价机构：): its continuation lines hang under the
+value, not under the label."""
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,19 @@ def layout_text(block: TextBlock, text: str, font: CertificateFont, page_h_mm: f
     """Place a text block's lines; LayoutError when they do not fit its height."""
     box = block.box
     width = box.w * mm
-    lines = wrap(text, font, block.size_pt, width)
+    lines: list[tuple[str, float]] = []  # (text, indent)
+    for paragraph in text.split("\n"):
+        head = LABEL.match(paragraph) if block.align == "left" else None
+        indent = font.width(head.group(0), block.size_pt) if head else 0.0
+        for j, line in enumerate(wrap(paragraph, font, block.size_pt, width, indent)):
+            lines.append((line, indent if j else 0.0))
     step = font.line_height_em * block.size_pt * block.line_spacing
     _check_height(len(lines), step, box, what)
     top = (page_h_mm - box.y) * mm
     placed = []
-    for i, line in enumerate(lines):
+    for i, (line, indent) in enumerate(lines):
         w = font.width(line, block.size_pt)
-        x = box.x * mm + {"left": 0.0, "center": (width - w) / 2, "right": width - w}[block.align]
+        x = box.x * mm + indent + {"left": 0.0, "center": (width - w) / 2, "right": width - w}[block.align]
         placed.append(Line(line, x, top - font.ascent_em * block.size_pt - i * step))
     return placed
 
@@ -160,13 +170,17 @@ def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     return (n - 17) // 4
 
 
-def layout(record: CertificateRecord, template: Template, font: CertificateFont) -> list[tuple[float, list[Line]]]:
+def layout(
+    record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper"
+) -> list[tuple[float, list[Line]]]:
     """Every text line the certificate prints, placed, with its font size.
 
     FontError when the font lacks a printed character, LayoutError when a block overflows: the
     checks issuing runs before a number is allocated, and rendering runs again on the real number.
     """
     values = placeholders(record)
+    if not record.job_type:
+        values["job_type"] = template.absent
     texts = {key: getattr(template, key).text.format_map(values) for key in ("title", "body", "url")}
     everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
     font.require(everything, f"证书 {record.number or ''}（{record.name}）")
@@ -176,6 +190,10 @@ def layout(record: CertificateRecord, template: Template, font: CertificateFont)
         block: TextBlock = getattr(template, key)
         laid.append((block.size_pt, layout_text(block, texts[key], font, ph, f"{record.name} 的{what}")))
     laid.append((template.info.size_pt, layout_fields(template.info, values, font, ph)))
+    if form == "electronic" and template.marking is not None:
+        mark = template.marking
+        font.require(mark.text, "电子证书标记")
+        laid.append((mark.size_pt, layout_text(mark, mark.text.format_map(values), font, ph, "电子证书标记")))
     return laid
 
 
@@ -185,10 +203,15 @@ def render(
     font: CertificateFont,
     qr_text: str,
     photo: PreparedPhoto | None,
-    seal: Path | None = None,
+    seal: bytes | None = None,
+    form: str = "paper",
 ) -> bytes:
-    """The certificate as a one-page PDF (reportlab's output, before finishing)."""
-    laid = layout(record, template, font)
+    """The certificate as a one-page PDF (reportlab's output, before finishing).
+
+    ``seal`` (PNG) is drawn into the page of a paper certificate; an electronic one gets it as the
+    appearance of its PDF signature instead (certgen.pdf.sign), and its template's marking.
+    """
+    laid = layout(record, template, font, form)
     ph = template.page_h
 
     buf = io.BytesIO()
@@ -216,9 +239,9 @@ def render(
     if photo is not None:
         p = template.photo
         canvas.drawImage(ImageReader(io.BytesIO(photo.jpeg)), p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
-    if seal is not None and template.seal is not None:
+    if seal is not None and template.seal is not None and form == "paper":
         s = template.seal
-        canvas.drawImage(ImageReader(str(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")
+        canvas.drawImage(ImageReader(io.BytesIO(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")
     draw_qr(canvas, qr_text, template.qr, ph)
     canvas.showPage()
     canvas.save()

@@ -109,7 +109,16 @@ class Template:
     info: FieldsBlock
     """Right page, bottom: basic information."""
     seal: Box | None
-    """The institution's seal, if the template places one."""
+    """The institution's seal, if the template places one (on an electronic certificate: the
+    visible appearance of the PDF signature)."""
+    absent: str = "——"
+    """What 工种 prints as when there is none (002 附件9: ——; 人社鉴发〔2021〕1号: --)."""
+    font: str = "kai"
+    """The kind of font the rule asks for: ``kai`` (华文楷体) or ``fangsong`` (仿宋); the bundled Kai
+    font stands in when the station has none."""
+    marking: TextBlock | None = None
+    """What an electronic certificate prints to say so (e.g. 电子证书, or the R of Suzhou 2019); None:
+    no marking."""
 
     @property
     def text_blocks(self) -> dict[str, TextBlock | FieldsBlock]:
@@ -223,6 +232,10 @@ def parse_template(data: dict[str, Any], source: str) -> Template:
     """Validate a parsed TOML template; TemplateError naming the table and key otherwise."""
     top = _Reader(data, "模板", source)
     tid, name, src = top.text("id"), top.text("name"), top.text("source")
+    font_kind = top.text("font", "kai")
+    absent = top.text("absent", "——")
+    if font_kind not in ("kai", "fangsong"):
+        raise TemplateError(f"模板 {source}：font 应为 kai 或 fangsong，实际为 {font_kind!r}")
     page = _Reader(top.raw("page"), "page", source)
     page_w, page_h = page.number("width_mm"), page.number("height_mm")
     page.done()
@@ -250,6 +263,7 @@ def parse_template(data: dict[str, Any], source: str) -> Template:
         if item[0] not in _SAMPLE:
             raise TemplateError(f"模板 {source}：[info] 未知字段 {item[0]}，可用：{', '.join(PLACEHOLDERS)}")
         fields.append((item[0], item[1]))
+    marking = _text_block(top.raw("marking"), "marking", source) if "marking" in data else None
     seal = None
     if "seal" in data:
         seal_r = _Reader(top.raw("seal"), "seal", source)
@@ -260,7 +274,7 @@ def parse_template(data: dict[str, Any], source: str) -> Template:
         tid, name, src, page_w, page_h,
         Box((page_w - bw) / 2, (page_h - bh) / 2, bw, bh), bpt,
         blocks["title"], blocks["body"], blocks["url"], photo, qr,
-        FieldsBlock(info_box, info_size, spacing, tuple(fields)), seal,
+        FieldsBlock(info_box, info_size, spacing, tuple(fields)), seal, absent, font_kind, marking,
     )  # fmt: skip
     _check_geometry(template, source)
     return template
@@ -280,8 +294,9 @@ def _check_geometry(t: Template, source: str) -> None:
     for key, box in placed.items():
         if key != "qr" and box.overlaps(clear):
             raise TemplateError(f"模板 {source}：[{key}] 侵入二维码四周{QR_CLEAR_MM}mm的静区")
-    if t.seal is not None and t.seal.overlaps(clear):
-        raise TemplateError(f"模板 {source}：[seal] 侵入二维码四周{QR_CLEAR_MM}mm的静区")
+    for key, extra in (("seal", t.seal), ("marking", t.marking.box if t.marking else None)):
+        if extra is not None and extra.overlaps(clear):
+            raise TemplateError(f"模板 {source}：[{key}] 侵入二维码四周{QR_CLEAR_MM}mm的静区")
 
 
 def _folders(extra_dir: Path | None) -> list[Traversable]:

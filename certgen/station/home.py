@@ -48,6 +48,11 @@ class StationHome:
         return self.root / "register.sqlite"
 
     @property
+    def seal_path(self) -> Path:
+        """The station's own seal (PNG, transparent background), used when no ``--seal`` is given."""
+        return self.root / "seal.png"
+
+    @property
     def output_dir(self) -> Path:
         """Default folder for issued certificates and batch reports."""
         return self.root / "issued"

@@ -94,6 +94,19 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS key_certificates (
+    kid TEXT PRIMARY KEY REFERENCES keys(kid),
+    der TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS certificate_forms (
+    number TEXT NOT NULL REFERENCES certificates(number),
+    form TEXT NOT NULL CHECK (form IN ('paper', 'electronic')),
+    made_at TEXT NOT NULL,
+    output_path TEXT,
+    pdf_sha256 TEXT,
+    PRIMARY KEY (number, form)
+);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -263,7 +276,7 @@ class Register:
                     db.execute("UPDATE keys SET valid_until = ? WHERE kid = ?", (end.isoformat(), old.kid.hex()))
                     self._audit(db, "key.retire", {"kid": old.kid.hex(), "valid_until": end.isoformat()})
                     previous = PublicKeyInfo(
-                        old.kid, old.public_key, old.filing_number, old.institution, old.valid_from, end
+                        old.kid, old.public_key, old.filing_number, old.institution, old.valid_from, end, old.x509
                     )
             db.execute(
                 "INSERT INTO keys (kid, filing_number, public_key, valid_from, valid_until, created_at) "
@@ -273,13 +286,47 @@ class Register:
                     info.valid_until.isoformat() if info.valid_until else None, utc_now(),
                 ),
             )  # fmt: skip
-            self._audit(db, "key.new", info.to_json())
+            self._audit(db, "key.new", info.with_x509(None).to_json())
+            if info.x509 is not None:
+                self._insert_key_certificate(db, info.kid, info.x509)
         return previous
+
+    # --- document-signing certificates (electronic certificates) ---------------------------
+    def _insert_key_certificate(self, db: sqlite3.Connection, kid: bytes, der: bytes) -> None:
+        db.execute(
+            "INSERT INTO key_certificates (kid, der, created_at) VALUES (?,?,?)", (kid.hex(), der.hex(), utc_now())
+        )
+        self._audit(db, "key.x509", {"kid": kid.hex(), "sha256": hashlib.sha256(der).hexdigest()})
+
+    def add_key_certificate(self, kid: bytes, der: bytes) -> None:
+        """Record the document-signing certificate of a key that has none (``keys x509``)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM keys WHERE kid = ?", (kid.hex(),)).fetchone() is None:
+                raise RegisterError(f"密钥 {kid.hex()} 不在本站登记库中")
+            if db.execute("SELECT 1 FROM key_certificates WHERE kid = ?", (kid.hex(),)).fetchone():
+                raise RegisterError(f"密钥 {kid.hex()} 已有文档签名证书")
+            self._insert_key_certificate(db, kid, der)
+
+    def record_form(self, number: str, form: str, *, output_path: str | None, pdf_sha256: str | None) -> None:
+        """Record that the ``paper`` or ``electronic`` form of an issued certificate was made (again)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO certificate_forms (number, form, made_at, output_path, pdf_sha256) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (number, form) DO UPDATE SET made_at = excluded.made_at, "
+                "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256",
+                (number, form, utc_now(), output_path, pdf_sha256),
+            )
+            self._audit(db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256})
+
+    def forms(self, number: str) -> dict[str, str]:
+        """The forms made of a certificate, with when each was (last) made: ``{"paper": "2024-..."}``."""
+        rows = self._db.execute("SELECT form, made_at FROM certificate_forms WHERE number = ?", (number,))
+        return dict(rows.fetchall())
 
     def _keys(self, db: sqlite3.Connection, filing_number: str | None = None) -> list[PublicKeyInfo]:
         sql = (
-            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until "
-            "FROM keys k JOIN institutions i USING (filing_number)"
+            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until, c.der "
+            "FROM keys k JOIN institutions i USING (filing_number) LEFT JOIN key_certificates c USING (kid)"
         )
         args: tuple[str, ...] = ()
         if filing_number is not None:
@@ -289,9 +336,9 @@ class Register:
         return [
             PublicKeyInfo(
                 bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
-                _dt.date.fromisoformat(vu) if vu else None,
+                _dt.date.fromisoformat(vu) if vu else None, bytes.fromhex(der) if der else None,
             )
-            for kid, pub, fn, name, vf, vu in rows
+            for kid, pub, fn, name, vf, vu, der in rows
         ]  # fmt: skip
 
     def institution_keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.bundle import BundleBody, ImportResult, SignedBundle, apply_bundle, make_bundle, open_bundle
-from certgen.exceptions import CertkioskError, ConfigError, RegisterError, TrustError, WrongPassphrase
+from certgen.exceptions import CertkioskError, ConfigError, KeyStoreError, RegisterError, TrustError, WrongPassphrase
 from certgen.files import write_bytes_atomic
 from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.payload import sign_detached
@@ -144,10 +144,12 @@ class Station:
         kid, public = self.keystore.generate(passphrase)
         info = PublicKeyInfo(kid, public, filing_number, institution, start, until)
         try:
+            info = info.with_x509(self._make_x509(info, passphrase))
             with self.register() as reg:
                 previous = reg.add_key(info)
         except BaseException:
             self.keystore.path_for(kid).unlink(missing_ok=True)
+            self.keystore.x509_key_path(kid).unlink(missing_ok=True)
             raise
         bundle = self.trust.load().with_key(info)
         if previous is not None:
@@ -179,6 +181,43 @@ class Station:
                 f"口令无法解密原密钥 {old.kid_hex}：轮换时原密钥要签署轮换声明，请提供原密钥的口令"
                 "（命令行 --old-passphrase-file）"
             ) from None
+
+    def _make_x509(self, info: PublicKeyInfo, passphrase: str | Secret) -> bytes:
+        """Create the key's P-256 document-signing key (encrypted) and its certificate (DER)."""
+        from certgen.docsign import make_certificate
+
+        private = self.keystore.generate_x509_key(info.kid, passphrase)
+        return make_certificate(
+            private, institution=info.institution, filing_number=info.filing_number, kid=info.kid,
+            valid_from=info.valid_from, valid_until=info.valid_until,
+        )  # fmt: skip
+
+    def add_x509(self, passphrase: str | Secret) -> list[PublicKeyInfo]:
+        """Give every own key without a document-signing certificate one (``keys x509``).
+
+        The passphrase must open the key (so only its holder adds a certificate to it); the
+        trust store gets the updated entries. Returns the keys that got a certificate.
+        """
+        with self.register() as reg:
+            pending = [k for k in reg.institution_keys() if k.x509 is None and k.kid in self.keystore.kids()]
+        done: list[PublicKeyInfo] = []
+        for info in pending:
+            self.keystore.load(info.kid, passphrase)  # WrongPassphrase before anything is written
+            path = self.keystore.x509_key_path(info.kid)
+            if path.exists():
+                raise KeyStoreError(f"密钥 {info.kid.hex()} 已有文档签名私钥 {path}，但登记库中没有其证书")
+            try:
+                updated = info.with_x509(self._make_x509(info, passphrase))
+                with self.register() as reg:
+                    reg.add_key_certificate(info.kid, updated.x509 or b"")
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            bundle = self.trust.load()
+            if bundle.key(info.kid) is not None:
+                self.trust.save(bundle.with_key(bundle.key(info.kid).with_x509(updated.x509)))  # type: ignore[union-attr]
+            done.append(updated)
+        return done
 
     def list_keys(self) -> list[KeyListing]:
         """Every key this station knows: its own (from the register) and trusted ones."""

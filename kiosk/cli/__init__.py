@@ -16,6 +16,7 @@ from kiosk.cli import (  # noqa: F401  (registers the commands)
     printing,
     register,
     verify,
+    x509,
 )
 from kiosk.cli.base import cli
 

@@ -23,12 +23,22 @@ from kiosk.cli.base import Progress, cli, read_passphrase, station_of
     help="File holding the passphrase. / 口令文件。",
 )
 @click.option("--seal", type=click.Path(dir_okay=False, path_type=Path), help="Seal image (PNG). / 印章图片。")
+@click.option(
+    "--electronic", is_flag=True,
+    help="Electronic certificates: PDFs signed with the institution's seal (PAdES). / 签发电子证书。",
+)  # fmt: skip
+@click.option(
+    "--paper/--no-paper", "paper", default=None,
+    help="With --electronic, also make the paper copy (same number). / 同时生成纸质版（同一编号）。",
+)  # fmt: skip
+@click.option("--tsa-url", help="RFC 3161 time-stamping URL (online stations only). / 时间戳服务地址。")
 @click.option("--skip-invalid", is_flag=True, help="Issue the valid rows, list the others. / 跳过无效行。")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes. / 进程数。")
 @click.pass_context
 def issue_cmd(
     ctx: click.Context, roster: Path, photos: Path | None, out_dir: Path | None, template_name: str,
-    filing_number: str | None, passphrase_file: Path | None, seal: Path | None, skip_invalid: bool, workers: int,
+    filing_number: str | None, passphrase_file: Path | None, seal: Path | None, electronic: bool,
+    paper: bool | None, tsa_url: str | None, skip_invalid: bool, workers: int,
 ) -> None:  # fmt: skip
     """Issue certificates from a roster (CSV, XLSX or JSON). / 按名册批量发证。
 
@@ -42,7 +52,8 @@ def issue_cmd(
 
     station = station_of(ctx)
     passphrase = read_passphrase(passphrase_file)
-    issuer = Issuer(station, passphrase, filing_number, template_name, out_dir, seal)
+    forms = ("paper", "electronic") if electronic and paper else ("electronic",) if electronic else ("paper",)
+    issuer = Issuer(station, passphrase, filing_number, template_name, out_dir, seal, forms=forms, tsa_url=tsa_url)
     data = read_roster(roster)
     with station.register() as reg:
         plan = plan_batch(issuer, reg, data, photos)

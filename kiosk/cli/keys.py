@@ -56,6 +56,7 @@ def keys_new(
     )
     click.echo(f"私钥（已加密，权限0600）：{station.keystore.path_for(info.kid)}")
     click.echo(f"公钥指纹：{grouped_fingerprint(key_fingerprint(info))}")
+    click.echo(f"文档签名私钥（电子证书用，ECDSA P-256，已加密）：{station.keystore.x509_key_path(info.kid)}")
     if previous is not None:
         click.echo(f"原密钥 {previous.kid_hex} 已轮换：有效期截至 {previous.valid_until}，仍用于核验此前的证书")
 

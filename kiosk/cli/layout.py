@@ -24,15 +24,16 @@ def layout_check_cmd(ctx: click.Context, pdf: Path, template_name: str, as_json:
 
     按模板测量PDF版式，偏差超过0.2mm或0.1磅时退出码为1。
     """
-    from certgen.pdf.measure import measure, report
+    from certgen.pdf.measure import font_note, measure, report
     from certgen.pdf.template import load_template
 
     template = load_template(template_name, station_of(ctx).home.root / "templates")
     rows, problems = measure(pdf, template)
     ok = all(m.ok for m in rows) and not problems
+    font = font_note(pdf, template)
     if as_json:
         json_line({
-            "file": str(pdf), "template": template.id, "ok": ok, "problems": problems,
+            "file": str(pdf), "template": template.id, "ok": ok, "problems": problems, "font": font,
             "measurements": [
                 {"item": m.item, "expected": m.expected, "actual": m.actual, "unit": m.unit, "ok": m.ok} for m in rows
             ],
@@ -41,5 +42,6 @@ def layout_check_cmd(ctx: click.Context, pdf: Path, template_name: str, as_json:
         click.echo(f"{pdf}  模板 {template.id}")
         for line in report(rows, problems):
             click.echo(line)
+        click.echo(font)
         click.echo("✓ 版式符合模板" if ok else "✗ 版式与模板不符")
     ctx.exit(0 if ok else 1)

@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import Button, DataTable, Footer, Header, Label, ProgressBar, Select, Static
 
 from certgen.exceptions import BatchCancelled
 from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
@@ -19,6 +19,7 @@ from certgen.labels import label
 from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
+from kiosk.widgets.forms import FORM_CHOICES, FORMS_OF
 
 
 class BatchProgress(Message):
@@ -43,6 +44,9 @@ class BatchScreen(StationScreen):
         yield Static("按名册批量发证", classes="title")
         yield Field("名册文件", "roster", placeholder="CSV、XLSX 或 JSON")
         yield Field("照片目录", "photos", placeholder="名册“照片”列中文件所在的目录")
+        with Horizontal(classes="row"):
+            yield Label("证书形式", classes="label")
+            yield Select(FORM_CHOICES, value="paper", allow_blank=False, id="batch-form")
         yield Field("私钥口令", "batch-passphrase", password=True)
         with Horizontal(classes="buttons"):
             yield Button("读取并检查", variant="primary", id="load")
@@ -71,13 +75,14 @@ class BatchScreen(StationScreen):
         passphrase = Secret(self.query_one("#field-batch-passphrase", Field).value)
         self.query_one("#load", Button).disabled = True
         self.query_one("#result", Static).update(f"正在检查名册 {roster} ……")
-        self.load_worker(roster, Path(photos_text) if photos_text else None, passphrase)
+        forms = FORMS_OF[str(self.query_one("#batch-form", Select).value)]
+        self.load_worker(roster, Path(photos_text) if photos_text else None, passphrase, forms)
 
     @work(thread=True, exclusive=True, group="batch")
-    def load_worker(self, roster: Path, photos: Path | None, passphrase: Secret) -> None:
+    def load_worker(self, roster: Path, photos: Path | None, passphrase: Secret, forms: tuple[str, ...]) -> None:
         """Reading and checking every row lays each certificate out: seconds for a large roster."""
         try:
-            issuer = Issuer(self.station, passphrase)
+            issuer = Issuer(self.station, passphrase, forms=forms)
             data = read_roster(roster)
             with self.station.register() as reg:
                 plan = plan_batch(issuer, reg, data, photos)

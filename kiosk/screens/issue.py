@@ -20,6 +20,7 @@ from certgen.record import CertificateRecord, check_field
 from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
+from kiosk.widgets.forms import FORM_CHOICES, FORM_TEXT, FORMS_OF
 
 HINTS = {
     "name": "",
@@ -72,6 +73,9 @@ class IssueScreen(StationScreen):
                 yield Label("模板", classes="label")
                 names = available_templates(self.station.home.root / "templates")
                 yield Select([(n, n) for n in names], value="liaoning-2020", allow_blank=False, id="template")
+            with Horizontal(classes="row"):
+                yield Label("证书形式", classes="label")
+                yield Select(FORM_CHOICES, value="paper", allow_blank=False, id="form")
             yield Field("私钥口令", "passphrase", password=True, placeholder="不会显示，也不会记录")
             with Horizontal(classes="buttons"):
                 yield Button("检查", variant="primary", id="check")
@@ -134,14 +138,17 @@ class IssueScreen(StationScreen):
             return
         passphrase = Secret(self.query_one("#field-passphrase", Field).value)
         template = str(self.query_one("#template", Select).value)
+        forms = FORMS_OF[str(self.query_one("#form", Select).value)]
         self.query_one("#sign", Button).disabled = True
         self.query_one("#result", Static).update("正在签发……")
-        self.issue_worker(self.record, passphrase, template)
+        self.issue_worker(self.record, passphrase, template, forms)
 
     @work(thread=True, exclusive=True, group="issue")
-    def issue_worker(self, record: CertificateRecord, passphrase: Secret, template: str) -> None:
+    def issue_worker(
+        self, record: CertificateRecord, passphrase: Secret, template: str, forms: tuple[str, ...] = ("paper",)
+    ) -> None:
         try:
-            issuer = Issuer(self.station, passphrase, template_name=template)
+            issuer = Issuer(self.station, passphrase, template_name=template, forms=forms)
             with self.station.register() as reg:
                 issued = issuer.issue(reg, record)
         except Exception as exc:
@@ -156,7 +163,8 @@ class IssueScreen(StationScreen):
 
     def issue_done(self, issued: Issued) -> None:
         self.issued = issued
-        lines = [f"已签发：{issued.record.number}", f"PDF：{issued.path}", *issued.warnings]
+        files = [f"{FORM_TEXT[form]}：{path}" for form, path in issued.files.items()] or [f"PDF：{issued.path}"]
+        lines = [f"已签发：{issued.record.number}", *files, *issued.warnings]
         self.query_one("#result", Static).update("\n".join(lines))
         self.query_one("#open", Button).disabled = False
         self.query_one("#print", Button).disabled = False

@@ -28,6 +28,8 @@ class VerdictPanel(Static):
             lines.append(f"评价机构：{result.key.institution}（{result.key.filing_number}）")
             stale = f"[b]注意：{result.stale_text}，可能不含最近的吊销[/b]" if result.trust_stale else ""
             lines.append(stale or result.trust_text)
+        if result.pdf_signature is not None:
+            lines.append(f"PDF签名：{result.pdf_signature.describe()}")
         for finding in result.findings:
             lines.append(f"[b]{finding.reason.value}[/b] {finding.reason.text}：{finding.detail}")
         for note in result.notes:
