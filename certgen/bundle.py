@@ -37,6 +37,7 @@ from certgen.trust import (
     gap_text,
     grouped_fingerprint,
     key_fingerprint,
+    key_from_json,
     kid_of,
     raw_public,
 )
@@ -92,8 +93,13 @@ class BundleBody:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TrustError(f"信任包内容不是有效的 JSON：{exc}") from None
+        except RecursionError:
+            raise TrustError("信任包内容嵌套过深，不是有效的信任包") from None
         if not isinstance(doc, dict) or doc.get("format") != BODY_FORMAT or set(doc) != _BODY_KEYS:
             raise TrustError(f"信任包内容格式不符（应为 {BODY_FORMAT}，字段 {sorted(_BODY_KEYS)}）")
+        for name in ("keys", "revocations", "endorsements"):
+            if not isinstance(doc[name], list):
+                raise TrustError(f"信任包内容：{name} 应为列表，收到 {type(doc[name]).__name__}，整个信任包未导入")
         sequence, since = doc["sequence"], doc["since"]
         if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
             raise TrustError(f"信任包序号应为正整数，收到 {sequence!r}")
@@ -104,7 +110,7 @@ class BundleBody:
             _dt.datetime.fromisoformat(issued.replace("Z", "+00:00"))
             body = cls(
                 str(doc["filing_number"]), str(doc["institution"]), issued, sequence, since,
-                tuple(PublicKeyInfo.from_json(k) for k in doc["keys"]),
+                tuple(key_from_json(k) for k in doc["keys"]),
                 tuple(Revocation.from_json(r) for r in doc["revocations"]),
                 tuple(Endorsement.from_json(e) for e in doc["endorsements"]),
             )  # fmt: skip
@@ -160,6 +166,8 @@ def open_bundle(data: bytes, source: str = "信任包") -> SignedBundle:
         envelope = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
+    except RecursionError:
+        raise TrustError(f"{source} 嵌套过深，不是有效的信任包") from None
     if not isinstance(envelope, dict) or envelope.get("format") != SIGNED_FORMAT:
         if isinstance(envelope, dict) and ("keys" in envelope or "revocations" in envelope):
             raise TrustError(f"{source} 没有签名（旧格式或签名被去掉）：拒绝导入，请向签发机构索取签名的信任包")

@@ -179,3 +179,14 @@ def field_label(field: str) -> str:
     """The Chinese label of a record field followed by its name, e.g. ``姓名(name)``."""
     text = FIELD_LABELS.get(field)
     return f"{text}({field})" if text else field
+
+
+class InputRefused(CertkioskError):
+    """An input file was not read (or not read to its end): not a regular file, or over a limit."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A long run was asked to stop (SIGTERM, or Ctrl-C); its workers are stopped, finished work kept.
+
+    A KeyboardInterrupt (not a CertkioskError): nothing was wrong with the input.
+    """

@@ -350,6 +350,11 @@ def parse_claims(payload: bytes) -> Claims:
             raise _malformed(
                 "type", f"声明 {claim.name.lower()}({int(claim)}) 应为{kind}，实际为 {type(value).__name__}"
             )
+    if _cbor(dict(data)) != payload:
+        raise _malformed("not_canonical", "声明不是确定性CBOR编码（键须升序、整数与长度须用最短形式）")
+    template = claims[Claim.TEMPLATE]
+    if not TEMPLATE_PATTERN.fullmatch(template):
+        raise _malformed("template", f"模板标识应为1-16位小写字母、数字或连字符，收到 {template!r}")
     if claims[Claim.VERSION] != FORMAT_VERSION:
         raise _malformed("version", f"声明格式版本 {claims[Claim.VERSION]} 不受支持（应为{FORMAT_VERSION}）")
     days = claims[Claim.ISSUE_DATE]

@@ -120,7 +120,8 @@ class PublicKeyInfo:
 
 
 BUNDLE_FORMAT = "certkiosk-trust/1"
-BUNDLE_MAX_BYTES = 64 * 1024 * 1024
+BUNDLE_MAX_BYTES = 16 * 1024 * 1024
+"""Largest bundle or trust store read (a batch of 100,000 revoked numbers is about 2.5 MB)."""
 STALE_AFTER_DAYS = 30
 """Default age (days) beyond which an institution's revocation data counts as old."""
 Scope = Literal["certificate", "batch", "key"]
@@ -155,19 +156,53 @@ class Revocation:
 
     @classmethod
     def from_json(cls, data: Any) -> Revocation:
-        try:
-            scope = data["scope"]
-            if scope not in SCOPES:
-                raise ValueError(f"scope {scope!r}")
-            return cls(
-                scope=scope,
-                target=str(data["target"]),
-                reason=str(data["reason"]),
-                revoked_at=str(data["revoked_at"]),
-                numbers=tuple(str(n) for n in data.get("numbers", ())),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TrustError(f"吊销记录格式错误：{exc!r}") from None
+        """Read one revocation strictly: every field of its JSON type, or TrustError naming it."""
+        if not isinstance(data, dict):
+            raise TrustError(f"吊销记录应为 JSON 对象，收到 {type(data).__name__}")
+        scope = _field(data, "scope", str, "吊销记录")
+        if scope not in SCOPES:
+            raise TrustError(f"吊销记录的 scope 应为 {'、'.join(SCOPES)} 之一，收到 {scope!r}")
+        numbers = data.get("numbers", [])
+        if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+            raise TrustError(f"吊销记录的 numbers 应为证书编号（文本）的列表，收到 {type(numbers).__name__}")
+        if scope == "batch" and not numbers:
+            raise TrustError("批次吊销记录的 numbers 不能为空：它须列出批次中的每个证书编号")
+        return cls(
+            scope=scope,
+            target=_field(data, "target", str, "吊销记录"),
+            reason=_field(data, "reason", str, "吊销记录"),
+            revoked_at=_field(data, "revoked_at", str, "吊销记录"),
+            numbers=tuple(numbers),
+        )
+
+
+KEY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kid": str, "public_key": str, "filing_number": str, "institution": str, "valid_from": str,
+    "valid_until": (str, type(None)),
+}  # fmt: skip
+OPTIONAL_KEY_FIELDS: dict[str, type | tuple[type, ...]] = {"x509": str}
+"""The JSON type of every field of a key entry."""
+
+
+def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if name not in data:
+        raise TrustError(f"{what}格式错误：缺少字段 {name}")
+    value = data[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TrustError(f"{what}格式错误：{name} 的类型不对（收到 {type(value).__name__}）")
+    return value
+
+
+def key_from_json(data: Any) -> PublicKeyInfo:
+    """A key entry read strictly: every field of its JSON type (TrustError naming the field)."""
+    if not isinstance(data, dict):
+        raise TrustError(f"密钥记录应为 JSON 对象，收到 {type(data).__name__}")
+    for name, kind in KEY_FIELDS.items():
+        _field(data, name, kind, "密钥记录")
+    for name, kind in OPTIONAL_KEY_FIELDS.items():
+        if name in data:
+            _field(data, name, kind, "密钥记录")
+    return PublicKeyInfo.from_json(data)
 
 
 @dataclass(frozen=True)
@@ -370,18 +405,26 @@ class TrustBundle:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
+        except RecursionError:
+            raise TrustError(f"{source} 嵌套过深，不是有效的信任包") from None
         if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
             raise TrustError(f'{source} 不是 certkiosk 信任包（应有 "format": "{BUNDLE_FORMAT}"）')
+        entries: dict[str, list[Any]] = {}
+        for name in ("keys", "revocations", "institutions", "endorsements"):
+            value = doc.get(name, [])
+            if not isinstance(value, list):
+                raise TrustError(f"{source}：{name} 应为列表，收到 {type(value).__name__}，整个信任包未导入")
+            entries[name] = value
         try:
-            keys = tuple(PublicKeyInfo.from_json(k) for k in doc.get("keys", []))
-            revocations = tuple(Revocation.from_json(r) for r in doc.get("revocations", []))
-            institutions = tuple(InstitutionTrust.from_json(i) for i in doc.get("institutions", []))
-            endorsements = tuple(Endorsement.from_json(e) for e in doc.get("endorsements", []))
+            keys = tuple(key_from_json(k) for k in entries["keys"])
+            revocations = tuple(Revocation.from_json(r) for r in entries["revocations"])
+            institutions = tuple(InstitutionTrust.from_json(i) for i in entries["institutions"])
+            endorsements = tuple(Endorsement.from_json(e) for e in entries["endorsements"])
             stale = doc.get("stale_after_days", STALE_AFTER_DAYS)
             if not isinstance(stale, int) or isinstance(stale, bool) or not 1 <= stale <= 3650:
                 raise TrustError(f"stale_after_days 应为1-3650的整数，收到 {stale!r}")
         except TrustError as exc:
-            raise TrustError(f"{source}：{exc}") from None
+            raise TrustError(f"{source}：{exc}，整个信任包未导入") from None
         return cls(keys, revocations, institutions, endorsements, stale)
 
     # --- changes ---------------------------------------------------------------------------

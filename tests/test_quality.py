@@ -28,7 +28,9 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
 
 PURE_CORE = (
     "assets",
+    "bounded",
     "bundle",
+    "cells",
     "docsign",
     "exceptions",
     "files",
@@ -37,6 +39,7 @@ PURE_CORE = (
     "levels",
     "number",
     "payload",
+    "pool",
     "profiles",
     "provinces",
     "record",

@@ -257,7 +257,9 @@ def _archive(folder: Path) -> Path:
 def test_archive_checks_duplicates_copies_and_reports(tmp_path: Path) -> None:
     folder = _archive(tmp_path / "archive")
     run = run_archive([folder], trust(), state_path=tmp_path / "state.sqlite", workers=2, today=TODAY)
-    assert run.files == 10 and run.skipped == (str(folder / "notes.txt"),)
+    assert run.files == 10 and [(s.source, s.reason) for s in run.skipped] == [
+        (str(folder / "notes.txt"), "既非图片也非PDF")
+    ]
     by_source = {Path(r.source).name: r for r in run.results}
     assert Reason.DUPLICATE_NUMBER in by_source["a.png"].reasons
     assert Reason.DUPLICATE_NUMBER in by_source["b.png"].reasons
@@ -284,11 +286,15 @@ def test_an_interrupted_archive_run_resumes(tmp_path: Path) -> None:
         run_archive([folder], trust(), state_path=state, workers=1, today=TODAY, progress=stop_after_four)
     seen: list[int] = []
     run = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY, progress=lambda d, t: seen.append(d))
-    assert run.resumed == 4  # every file finished before the interruption is kept
-    assert seen[0] == 4 and seen[-1] == 10
+    assert run.reused == 4  # the decoding of every file finished before the interruption is kept
+    assert run.previous_interrupted and "曾被中断" in "\n".join(run.summary_lines())
+    assert seen[-1] == 10
     assert run.totals() == {"valid": 6, "invalid": 3, "unreadable": 1}
     again = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY, force=True)
-    assert again.resumed == 0
+    assert again.reused == 0 and not again.previous_interrupted
+    third = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY)
+    assert third.reused == 10 and not third.previous_interrupted  # nothing claims an interruption now
+    assert not any("中断" in line for line in third.summary_lines())
 
 
 def test_empty_folder_and_missing_path(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ pyHanko's validation imports neither reportlab nor pikepdf (verify never imports
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import io
 from dataclasses import dataclass, replace
@@ -78,8 +79,11 @@ class PdfSignatureFacts:
         }
 
 
-def _facts(data: bytes, trust: TrustBundle) -> PdfSignatureFacts:
-    from asn1crypto import x509 as asn1_x509
+def signature_facts(data: bytes) -> dict[str, Any]:
+    """What the PDF's signature is, as JSON-able facts that depend on no trust store (archive runs
+    keep them between runs by the file's SHA-256): present, intact, whole_file, the signing
+    certificate (DER, base64), its subject, the signing time and whether a time-stamp gave it.
+    Who the signer is to this station is decided on every run by :func:`check_pdf_signature`."""
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.diff_analysis import ModificationLevel
@@ -92,19 +96,16 @@ def _facts(data: bytes, trust: TrustBundle) -> PdfSignatureFacts:
         signatures = reader.embedded_signatures
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
         # unreadable signature structures count as a broken signature where the file has a byte range
-        return PdfSignatureFacts(present=b"/ByteRange" in data, problem=f"PDF结构无法读取签名：{exc}")
+        return {"present": b"/ByteRange" in data, "problem": f"PDF结构无法读取签名：{exc}"}
     if not signatures:
-        return PdfSignatureFacts(present=False)
-    by_der = {k.x509: k for k in trust.keys if k.x509 is not None}
-    roots = [asn1_x509.Certificate.load(der) for der in by_der]
-    context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+        return {"present": False}
+    # no trust roots: the signature's integrity is a fact of the bytes; trust is decided per run
+    context = ValidationContext(trust_roots=[], allow_fetching=False, revocation_mode="soft-fail")
     sig = signatures[0]  # ours is the first; anything after it is a change after signing
     try:
         status = validate_pdf_signature(sig, context)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        return PdfSignatureFacts(present=True, problem=f"签名无法验证：{exc}")
-    cert_der = status.signing_cert.dump()
-    signer = by_der.get(cert_der)
+        return {"present": True, "problem": f"签名无法验证：{exc}"}
     level = status.modification_level
     whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE or (
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
@@ -113,15 +114,33 @@ def _facts(data: bytes, trust: TrustBundle) -> PdfSignatureFacts:
         and len(signatures) == 1
     )
     stamp = status.timestamp_validity
-    when = stamp.timestamp if stamp is not None and stamp.intact and stamp.valid else status.signer_reported_dt
+    stamped = stamp is not None and stamp.intact and stamp.valid
+    when = stamp.timestamp if stamped and stamp is not None else status.signer_reported_dt
+    return {
+        "present": True,
+        "intact": bool(status.intact and status.valid),
+        "whole_file": whole,
+        "certificate": base64.b64encode(status.signing_cert.dump()).decode("ascii"),
+        "signer_name": status.signing_cert.subject.human_friendly,
+        "signing_time": when.isoformat() if when is not None else None,
+        "timestamped": stamped,
+    }
+
+
+def _facts(found: dict[str, Any], trust: TrustBundle) -> PdfSignatureFacts:
+    """The stored facts with the signer looked up in today's trust store (exact certificate match)."""
+    der = base64.b64decode(found["certificate"]) if found.get("certificate") else None
+    signer = next((k for k in trust.keys if der is not None and k.x509 == der), None)
+    when = found.get("signing_time")
     return PdfSignatureFacts(
-        present=True,
-        intact=bool(status.intact and status.valid),
-        whole_file=whole,
+        present=bool(found.get("present")),
+        intact=bool(found.get("intact")),
+        whole_file=bool(found.get("whole_file")),
         signer=signer,
-        signer_name=status.signing_cert.subject.human_friendly,
-        signing_time=when,
-        timestamped=stamp is not None and stamp.intact and stamp.valid,
+        signer_name=found.get("signer_name"),
+        signing_time=_dt.datetime.fromisoformat(when) if when else None,
+        timestamped=bool(found.get("timestamped")),
+        problem=found.get("problem"),
     )
 
 
@@ -165,7 +184,7 @@ def findings_for(
 
 
 def check_pdf_signature(
-    data: bytes,
+    found: dict[str, Any],
     results: list[VerificationStatus],
     trust: TrustBundle,
     embedded: dict[str, Any] | None,
@@ -177,7 +196,7 @@ def check_pdf_signature(
     scanned page, so that a missing signature on an electronic certificate can be told apart from
     a scan of its print-out.
     """
-    facts = _facts(data, trust)
+    facts = _facts(found, trust)
     if facts.signer is not None:
         revoked = trust.key_revocation(facts.signer.kid)
         if revoked is not None:
@@ -185,6 +204,6 @@ def check_pdf_signature(
             facts = replace(facts, signer=None, signer_name=name)
     checked = []
     for result in results:
-        found = findings_for(facts, result, embedded, digital)
-        checked.append(replace(result, pdf_signature=facts, findings=result.findings + tuple(found)))
+        reasons = findings_for(facts, result, embedded, digital)
+        checked.append(replace(result, pdf_signature=facts, findings=result.findings + tuple(reasons)))
     return checked

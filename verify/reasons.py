@@ -30,6 +30,7 @@ class Reason(StrEnum):
     PDF_SIGNER_UNTRUSTED = "PDF_SIGNER_UNTRUSTED"
     PDF_SIGNER_MISMATCH = "PDF_SIGNER_MISMATCH"
     PDF_SIGNATURE_MISSING = "PDF_SIGNATURE_MISSING"
+    PDF_CONTENT_ALTERED = "PDF_CONTENT_ALTERED"
 
     @property
     def text(self) -> str:
@@ -65,4 +66,5 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.PDF_SIGNER_UNTRUSTED: "PDF签名者不受信任",
     Reason.PDF_SIGNER_MISMATCH: "PDF签名机构与二维码签发机构不符",
     Reason.PDF_SIGNATURE_MISSING: "电子证书的PDF签名已被去除",
+    Reason.PDF_CONTENT_ALTERED: "PDF页面印刷内容被改动：与二维码不符或被遮盖",
 }

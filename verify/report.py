@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certgen.cells import neutralise_cell, shown
 from certgen.exceptions import ReportError
 from certgen.files import write_bytes_atomic
 from certgen.labels import label
@@ -31,11 +32,17 @@ def _rows(run: ArchiveRun) -> list[list[str]]:
             continue
         verdict = VERDICT_TEXT[r.status] + ("（吊销数据过旧）" if r.valid else "")
         rows.append([
-            r.source, str(r.page or ""), verdict, " ".join(x.value for x in r.reasons),
-            r.claims.name if r.claims and r.intact else "", r.claims.number if r.claims else "",
-            r.institution or "", "；".join(f.detail for f in r.findings), r.trust_text,
+            shown(cell) for cell in (
+                r.source, str(r.page or ""), verdict, " ".join(x.value for x in r.reasons),
+                r.claims.name if r.claims and r.intact else "", r.claims.number if r.claims else "",
+                r.institution or "", "；".join(f.detail for f in r.findings), r.trust_text,
+            )
         ])  # fmt: skip
     return rows
+
+
+def _skipped_rows(run: ArchiveRun) -> list[list[str]]:
+    return [[shown(s.source), shown(s.reason)] for s in run.skipped]
 
 
 def to_csv(run: ArchiveRun) -> bytes:
@@ -43,21 +50,27 @@ def to_csv(run: ArchiveRun) -> bytes:
     w = csv.writer(out)
     w.writerow(["汇总", "数量"])
     w.writerow(["文件", run.files])
-    w.writerow(["跳过（非图片/PDF）", len(run.skipped)])
+    w.writerow(["跳过", len(run.skipped)])
+    w.writerow(["沿用上次解码结果（信任检查已重新执行）", run.reused])
     for status, n in run.totals().items():
         w.writerow([VERDICT_TEXT[status], n])
     for code, n in run.by_reason().items():
         w.writerow([f"{code} {Reason(code).text}", n])
     w.writerow([])
     w.writerow(COLUMNS)
-    w.writerows(_rows(run))
+    w.writerows([neutralise_cell(c) for c in row] for row in _rows(run))
+    if run.skipped:
+        w.writerow([])
+        w.writerow(["跳过的项目", "原因"])
+        w.writerows([neutralise_cell(c) for c in row] for row in _skipped_rows(run))
     return out.getvalue().encode("utf-8-sig")
 
 
 def to_json(run: ArchiveRun) -> bytes:
     doc = {
         "files": run.files,
-        "skipped": list(run.skipped),
+        "skipped": [{"source": source, "reason": reason} for source, reason in _skipped_rows(run)],
+        "reused": run.reused,
         "certificates": len(run.results),
         "totals": run.totals(),
         "by_reason": run.by_reason(),
@@ -76,14 +89,17 @@ def to_html(run: ArchiveRun) -> bytes:
     )
     rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _rows(run))
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    skipped = "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td></tr>" for a, b in _skipped_rows(run))
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>证书核验报告</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}
 td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}th{{background:#eee}}</style></head>
-<body><h1>证书核验报告</h1><p>共 {run.files} 个文件，{len(run.results)} 张证书。</p>
+<body><h1>证书核验报告</h1><p>共 {run.files} 个文件，{len(run.results)} 张证书；跳过 {len(run.skipped)} 项；
+{run.reused} 个文件的解码结果沿用上次运行（内容未变），信任检查已重新执行。</p>
 <h2>按结论</h2><table><tr><th>结论</th><th>数量</th></tr>{totals}</table>
 <h2>按原因</h2><table><tr><th>代码</th><th>含义</th><th>数量</th></tr>{reasons}</table>
-<h2>未通过核验或吊销数据过旧的证书</h2><table><tr>{head}</tr>{rows}</table></body></html>
+<h2>未通过核验或吊销数据过旧的证书</h2><table><tr>{head}</tr>{rows}</table>
+<h2>跳过的项目</h2><table><tr><th>项目</th><th>原因</th></tr>{skipped}</table></body></html>
 """
     return page.encode("utf-8")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from certgen.cells import shown
 from certgen.payload import Claims
 from certgen.trust import PublicKeyInfo
 from verify.reasons import Reason
@@ -136,7 +137,7 @@ class VerificationStatus:
     def summary(self) -> dict[str, Any]:
         """The machine-readable form: one JSON object per certificate."""
         return {
-            "source": self.source,
+            "source": shown(self.source),
             "page": self.page,
             "status": self.status,
             "reasons": [f.reason.value for f in self.findings],
@@ -161,7 +162,12 @@ class VerificationStatus:
         }
 
     def line(self) -> str:
-        """One line in Chinese for people: verdict, holder, number, level, institution, reasons."""
+        """One line in Chinese for people: verdict, holder, number, level, institution, reasons.
+
+        Every piece that came from outside (file name, signed text, details quoting them) goes
+        through :func:`certgen.cells.shown`: no control character, escape sequence or bidi
+        override reaches the terminal, so nothing can draw a fake verdict line.
+        """
         verdict = {"valid": "✓ 有效", "invalid": "✗ 无效", "unreadable": "? 无法读取"}[self.status]
         if self.status == "valid" and self.trust_stale:
             verdict = "✓ 有效（" + self.stale_text + "）"
@@ -174,9 +180,9 @@ class VerificationStatus:
             parts += [self.claims.name, self.claims.number, level]
         if self.key:
             parts += [self.key.institution, self.trust_text]
-        text = "  ".join(parts)
+        text = "  ".join(shown(part) for part in parts)
         if self.pdf_signature is not None and self.pdf_signature.present:
-            text += "\n    " + self.pdf_signature.describe()
+            text += "\n    " + shown(self.pdf_signature.describe())
         if self.findings:
-            text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{f.detail}" for f in self.findings)
+            text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{shown(f.detail)}" for f in self.findings)
         return text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from certgen.exceptions import BatchInvalid, CertkioskError, RecordError, RowPro
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import BatchEntry, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
+from certgen.pool import worker_pool
 from certgen.record import CertificateRecord
 from certgen.secret import Secret
 from certgen.station import Station
@@ -179,8 +179,8 @@ def run_batch(
                 "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
                 "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
             }  # fmt: skip
-            with ProcessPoolExecutor(
-                workers, initializer=_init_worker, initargs=(issuer.station.home, issuer.secret, settings)
+            with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
+                workers, _init_worker, (issuer.station.home, issuer.secret, settings)
             ) as pool:
                 futures = [pool.submit(_issue_in_worker, p.record, plan.batch_id, p.key) for p in todo]
                 for i, future in enumerate(futures, 1):

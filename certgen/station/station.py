@@ -14,8 +14,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from certgen.bounded import read_regular
 from certgen.bundle import BundleBody, ImportResult, SignedBundle, apply_bundle, make_bundle, open_bundle
-from certgen.exceptions import CertkioskError, ConfigError, KeyStoreError, RegisterError, TrustError, WrongPassphrase
+from certgen.exceptions import (
+    CertkioskError,
+    ConfigError,
+    InputRefused,
+    KeyStoreError,
+    RegisterError,
+    TrustError,
+    WrongPassphrase,
+)
 from certgen.files import write_bytes_atomic
 from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.payload import sign_detached
@@ -24,6 +33,7 @@ from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
 from certgen.station.register import IssuedCertificate, Register
 from certgen.trust import (
+    BUNDLE_MAX_BYTES,
     Endorsement,
     InstitutionTrust,
     PublicKeyInfo,
@@ -310,9 +320,9 @@ class Station:
     def read_bundle(self, path: Path) -> SignedBundle:
         """The signed bundle at ``path``, its signature checked (nothing is imported)."""
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TrustError(f"无法读取信任包 {path}：{exc.strerror}") from None
+            data = read_regular(path, BUNDLE_MAX_BYTES)
+        except InputRefused as exc:
+            raise TrustError(f"无法读取信任包（未导入）：{exc}") from None
         return open_bundle(data, f"信任包 {path}")
 
     def import_trust(self, path: Path, *, accept_fingerprint: str | None = None) -> ImportResult:

@@ -67,8 +67,16 @@ def issue_cmd(
         if not skip_invalid:
             click.echo("未发任何证书。请修正名册后重新运行，或用 --skip-invalid 只发有效行。", err=True)
             ctx.exit(1)
-    with Progress(len(plan.to_issue), "发证") as advance:
-        result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
+    from certgen.exceptions import Interrupted
+
+    try:
+        with Progress(len(plan.to_issue), "发证") as advance:
+            result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
+    except Interrupted:
+        click.echo(
+            "发证已中断：已签发的证书已记入登记簿，进程已全部停止。重新运行同一命令即可续发（不会重复发证）。", err=True
+        )
+        ctx.exit(130)
     if result.voided:
         click.echo(f"作废了上次中断时未完成的编号：{', '.join(result.voided)}")
     click.echo(f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张；证书与报表在 {result.folder}")

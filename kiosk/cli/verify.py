@@ -6,6 +6,7 @@ import dataclasses
 import datetime as _dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ from kiosk.cli.base import Progress, cli, json_line, station_of
     show_default=True,
     help="QR decoder. / 解码器。",
 )
-@click.option("--force", is_flag=True, help="Re-check files an earlier run already checked. / 重新核验全部文件。")
+@click.option("--force", is_flag=True, help="Decode every file again, even unchanged ones. / 重新解码全部文件。")
 @click.option(
     "--max-trust-age",
     type=click.IntRange(0),
@@ -44,10 +45,12 @@ def verify_cmd(
 ) -> None:  # fmt: skip
     """Verify certificates offline; exit 0 if all valid, 1 if not, 2 on a usage error. / 离线核验证书。
 
-    PATHs are images, PDFs, folders or ZIP archives (re-runs skip files already checked).
+    PATHs are images, PDFs, folders or ZIP archives (a re-run decodes again only files whose
+    content changed; every trust check runs again).
     Without PATH or --text, reads QR texts from standard input, one per line (what a
     keyboard-wedge scanner types). 路径可为图片、PDF、文件夹或ZIP；否则从标准输入逐行读取扫码枪输入。
     """
+    from certgen.exceptions import Interrupted
     from verify.archive import default_state_path, run_archive
     from verify.check import clean_scanned_text, verify_text
     from verify.report import report_format_problem
@@ -62,39 +65,38 @@ def verify_cmd(
     profiles = load_profiles(station.home.profiles_dir)
     day = today.date() if today else None
     results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles, today=day) for t in texts]
+    for result in results:
+        _say(result, as_json)
     if not paths and not texts:
         if sys.stdin.isatty():
             raise click.UsageError("请给出文件、文件夹或 --text，或用扫码枪/管道从标准输入输入")
-        results = [
-            verify_text(clean_scanned_text(line), bundle, source=f"stdin:{i}", profiles=profiles, today=day)
-            for i, line in enumerate(sys.stdin, 1) if line.strip()
-        ]  # fmt: skip
+        from kiosk.cli.stdin import verify_lines
+
+        ok = verify_lines(sys.stdin.buffer, bundle, profiles, lambda r: _say(r, as_json), today=day)
+        ctx.exit(0 if ok else 1)
     run = None
     if paths:
         station.home.ensure()
         state = default_state_path(station.home.root / "verify-runs", list(paths))
-        with Progress(0, "核验") as advance:
-            run = run_archive(
-                list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
-                force=force, profiles=profiles, today=day, progress=lambda done, total: advance(done, total, ""),
-            )  # fmt: skip
+        try:
+            with Progress(0, "核验") as advance:
+                run = run_archive(
+                    list(paths), bundle, state_path=state, workers=workers, decoder=decoder,  # type: ignore[arg-type]
+                    force=force, profiles=profiles, today=day, progress=lambda done, total: advance(done, total, ""),
+                )  # fmt: skip
+        except Interrupted:
+            click.echo(
+                "核验已中断：已完成文件的解码结果已保存。重新运行同一命令即可继续"
+                "（内容未变的文件不再解码，信任检查会全部重新执行）。",
+                err=True,
+            )
+            ctx.exit(130)
         results += run.results
-    for result in results:
-        if as_json:
-            json_line(result.summary())
-        else:
-            click.echo(result.line())
-            for note in result.notes:
-                click.echo(f"    注：{note}")
+        for result in run.results:
+            _say(result, as_json)
     if run is not None and not as_json:
-        totals = run.totals()
-        click.echo(
-            f"共 {run.files} 个文件、{len(run.results)} 张证书：有效 {totals['valid']}，无效 {totals['invalid']}，"
-            f"无法读取 {totals['unreadable']}"
-            + (f"（{run.resumed} 个文件沿用上次中断前的结果）" if run.resumed else "")
-        )
-        if run.skipped:
-            click.echo(f"跳过 {len(run.skipped)} 个既非图片也非PDF的文件（如 {run.skipped[0]}）")
+        for line in run.summary_lines():
+            click.echo(line)
     if report is not None and run is not None:
         from verify.report import write_report
 
@@ -103,4 +105,14 @@ def verify_cmd(
     ctx.exit(0 if results and all(r.valid for r in results) else 1)
 
 
-# --- issue -------------------------------------------------------------------------------------
+def _say(result: Any, as_json: bool) -> None:
+    """Print one verdict at once (a scanner's operator waits for it)."""
+    from certgen.cells import shown
+
+    if as_json:
+        json_line(result.summary())
+    else:
+        click.echo(result.line())
+        for note in result.notes:
+            click.echo(f"    注：{shown(note)}")
+    sys.stdout.flush()

@@ -12,7 +12,7 @@ from certgen.exceptions import CertkioskError
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
 from verify.check import clean_scanned_text, verify_text
-from verify.files import verify_bytes
+from verify.files import verify_path
 from verify.status import VerificationStatus
 
 
@@ -53,7 +53,7 @@ class VerifyScreen(StationScreen):
     def verify_file(self, path: Path) -> None:
         try:
             bundle, profiles = self.station.verification_data()
-            results = verify_bytes(path.read_bytes(), str(path), bundle, profiles=profiles, today=self.today())
+            results = verify_path(path, bundle, profiles=profiles, today=self.today())
         except Exception as exc:
             self.app.call_from_thread(self.fail, exc)
             return

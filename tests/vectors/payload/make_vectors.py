@@ -111,6 +111,9 @@ def negatives(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
     dup += cbor2.dumps(4) + cbor2.dumps("王五")  # ... and a second claim 4 (name)
     unknown = dict(claims_map) | {99: "x"}
     wrong_type = dict(claims_map) | {10: "3"}
+    bad_template = dict(claims_map) | {2: "National_2021"}
+    empty_template = dict(claims_map) | {2: ""}
+    reordered = dict(sorted(claims_map.items(), reverse=True))  # keys 11 ... 1: not deterministic CBOR
     cases: dict[str, tuple[str, str, dict[str, Any]]] = {
         "bitflip-signature": (
             "The last bit of the signature flipped.",
@@ -172,6 +175,21 @@ def negatives(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "Level (claim 10) as the text '3'; correctly signed.",
             to_text(_resign(protected, cbor2.dumps(wrong_type, canonical=True), key)),
             {"outcome": "error", "code": "MALFORMED", "defect": "type"},
+        ),
+        "template-charset": (
+            "Template id 'National_2021' (upper case and '_' are outside a-z 0-9 -); correctly signed.",
+            to_text(_resign(protected, cbor2.dumps(bad_template, canonical=True), key)),
+            {"outcome": "error", "code": "MALFORMED", "defect": "template"},
+        ),
+        "template-empty": (
+            "An empty template id; correctly signed.",
+            to_text(_resign(protected, cbor2.dumps(empty_template, canonical=True), key)),
+            {"outcome": "error", "code": "MALFORMED", "defect": "template"},
+        ),
+        "claims-key-order": (
+            "The same claims with their keys in descending order (not deterministic CBOR); correctly signed.",
+            to_text(_resign(protected, cbor2.dumps(reordered), key)),
+            {"outcome": "error", "code": "MALFORMED", "defect": "not_canonical"},
         ),
         "oversized": (
             "4,097 characters: refused before decoding.",
