@@ -69,6 +69,27 @@ class RegisterError(CertkioskError):
     """The issuance register refused an operation."""
 
 
+class DuplicateResult(RegisterError):
+    """The person already holds a live certificate for this result (occupation, job type, level)."""
+
+    def __init__(self, message: str, existing: str) -> None:
+        self.existing = existing
+        """The number of the live certificate that already exists."""
+        super().__init__(message)
+
+
+class NameMismatch(RegisterError):
+    """The same identity document appears under two different names."""
+
+
+class BatchClosed(RegisterError):
+    """The batch was revoked: nothing more may be issued into it."""
+
+
+class IssueBusy(CertkioskError):
+    """Another issuing run holds the station's issuing lock."""
+
+
 class DuplicateNumber(RegisterError):
     """A certificate number is already in the register."""
 

@@ -263,6 +263,56 @@ class CertificateRecord:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(CertificateRecord))
+
+RECORD_FORMAT = 1
+"""Version of the stored form of a record (:meth:`CertificateRecord.to_dict`), kept with every
+register row so that a later version can read old rows as they were written."""
+
+
+def stored_record(data: Mapping[str, Any], record_format: int = RECORD_FORMAT) -> CertificateRecord:
+    """A record as it was stored (``to_dict`` of format ``record_format``), NOT re-validated.
+
+    Records are validated when written; reading one back must not apply today's rules (a
+    tightened limit, a later "today") to something that was valid when it was issued.
+    ``ValueError`` names the format when it is not one this version can read.
+    """
+    if record_format != 1:
+        raise ValueError(f"record format {record_format} is not supported (this version reads format 1)")
+    values: dict[str, Any] = {
+        "name": data["name"],
+        "id_type": int(data["id_type"]),
+        "id_number": data["id_number"],
+        "occupation_code": data["occupation_code"],
+        "occupation": data["occupation"],
+        "level": int(data["level"]),
+        "issue_date": _dt.date.fromisoformat(data["issue_date"]),
+        "job_type": data.get("job_type"),
+        "number": data.get("number"),
+        "employer": data.get("employer") or "",
+        "evaluator": data.get("evaluator") or "",
+        "issuer": data.get("issuer") or "",
+        "photo": Path(data["photo"]) if data.get("photo") else None,
+    }
+    record = object.__new__(CertificateRecord)
+    for key, value in values.items():
+        object.__setattr__(record, key, value)
+    return record
+
+
+def result_key(record: CertificateRecord) -> str:
+    """The identity of a result: identity document, occupation (code, job type) and level.
+
+    One person holds at most one live certificate per result, whatever roster, batch or file
+    it came from; a deliberate re-issue is its own operation (docs/record.md).
+    """
+    return f"{id_key(record)}:{record.occupation_code}:{record.job_type or ''}:{record.level}"
+
+
+def id_key(record: CertificateRecord) -> str:
+    """The identity of a person: document type and number."""
+    return f"{record.id_type}:{record.id_number}"
+
+
 REQUIRED_FIELDS = ("name", "id_type", "id_number", "occupation_code", "occupation", "level", "issue_date")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import shutil
@@ -33,12 +34,16 @@ from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record, residen
 ROOT = Path(__file__).parent.parent
 
 
+PEOPLE = itertools.count(1000)
+"""One person per certificate: a result is issued once (issue 12)."""
+
+
 def issue_numbers(station: Station, count: int) -> list[str]:
     """Allocate and complete ``count`` numbers in the register (no PDF: the register is what counts)."""
     numbers = []
     with station.register() as reg:
         for _ in range(count):
-            numbered = reg.allocate(make_record(), FILING, batch_id="b")
+            numbered = reg.allocate(make_record(id_number=resident_id(next(PEOPLE))), FILING, batch_id="b")
             number = str(numbered.number)
             reg.complete(number, payload_sha256=hashlib.sha256(number.encode()).hexdigest(), output_path=None,
                          kid="00" * 8)  # fmt: skip

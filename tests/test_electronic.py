@@ -24,7 +24,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from certgen.docsign import read_certificate
-from certgen.exceptions import SealError
+from certgen.exceptions import CertkioskError, SealError
 from certgen.issuing.issuer import Issued, Issuer
 from certgen.payload import decode
 from certgen.pdf.seal import prepare_seal
@@ -32,7 +32,7 @@ from certgen.pdf.sign import sign_pdf
 from certgen.station import Station
 from certgen.station.home import StationHome
 from certgen.trust import PublicKeyInfo
-from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record
+from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record, resident_id
 from verify.files import verify_bytes
 from verify.reasons import Reason
 
@@ -59,7 +59,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> Setup:
     both = Issuer(station, PASSPHRASE, out_dir=out, forms=("paper", "electronic"), sample_seal=True)
     with station.register() as reg:
         one = electronic.issue(reg, make_record(photo=photo_dir / "p0.jpg"))
-        two = both.issue(reg, make_record(name="李四", photo=photo_dir / "p1.jpg"))
+        two = both.issue(reg, make_record(name="李四", id_number=resident_id(2), photo=photo_dir / "p1.jpg"))
     return Setup(station, key, one, two, photo_dir)
 
 
@@ -361,7 +361,7 @@ def test_keys_x509_gives_an_older_key_its_certificate(keyed_station: tuple[Stati
     with station.register() as reg:
         assert reg.institution_keys()[0].x509 is None
     issuer = Issuer(station, PASSPHRASE, forms=("electronic",), sample_seal=True)
-    with station.register() as reg, pytest.raises(Exception, match="certkiosk keys x509"):
+    with station.register() as reg, pytest.raises(CertkioskError, match="certkiosk keys x509"):
         issuer.issue(reg, make_record())
     with station.register() as reg:
         assert reg.counts()["issued"] == 0 and reg.counts()["pending"] == 0

@@ -1,23 +1,29 @@
 """Batch issuance from a roster: validate every row first, then issue, resumably.
 
-The batch id derives from the roster file's SHA-256, so re-running the same roster after a crash
-continues the same batch: rows already issued are skipped, numbers left pending are voided.
+Each row is a result (person + occupation + level, :func:`certgen.record.result_key`); a row whose
+result already has a live certificate in the register, from any batch or file, is skipped and
+reported with that certificate's number. The batch id derives from the roster's content (its
+normalised rows, not the file's bytes), so re-running the same roster after a crash, or a copy of
+it saved with a BOM, in GB18030, with English headers or blank rows, continues the same batch.
+A revoked batch is closed: issuing into it is refused.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import BatchInvalid, CertkioskError, RecordError, RowProblem
+from certgen.exceptions import BatchClosed, BatchInvalid, CertkioskError, DuplicateResult, RecordError, RowProblem
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import BatchEntry, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.pool import worker_pool
-from certgen.record import CertificateRecord
+from certgen.record import CertificateRecord, id_key, result_key
 from certgen.secret import Secret
 from certgen.station import Station
 from certgen.station.register import Register
@@ -35,7 +41,7 @@ class PlannedRow:
     record: CertificateRecord
     """Its record (with institution filled in)."""
     key: str
-    """Its identity within the batch (for resuming)."""
+    """Its result's identity (person, occupation, level)."""
 
 
 @dataclass
@@ -46,21 +52,41 @@ class BatchPlan:
     batch_id: str
     rows: list[PlannedRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
-    done: set[str] = field(default_factory=set)
-    """Row keys already issued in an earlier run of this batch."""
+    done: dict[str, str] = field(default_factory=dict)
+    """Result keys that already have a live certificate (in any batch): key → its number."""
 
     @property
     def to_issue(self) -> list[PlannedRow]:
         return [r for r in self.rows if r.key not in self.done]
 
 
+def _normal(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, _dt.datetime):
+        value = value.date()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def batch_id_of(roster: Roster) -> str:
-    return "B" + roster.sha256[:16]
+    """The batch's identity: SHA-256 of the roster's rows as read (header language, encoding,
+    BOM, blank rows, row order and cell types do not matter), so a copy is the same batch."""
+    rows = []
+    for row in roster.rows:
+        cells = {k: _normal(v) for k, v in row.fields.items()} | {
+            "extra:" + k: _normal(v) for k, v in row.extras.items()
+        }
+        rows.append({k: v for k, v in cells.items() if v})
+    text = json.dumps(sorted(rows, key=lambda r: json.dumps(r, sort_keys=True)), ensure_ascii=False, sort_keys=True)
+    return "B" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def row_key(record: CertificateRecord) -> str:
-    """A person's identity within a batch: document, occupation, job type and level."""
-    return f"{record.id_type}:{record.id_number}:{record.occupation_code}:{record.job_type or ''}:{record.level}"
+row_key = result_key
+"""A row's identity: its result (kept under this name for callers of earlier versions)."""
 
 
 def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | None) -> BatchPlan:
@@ -71,7 +97,14 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
     """
     photos = photos if photos is not None else roster.source.parent
     plan = BatchPlan(roster, batch_id_of(roster))
+    closed = reg.batch_revocation(plan.batch_id)
+    if closed is not None:
+        raise BatchClosed(
+            f"名册 {roster.source} 对应的批次 {plan.batch_id} 已于 {closed.revoked_at} 吊销（{closed.reason}），"
+            "已关闭：不能再向其中发证"
+        )
     seen: dict[str, int] = {}
+    names: dict[str, tuple[str, int]] = {}
     numbers: dict[str, int] = {}
     for row in roster.rows:
         fields = dict(row.fields)
@@ -88,14 +121,35 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
         except CertkioskError as exc:
             plan.problems.append(RowProblem(row.row, str(exc)))
             continue
-        ident = row_key(record)
+        ident = result_key(record)
+        person = id_key(record)
+        if person in names and names[person][0] != record.name:
+            other, at = names[person]
+            plan.problems.append(
+                RowProblem(
+                    row.row, f"证件号码 {record.id_number} 在第{at}行的姓名为「{other}」，本行为「{record.name}」"
+                )
+            )
+            continue
+        names.setdefault(person, (record.name, row.row))
         if ident in seen:
             plan.problems.append(RowProblem(row.row, f"与第{seen[ident]}行是同一人、同一职业和等级，重复"))
             continue
         seen[ident] = row.row
-        if reg.for_row(plan.batch_id, ident) is not None:
-            plan.done.add(ident)
+        live = reg.live_certificate(record)
+        if live is not None:
+            plan.done[ident] = live.number
             plan.rows.append(PlannedRow(row, record, ident))
+            continue
+        others = reg.live_names(record)
+        if others:
+            plan.problems.append(
+                RowProblem(
+                    row.row,
+                    f"证件号码 {record.id_number} 在登记库中的姓名为「{others[0][0]}」（证书 {others[0][1]}），"
+                    f"名册中为「{record.name}」",
+                )
+            )
             continue
         if record.number is not None:
             if record.number in numbers:
@@ -125,7 +179,7 @@ class BatchResult:
     issued: int
     """Certificates issued in this run."""
     skipped: int
-    """Rows already issued by an earlier run."""
+    """Rows whose result already had a live certificate."""
     voided: tuple[str, ...]
     """Numbers an interrupted earlier run left pending, now void."""
     folder: Path
@@ -134,6 +188,8 @@ class BatchResult:
     """The report files written."""
     problems: tuple[RowProblem, ...]
     """Rows left out (with --skip-invalid)."""
+    already: tuple[tuple[int, str, str], ...] = ()
+    """``(row, name, number)`` of each row skipped because its result already had a live certificate."""
 
 
 # --- worker processes ---------------------------------------------------------------------------
@@ -141,14 +197,23 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> None:
-    issuer = Issuer(Station(home), passphrase, **settings)
+    issuer = Issuer(Station(home), passphrase, **settings, in_worker=True)
     _WORKER["issuer"] = issuer
     _WORKER["register"] = Register(home.register_path)
 
 
-def _issue_in_worker(record: CertificateRecord, batch_id: str, key: str) -> tuple[str, str]:
-    issued = _WORKER["issuer"].issue(_WORKER["register"], record, batch_id=batch_id, row_key=key)
-    return str(issued.record.number), str(issued.path)
+def _issue_one(issuer: Issuer, reg: Register, record: CertificateRecord, batch_id: str, key: str) -> tuple[str, bool]:
+    """Issue one row: ``(number, True)``, or ``(existing number, False)`` when the register already
+    holds a live certificate for the result (issued since the plan was made)."""
+    try:
+        issued = issuer.issue(reg, record, batch_id=batch_id, row_key=key)
+    except DuplicateResult as exc:
+        return exc.existing, False
+    return str(issued.record.number), True
+
+
+def _issue_in_worker(record: CertificateRecord, batch_id: str, key: str) -> tuple[str, bool]:
+    return _issue_one(_WORKER["issuer"], _WORKER["register"], record, batch_id, key)
 
 
 def run_batch(
@@ -164,15 +229,19 @@ def run_batch(
         raise BatchInvalid(plan.problems)
     todo = plan.to_issue
     total = len(todo)
-    with issuer.station.register() as reg:
-        voided = reg.void_pending("批量发证中断后重新运行：作废未完成的编号", batch_id=plan.batch_id)
+    assert issuer.out_dir is not None
+    with issuer.station.register() as reg, issuer.locked(reg, (issuer.out_dir / plan.batch_id,)) as recovery:
+        voided = recovery.voided
         if todo:
             issuer.private_key(issuer.key_for(reg, todo[0].record))  # a wrong passphrase fails before any work
+        late: dict[str, str] = {}
         if workers <= 1 or total < 2:
             for i, planned in enumerate(todo, 1):
-                issued = issuer.issue(reg, planned.record, batch_id=plan.batch_id, row_key=planned.key)
+                number, new = _issue_one(issuer, reg, planned.record, plan.batch_id, planned.key)
+                if not new:
+                    late[planned.key] = number
                 if progress:
-                    progress(i, total, str(issued.record.number))
+                    progress(i, total, number)
         else:
             settings = {
                 "filing_number": issuer.filing_number, "template_name": issuer.template_name,
@@ -183,8 +252,10 @@ def run_batch(
                 workers, _init_worker, (issuer.station.home, issuer.secret, settings)
             ) as pool:
                 futures = [pool.submit(_issue_in_worker, p.record, plan.batch_id, p.key) for p in todo]
-                for i, future in enumerate(futures, 1):
-                    number, _ = future.result()
+                for i, (planned, future) in enumerate(zip(todo, futures, strict=True), 1):
+                    number, new = future.result()
+                    if not new:
+                        late[planned.key] = number
                     if progress:
                         progress(i, total, number)
         entries = []
@@ -197,10 +268,12 @@ def run_batch(
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
             entries.append(BatchEntry(cert.record, path, digest, extras.get(cert.row_key or "", {})))
             institution = cert.record.evaluator
-    assert issuer.out_dir is not None
     folder = issuer.out_dir / plan.batch_id
     reports = write_batch_reports(folder, plan.batch_id, institution, entries) if entries else []
+    done = plan.done | late
+    already = tuple((p.row.row, p.record.name, done[p.key]) for p in plan.rows if p.key in done)
     issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")
     return BatchResult(
-        plan.batch_id, total, len(plan.done), tuple(voided), folder, tuple(reports), tuple(plan.problems)
-    )
+        plan.batch_id, total - len(late), len(done), tuple(voided), folder, tuple(reports), tuple(plan.problems),
+        already,
+    )  # fmt: skip

@@ -1,18 +1,25 @@
 """Issuing: check a record is printable, allocate its number, sign, render, finish, write, record.
 
-The number is committed as pending before anything is signed or written; the PDF is written to a
-temporary name and renamed; only then is the number marked issued. A failure in between voids the
-number (with the reason), so no number is ever issued twice or silently reused.
+The protocol (docs/record.md): under the station's issuing lock, recover what an interrupted run
+left; allocate the number (committed as pending, with the result it stands for and the file it
+will be published as); sign and render; write the PDF under a temporary name in the output
+folder; commit the number issued; rename the PDF to its final name (publish). A failure before
+the commit voids the number and deletes the temporary file; a crash is finished by recovery. So a
+PDF under its final name always belongs to an issued number, and no number is issued twice.
 
 A certificate is made in one or both forms, sharing its number: ``paper`` (``<number>.pdf``, to
 print; the seal, if any, printed on the page) and ``electronic`` (``<number>-e.pdf``: its QR code
 says so, the template's marking is printed, and the finished PDF/A gets the institution's PAdES
 signature with the seal as its appearance). The register records each form made.
+Every form is written under its temporary name before the one commit, and published after it.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
@@ -21,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, RegisterError
 from certgen.files import write_bytes_atomic
+from certgen.issuing.faults import fault_point
+from certgen.issuing.recovery import FILE_SUFFIX, Recovery, publish, recover_station, settle, temp_path
 from certgen.number import filing_part, format_number
 from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
@@ -31,14 +40,14 @@ from certgen.pdf.seal import PreparedSeal, prepare_seal
 from certgen.pdf.seal import sample_seal as make_sample_seal
 from certgen.pdf.sign import SealAppearance, sign_pdf
 from certgen.pdf.template import Template, load_template, placeholders
-from certgen.record import CertificateRecord
+from certgen.record import FIELD_NAMES, CertificateRecord, result_key
 from certgen.secret import Secret
 from certgen.station import Station
-from certgen.station.register import Register
+from certgen.station.issuelock import issuing_lock
+from certgen.station.register import Register, Reissue, ReissueReason
 from certgen.trust import PublicKeyInfo
 
 FORMS = ("paper", "electronic")
-FILE_SUFFIX = {"paper": ".pdf", "electronic": "-e.pdf"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,10 @@ class Issuer:
     secret: Secret = field(init=False, repr=False)
     """The passphrase of the institution's private keys (never shown: see certgen.secret)."""
     prepared_seal: PreparedSeal | None = field(default=None, init=False)
+    in_worker: bool = False
+    """True in a worker process of a batch: its parent holds the issuing lock and recovers."""
+    last_recovery: Recovery = field(default_factory=Recovery, init=False)
+    """What the recovery at the start of the last locked run found and did."""
     _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False, repr=False)
     _x509_keys: dict[bytes, ec.EllipticCurvePrivateKey] = field(default_factory=dict, init=False, repr=False)
 
@@ -186,6 +199,23 @@ class Issuer:
         return signed, pdf
 
     # --- issuing ---------------------------------------------------------------------------
+    @contextmanager
+    def locked(self, reg: Register, scan: tuple[Path, ...] = ()) -> Iterator[Recovery]:
+        """Hold the station's issuing lock; the outermost holder recovers first and settles last.
+
+        ``scan``: output folders to search for files of numbers that are not issued. Yields what
+        recovery did (an empty :class:`Recovery` for an inner holder or a worker process).
+        """
+        if self.in_worker:
+            yield Recovery()
+            return
+        with issuing_lock(self.station.home.root) as outermost:
+            if outermost:
+                self.last_recovery = recover_station(reg, self.station.home.root, self.station.trust, scan)
+            yield self.last_recovery if outermost else Recovery()
+            if outermost:
+                settle(reg)
+
     def issue(
         self,
         reg: Register,
@@ -194,38 +224,111 @@ class Issuer:
         batch_id: str | None = None,
         row_key: str | None = None,
         photo: PreparedPhoto | None = None,
+        reissue: Reissue | None = None,
     ) -> Issued:
         """Issue one certificate (see the module docstring for the order of steps)."""
+        with self.locked(reg):
+            return self._issue(reg, record, batch_id, row_key, photo, reissue)
+
+    def _issue(
+        self,
+        reg: Register,
+        record: CertificateRecord,
+        batch_id: str | None,
+        row_key: str | None,
+        photo: PreparedPhoto | None,
+        reissue: Reissue | None,
+    ) -> Issued:
         key = self.key_for(reg, record)
         record = self.complete_record(record, key)
         if photo is None:
             photo = self.check_printable(record, key)
         self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
-        if record.number is None:
-            numbered = reg.allocate(record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
-        else:
-            numbered = reg.record_supplied(record, batch_id=batch_id, row_key=row_key, kid=key.kid_hex)
-        number = str(numbered.number)
         assert self.out_dir is not None
+        folder = self.out_dir / (batch_id or "single")
+        if record.number is None:
+            numbered = reg.allocate(
+                record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex, output_dir=folder,
+                reissue=reissue,
+            )  # fmt: skip
+        elif reissue is not None:
+            raise RegisterError("补发/换发的证书编号由登记库分配，不能指定")
+        else:
+            numbered = reg.record_supplied(
+                record, batch_id=batch_id, row_key=row_key, kid=key.kid_hex, output_dir=folder
+            )
+        number = str(numbered.number)
         made: list[tuple[str, Path, SignedPayload, bytes]] = []
+        path = folder / f"{number}.pdf"
+        committed = False
         try:
+            fault_point("after_allocate")
             for form in self.forms:
-                path = self.out_dir / (batch_id or "single") / (number + FILE_SUFFIX[form])
-                signed, pdf = self.make_form(form, numbered, key, photo, path)
-                made.append((form, path, signed, pdf))
+                final = folder / (number + FILE_SUFFIX[form])
+                signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final))
+                reg.record_form(number, form, output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest())
+                made.append((form, final, signed, pdf))
             _, path, signed, pdf = made[0]
+            fault_point("after_write")
             reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex)
+            committed = True
+            fault_point("after_commit")
+            fault_point("before_rename")
+            for _, final, _, _ in made:
+                publish(temp_path(final), final)
+            fault_point("after_rename")
         except BaseException as exc:
-            reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
-            reg.void_pending(reason, number=number)
-            for _, written, _, _ in made:
-                written.unlink(missing_ok=True)
+            if not committed:  # after the commit the number is issued: recovery publishes its files
+                reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
+                reg.void_pending(reason, number=number)
+                for form in self.forms:  # written or half-made: none may outlive a void number
+                    temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
             raise
-        for form, written, _, data in made:
-            reg.record_form(number, form, output_path=str(written), pdf_sha256=hashlib.sha256(data).hexdigest())
         seal = self.seal_for(key.institution)
         notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
         return Issued(
             numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(), notes,
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
+
+    # --- deliberate re-issue (补发 / 换发) ---------------------------------------------------------
+    def reissue(
+        self,
+        reg: Register,
+        number: str,
+        reason: ReissueReason,
+        *,
+        changes: Mapping[str, object] | None = None,
+        issue_date: _dt.date,
+        photo: Path | None = None,
+    ) -> Issued:
+        """Re-issue the live certificate ``number`` under a new number linked to it in the register.
+
+        ``lost`` (补发): the same content; the old certificate stays valid. ``correction`` (换发):
+        ``changes`` correct fields; the old certificate is revoked in the transaction that issues
+        the new one. The new certificate joins the old one's batch, so a batch revocation covers it.
+        """
+        old = reg.get(number)
+        if old is None or old.status != "issued":
+            raise RegisterError(f"证书 {number} 未在本站发证，不能补发或换发")
+        changes = dict(changes or {})
+        unknown = sorted(set(changes) - set(FIELD_NAMES) | ({"number"} & set(changes)))
+        if unknown:
+            raise RegisterError(f"不能更正的字段：{'、'.join(unknown)}（可更正：{'、'.join(FIELD_NAMES[:-1])}）")
+        if reason == "lost" and changes:
+            raise RegisterError("补发（遗失）按原证书内容发证，不能修改字段；更正内容请用换发（--reason correction）")
+        if reason == "correction" and not changes:
+            raise RegisterError("换发（更正）需要用 --set 字段=值 给出更正后的内容")
+        fields = old.record.to_dict() | {"number": None, "issue_date": issue_date.isoformat()} | changes
+        if photo is not None:
+            fields["photo"] = str(photo)
+        fields = {k: v for k, v in fields.items() if v is not None}
+        record = CertificateRecord.from_fields(fields)  # validated against today's rules: it is being written
+        with self.locked(reg):
+            issued = self.issue(
+                reg, record, batch_id=old.batch_id, row_key=result_key(record), reissue=Reissue(number, reason)
+            )
+        if reason == "correction":
+            revoked = [r for r in reg.revocations() if r.scope == "certificate" and r.target == number]
+            self.station.trust.save(self.station.trust.load().with_revocations(revoked))
+        return issued

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from certgen.exceptions import DuplicateNumber, RegisterError
+from certgen.exceptions import BatchClosed, DuplicateNumber, DuplicateResult, NameMismatch, RegisterError
 from certgen.number import SERIAL_MAX, check_number, format_number
-from certgen.record import CertificateRecord
+from certgen.record import RECORD_FORMAT, CertificateRecord, id_key, result_key, stored_record
 from certgen.trust import SCOPE_TEXT, PublicKeyInfo, Revocation, Scope, utc_now
 
 SCHEMA_VERSION = "1"
@@ -192,6 +192,7 @@ class Register:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self._migrate_results()
         except sqlite3.DatabaseError as exc:
             raise RegisterError(f"无法打开登记库 {path}：{exc}") from None
 
@@ -318,6 +319,13 @@ class Register:
             )
             self._audit(db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256})
 
+    def form_files(self, number: str) -> list[tuple[str, str | None, str | None]]:
+        """Each form's file and the SHA-256 of its bytes: ``[(form, output_path, pdf_sha256)]``."""
+        rows = self._db.execute(
+            "SELECT form, output_path, pdf_sha256 FROM certificate_forms WHERE number = ? ORDER BY form", (number,)
+        )
+        return list(rows.fetchall())
+
     def forms(self, number: str) -> dict[str, str]:
         """The forms made of a certificate, with when each was (last) made: ``{"paper": "2024-..."}``."""
         rows = self._db.execute("SELECT form, made_at FROM certificate_forms WHERE number = ?", (number,))
@@ -384,10 +392,14 @@ class Register:
         batch_id: str | None = None,
         row_key: str | None = None,
         kid: str | None = None,
+        output_dir: Path | None = None,
+        reissue: Reissue | None = None,
     ) -> CertificateRecord:
         """Allocate the next number for the record's year and level and record it as pending.
 
         Returns the record with its number. The allocation is committed before this returns.
+        ``output_dir``: the folder its PDF will be published in as ``<number>.pdf`` (recorded so
+        that recovery can finish or clean up after a crash); ``reissue``: a deliberate re-issue.
         """
         year, level = record.issue_date.year, record.level
         with self._transaction() as db:
@@ -404,7 +416,7 @@ class Register:
                 "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = excluded.last_serial",
                 (filing_number, year, level, serial),
             )
-            self._insert(db, numbered, "allocated", batch_id, row_key, kid)
+            self._insert(db, numbered, "allocated", batch_id, row_key, kid, output_dir, reissue)
         return numbered
 
     def record_supplied(
@@ -414,13 +426,14 @@ class Register:
         batch_id: str | None = None,
         row_key: str | None = None,
         kid: str | None = None,
+        output_dir: Path | None = None,
     ) -> CertificateRecord:
         """Record a number given in a roster as pending; DuplicateNumber if it is known."""
         if record.number is None:
             raise RegisterError("记录没有证书编号")
         parsed = check_number(record.number).parsed()
         with self._transaction() as db:
-            self._insert(db, record, "supplied", batch_id, row_key, kid)
+            self._insert(db, record, "supplied", batch_id, row_key, kid, output_dir)
             db.execute(
                 "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
                 "ON CONFLICT (filing_number, year, level) DO UPDATE "
@@ -437,6 +450,8 @@ class Register:
         batch_id: str | None,
         row_key: str | None,
         kid: str | None,
+        output_dir: Path | None = None,
+        reissue: Reissue | None = None,
     ) -> None:
         assert record.number is not None
         unsettled = db.execute("SELECT value FROM meta WHERE key = 'restore_unsettled'").fetchone()
@@ -446,6 +461,7 @@ class Register:
                 "请执行 certkiosk restore-settle --scan <证书输出目录或自动备份目录> "
                 "或 --highest-serial 年份:等级:序号（确认备份后未发证则用 --nothing-later）"
             )
+        output_path = str(output_dir / f"{record.number}.pdf") if output_dir is not None else None
         parsed = check_number(record.number).parsed()
         existing = db.execute("SELECT status, batch_id FROM certificates WHERE number = ?", (record.number,)).fetchone()
         if existing is not None:
@@ -457,13 +473,15 @@ class Register:
         now = utc_now()
         db.execute(
             "INSERT INTO certificates (number, filing_number, year, level, serial, origin, status, name, "
-            "id_number, record, batch_id, row_key, kid, allocated_at) "
-            "VALUES (?,?,?,?,?,?,'pending',?,?,?,?,?,?,?)",
+            "id_number, record, batch_id, row_key, kid, allocated_at, output_path, record_format) "
+            "VALUES (?,?,?,?,?,?,'pending',?,?,?,?,?,?,?,?,?)",
             (
                 record.number, parsed.filing_number, parsed.year, parsed.level, parsed.serial, origin,
                 record.name, record.id_number, _canonical(record.to_dict()), batch_id, row_key, kid, now,
+                output_path, RECORD_FORMAT,
             ),
         )  # fmt: skip
+        self._reserve_result(db, record, batch_id, reissue, output_path)
         self._audit(
             db, "certificate.allocate",
             {"number": record.number, "origin": origin, "batch_id": batch_id, "row_key": row_key},
@@ -481,6 +499,7 @@ class Register:
                 row = db.execute("SELECT status FROM certificates WHERE number = ?", (number,)).fetchone()
                 state = STATUS_TEXT[row[0]] if row else "不存在"
                 raise RegisterError(f"证书编号 {number} 无法完成发证：当前状态为{state}")
+            self._complete_result(db, number)
             self._audit(
                 db, "certificate.issue",
                 {"number": number, "payload_sha256": payload_sha256, "output_path": output_path, "kid": kid},
@@ -504,6 +523,7 @@ class Register:
                 db.execute(
                     "UPDATE certificates SET status = 'void', void_reason = ? WHERE number = ?", (reason, number)
                 )
+                self._release_result(db, number)
                 self._audit(db, "certificate.void", {"number": number, "reason": reason})
         return numbers
 
@@ -564,16 +584,14 @@ class Register:
 
     # --- queries ---------------------------------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> IssuedCertificate:
-        number, status, record, batch, row_key, kid, payload, out, alloc, issued, void = row
-        fields = json.loads(record)
+        number, status, record, batch, row_key, kid, payload, out, alloc, issued, void, fmt = row
         return IssuedCertificate(
-            number, status, CertificateRecord.from_fields(fields), batch, row_key, kid, payload, out, alloc,
-            issued, void,
+            number, status, _read_record(number, record, fmt), batch, row_key, kid, payload, out, alloc, issued, void
         )  # fmt: skip
 
     _COLUMNS = (
         "number, status, record, batch_id, row_key, kid, payload_sha256, output_path, allocated_at, "
-        "issued_at, void_reason"
+        "issued_at, void_reason, record_format"
     )
 
     def get(self, number: str) -> IssuedCertificate | None:
@@ -615,29 +633,33 @@ class Register:
         if not reason.strip():
             raise RegisterError("吊销必须填写原因")
         with self._transaction() as db:
-            if scope == "certificate":
-                row = db.execute("SELECT status FROM certificates WHERE number = ?", (target,)).fetchone()
-                if row is None or row[0] != "issued":
-                    raise RegisterError(f"证书 {target} 未在本站发证，无法吊销")
-            elif scope == "batch":
-                if (
-                    db.execute(
-                        "SELECT 1 FROM certificates WHERE batch_id = ? AND status = 'issued'", (target,)
-                    ).fetchone()
-                    is None
-                ):
-                    raise RegisterError(f"批次 {target} 没有已发证书，无法吊销")
-            elif db.execute("SELECT 1 FROM keys WHERE kid = ?", (target,)).fetchone() is None:
-                raise RegisterError(f"密钥 {target} 不在本站登记库中")
-            if db.execute("SELECT 1 FROM revocations WHERE scope = ? AND target = ?", (scope, target)).fetchone():
-                raise RegisterError(f"{SCOPE_TEXT[scope]} {target} 已被吊销")
-            at = utc_now()
-            db.execute(
-                "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES (?,?,?,?)",
-                (scope, target, reason, at),
-            )
-            self._audit(db, "revoke", {"scope": scope, "target": target, "reason": reason})
+            at = self._revoke_in(db, scope, target, reason)
         return self._revocation(scope, target, reason, at)
+
+    def _revoke_in(self, db: sqlite3.Connection, scope: Scope, target: str, reason: str) -> str:
+        """Revoke inside an open transaction; returns the revocation time."""
+        if scope == "certificate":
+            row = db.execute("SELECT status FROM certificates WHERE number = ?", (target,)).fetchone()
+            if row is None or row[0] != "issued":
+                raise RegisterError(f"证书 {target} 未在本站发证，无法吊销")
+        elif scope == "batch":
+            if (
+                db.execute("SELECT 1 FROM certificates WHERE batch_id = ? AND status = 'issued'", (target,)).fetchone()
+                is None
+            ):
+                raise RegisterError(f"批次 {target} 没有已发证书，无法吊销")
+        elif db.execute("SELECT 1 FROM keys WHERE kid = ?", (target,)).fetchone() is None:
+            raise RegisterError(f"密钥 {target} 不在本站登记库中")
+        if db.execute("SELECT 1 FROM revocations WHERE scope = ? AND target = ?", (scope, target)).fetchone():
+            raise RegisterError(f"{SCOPE_TEXT[scope]} {target} 已被吊销")
+        at = utc_now()
+        db.execute(
+            "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES (?,?,?,?)",
+            (scope, target, reason, at),
+        )
+        self._audit(db, "revoke", {"scope": scope, "target": target, "reason": reason})
+        self._release_revoked(db, scope, target)
+        return at
 
     def _revocation(self, scope: Scope, target: str, reason: str, at: str) -> Revocation:
         numbers: tuple[str, ...] = ()
@@ -728,7 +750,295 @@ class Register:
             ).fetchone()[0]
             if count + raised.get((filing, year, level), 0) < last and not supplied:
                 problems.append(f"机构 {filing} {year}年{level}级：已分配到第{last}号，但只有{count}条记录")
+        problems += self._check_results()
         return problems
+
+    # --- results, re-issues, closed batches, publishing (one certificate per person and result) ---
+    # A result is a person's identity document + occupation (code, job type) + level
+    # (certgen.record.result_key). ``live_results`` maps each result to the one certificate that
+    # currently stands for it (pending or issued, not void, not revoked); its primary key makes a
+    # second certificate for the same result impossible inside the allocation transaction.
+    def _migrate_results(self) -> None:
+        """Create this section's tables; fill ``live_results`` once from an older register."""
+        db = self._db
+        db.executescript(_RESULTS_SCHEMA)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(certificates)")}
+        if "record_format" not in columns:  # rows written before formats were recorded are format 1
+            db.execute("ALTER TABLE certificates ADD COLUMN record_format INTEGER NOT NULL DEFAULT 1")
+        if db.execute("SELECT 1 FROM meta WHERE key = 'live_results'").fetchone():
+            return
+        with self._transaction() as tx:
+            if tx.execute("SELECT 1 FROM meta WHERE key = 'live_results'").fetchone():
+                return  # another process filled it in meanwhile
+            revoked = {
+                n for r in self._revocations_in(tx) for n in ((r.target,) if r.scope == "certificate" else r.numbers)
+            }
+            revoked_kids = {r.target for r in self._revocations_in(tx) if r.scope == "key"}
+            rows = tx.execute(
+                "SELECT number, record, record_format, kid FROM certificates "
+                "WHERE status IN ('pending', 'issued') ORDER BY allocated_at, number"
+            ).fetchall()
+            for number, text, fmt, kid in rows:
+                if number in revoked or kid in revoked_kids:
+                    continue
+                record = _read_record(number, text, fmt)
+                tx.execute(  # an older register may hold duplicates: the first keeps the result
+                    "INSERT OR IGNORE INTO live_results (result_key, number, id_key, name) VALUES (?,?,?,?)",
+                    (result_key(record), number, id_key(record), record.name),
+                )
+            tx.execute("INSERT INTO meta (key, value) VALUES ('live_results', '1')")
+
+    def _revocations_in(self, db: sqlite3.Connection) -> list[Revocation]:
+        rows = db.execute("SELECT scope, target, reason, revoked_at FROM revocations").fetchall()
+        return [self._revocation(s, t, r, a) for s, t, r, a in rows]
+
+    def _check_batch_open(self, db: sqlite3.Connection, batch_id: str | None) -> None:
+        if batch_id is None:
+            return
+        row = db.execute(
+            "SELECT reason, revoked_at FROM revocations WHERE scope = 'batch' AND target = ?", (batch_id,)
+        ).fetchone()
+        if row is not None:
+            raise BatchClosed(
+                f"批次 {batch_id} 已于 {row[1]} 吊销（{row[0]}），已关闭：不能再向其中发证 / "
+                f"batch {batch_id} is revoked and closed"
+            )
+
+    def _reserve_result(
+        self,
+        db: sqlite3.Connection,
+        record: CertificateRecord,
+        batch_id: str | None,
+        reissue: Reissue | None,
+        output_path: str | None,
+    ) -> None:
+        """Inside the allocation transaction: refuse a closed batch, a second live certificate for
+        the result and a second name for the document; reserve the result; note the file to publish."""
+        assert record.number is not None
+        self._check_batch_open(db, batch_id)
+        key, person = result_key(record), id_key(record)
+        replaced: str | None = None
+        if reissue is not None:
+            replaced = reissue.replaces
+            old = db.execute("SELECT result_key FROM live_results WHERE number = ?", (reissue.replaces,)).fetchone()
+            if old is None:
+                raise RegisterError(
+                    f"证书 {reissue.replaces} 不是本站在册的有效证书（未发证、已作废、已吊销或已被补发/换发），"
+                    "不能补发或换发"
+                )
+            if reissue.reason == "lost" and old[0] != key:
+                raise RegisterError("补发（遗失）只能按原证书内容重新发证；更正内容请用换发（--reason correction）")
+            db.execute(
+                "INSERT INTO reissues (number, replaces, reason, at) VALUES (?,?,?,?)",
+                (record.number, reissue.replaces, reissue.reason, utc_now()),
+            )
+            self._audit(
+                db, "certificate.reissue",
+                {"number": record.number, "replaces": reissue.replaces, "reason": reissue.reason},
+            )  # fmt: skip
+        for name, number in db.execute(
+            "SELECT name, number FROM live_results WHERE id_key = ? AND number IS NOT ?", (person, replaced)
+        ).fetchall():
+            if name != record.name:
+                raise NameMismatch(
+                    f"证件号码 {record.id_number} 在登记库中的姓名为「{name}」（证书 {number}），"
+                    f"与「{record.name}」不符：同一证件不能对应两个姓名"
+                )
+        existing = db.execute("SELECT number FROM live_results WHERE result_key = ?", (key,)).fetchone()
+        if existing is not None and existing[0] != replaced:
+            raise DuplicateResult(
+                f"{record.name}（{record.id_number}）的{record.occupation}{record.level_text}已有有效证书 "
+                f"{existing[0]}，不再重复发证（遗失补发、更正换发请用 certkiosk reissue）",
+                existing[0],
+            )
+        if existing is None:
+            db.execute(
+                "INSERT INTO live_results (result_key, number, id_key, name) VALUES (?,?,?,?)",
+                (key, record.number, person, record.name),
+            )
+        if output_path is not None:
+            db.execute("INSERT INTO unpublished (number, path) VALUES (?,?)", (record.number, output_path))
+
+    def _complete_result(self, db: sqlite3.Connection, number: str) -> None:
+        """Inside the transaction that marks ``number`` issued: the batch must still be open; a
+        re-issue takes over its result and, for a correction, revokes the certificate it replaces."""
+        row = db.execute("SELECT batch_id, record, record_format FROM certificates WHERE number = ?", (number,))
+        batch_id, text, fmt = row.fetchone()
+        self._check_batch_open(db, batch_id)
+        link = db.execute("SELECT replaces, reason FROM reissues WHERE number = ?", (number,)).fetchone()
+        if link is None:
+            return
+        replaces, reason = link
+        record = _read_record(number, text, fmt)
+        key = result_key(record)
+        old = db.execute("SELECT result_key FROM live_results WHERE number = ?", (replaces,)).fetchone()
+        if old is None:
+            raise RegisterError(f"证书 {replaces} 已不是有效证书（在此期间被吊销或已被补发/换发），补发/换发中止")
+        if old[0] == key:
+            db.execute("UPDATE live_results SET number = ?, name = ? WHERE result_key = ?", (number, record.name, key))
+        else:
+            db.execute("DELETE FROM live_results WHERE number = ?", (replaces,))
+        if reason == "correction":
+            self._revoke_in(db, "certificate", replaces, f"换发：已由证书 {number} 替代（更正内容）")
+
+    def _release_result(self, db: sqlite3.Connection, number: str) -> None:
+        """A voided number gives its result back (a re-issue's old certificate keeps its own)."""
+        db.execute("DELETE FROM live_results WHERE number = ?", (number,))
+
+    def _release_revoked(self, db: sqlite3.Connection, scope: Scope, target: str) -> None:
+        """Revoked certificates no longer stand for their results (the person may be issued again)."""
+        if scope == "certificate":
+            db.execute("DELETE FROM live_results WHERE number = ?", (target,))
+        else:
+            column = "batch_id" if scope == "batch" else "kid"
+            db.execute(
+                f"DELETE FROM live_results WHERE number IN (SELECT number FROM certificates WHERE {column} = ?)",
+                (target,),
+            )
+
+    def live_certificate(self, record: CertificateRecord) -> IssuedCertificate | None:
+        """The live (pending or issued, not revoked) certificate for the record's result, if any."""
+        row = self._db.execute("SELECT number FROM live_results WHERE result_key = ?", (result_key(record),)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def live_names(self, record: CertificateRecord) -> list[tuple[str, str]]:
+        """``(name, number)`` of the live certificates of the record's identity document under another name."""
+        rows = self._db.execute(
+            "SELECT name, number FROM live_results WHERE id_key = ? AND name != ? ORDER BY number",
+            (id_key(record), record.name),
+        )
+        return [(name, number) for name, number in rows]
+
+    def batch_revocation(self, batch_id: str) -> Revocation | None:
+        """The revocation that closed the batch, or None while it is open."""
+        row = self._db.execute(
+            "SELECT reason, revoked_at FROM revocations WHERE scope = 'batch' AND target = ?", (batch_id,)
+        ).fetchone()
+        return self._revocation("batch", batch_id, row[0], row[1]) if row else None
+
+    def reissue_links(self, number: str) -> list[ReissueLink]:
+        """The re-issue links that involve ``number`` (it replaced, or was replaced by, another)."""
+        rows = self._db.execute(
+            "SELECT number, replaces, reason, at FROM reissues WHERE number = ?1 OR replaces = ?1 ORDER BY at",
+            (number,),
+        )
+        return [ReissueLink(n, r, reason, at) for n, r, reason, at in rows]
+
+    def output_folders(self) -> list[Path]:
+        """Every folder the register has published (or meant to publish) a certificate PDF in."""
+        rows = self._db.execute("SELECT DISTINCT output_path FROM certificates WHERE output_path IS NOT NULL")
+        return sorted({Path(p).parent for (p,) in rows})
+
+    def unpublished(self) -> list[tuple[str, str]]:
+        """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed."""
+        return list(self._db.execute("SELECT number, path FROM unpublished ORDER BY number"))
+
+    def settle_published(self, numbers: list[str]) -> None:
+        """Forget the publishing entries of these numbers (their files are settled)."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM unpublished WHERE number = ?", [(n,) for n in numbers])
+
+    def revoke_unissued(self, number: str, reason: str) -> Revocation:
+        """Revoke a number that is not issued but whose signed PDF was found published.
+
+        Such a number was signed into a file that may have left the station: it must be
+        revoked (so verifiers learn of it), never left silently void.
+        """
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM revocations WHERE scope = 'certificate' AND target = ?", (number,)).fetchone():
+                row = db.execute(
+                    "SELECT reason, revoked_at FROM revocations WHERE scope = 'certificate' AND target = ?", (number,)
+                ).fetchone()
+                return Revocation("certificate", number, row[0], row[1])
+            at = utc_now()
+            db.execute(
+                "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES ('certificate',?,?,?)",
+                (number, reason, at),
+            )
+            self._audit(db, "revoke", {"scope": "certificate", "target": number, "reason": reason})
+        return Revocation("certificate", number, reason, at)
+
+    def _check_results(self) -> list[str]:
+        """Every result with more than one live certificate (older registers, edits)."""
+        revocations = self.revocations()
+        revoked = {r.target for r in revocations if r.scope == "certificate"}
+        revoked |= {n for r in revocations if r.scope == "batch" for n in r.numbers}
+        revoked_kids = {r.target for r in revocations if r.scope == "key"}
+        replaced = {r for (r,) in self._db.execute(
+            "SELECT replaces FROM reissues r JOIN certificates c ON c.number = r.number WHERE c.status = 'issued'"
+        )}  # fmt: skip
+        by_result: dict[str, list[str]] = {}
+        rows = self._db.execute(
+            "SELECT number, record, record_format, kid FROM certificates WHERE status = 'issued' ORDER BY number"
+        )
+        for number, text, fmt, kid in rows:
+            if number in revoked or number in replaced or kid in revoked_kids:
+                continue
+            by_result.setdefault(result_key(_read_record(number, text, fmt)), []).append(number)
+        return [
+            f"同一人同一职业等级有{len(numbers)}张有效证书：{'、'.join(numbers)}"
+            for numbers in by_result.values()
+            if len(numbers) > 1
+        ]
+
+
+_RESULTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS live_results (
+    result_key TEXT PRIMARY KEY,
+    number TEXT NOT NULL UNIQUE REFERENCES certificates(number),
+    id_key TEXT NOT NULL,
+    name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS live_results_person ON live_results (id_key);
+CREATE TABLE IF NOT EXISTS reissues (
+    number TEXT PRIMARY KEY REFERENCES certificates(number),
+    replaces TEXT NOT NULL REFERENCES certificates(number),
+    reason TEXT NOT NULL CHECK (reason IN ('lost', 'correction')),
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reissues_replaces ON reissues (replaces);
+CREATE TABLE IF NOT EXISTS unpublished (
+    number TEXT PRIMARY KEY REFERENCES certificates(number),
+    path TEXT NOT NULL
+);
+"""
+"""Tables of the one-certificate-per-result rule, re-issue links and the publishing protocol."""
+
+ReissueReason = Literal["lost", "correction"]
+REISSUE_TEXT: dict[str, str] = {"lost": "补发（遗失）", "correction": "换发（更正）"}
+"""Chinese names of the re-issue reasons."""
+
+
+@dataclass(frozen=True)
+class Reissue:
+    """A deliberate re-issue of a live certificate (补发 / 换发)."""
+
+    replaces: str
+    """The number of the certificate re-issued."""
+    reason: ReissueReason
+    """``lost`` (补发: the old one stays valid) or ``correction`` (换发: the old one is revoked)."""
+
+
+@dataclass(frozen=True)
+class ReissueLink:
+    """One re-issue as the register records it."""
+
+    number: str
+    """The new certificate's number."""
+    replaces: str
+    """The number it re-issued."""
+    reason: ReissueReason
+    """``lost`` or ``correction``."""
+    at: str
+    """When it was allocated (UTC)."""
+
+
+def _read_record(number: str, text: str, record_format: int) -> CertificateRecord:
+    """A stored record as written (not re-validated against today's rules)."""
+    try:
+        return stored_record(json.loads(text), record_format)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RegisterError(f"登记库中证书 {number} 的记录无法读取（记录格式 {record_format}）：{exc}") from None
 
 
 STATUS_TEXT: dict[str, str] = {"pending": "已分配未完成", "issued": "已发证", "void": "已作废"}

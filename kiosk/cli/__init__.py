@@ -14,7 +14,9 @@ from kiosk.cli import (  # noqa: F401  (registers the commands)
     layout,
     misc,
     printing,
+    recover,
     register,
+    reissue,
     verify,
     x509,
 )

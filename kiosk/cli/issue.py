@@ -46,7 +46,7 @@ def issue_cmd(
     same roster completes an interrupted batch without issuing anyone twice.
     先检查所有行，有错误则（默认）不发任何证书；重新运行同一名册可续发中断的批次。
     """
-    from certgen.issuing.batch import plan_batch, run_batch
+    from certgen.issuing.batch import batch_id_of, plan_batch, run_batch
     from certgen.issuing.issuer import Issuer
     from certgen.issuing.roster import read_roster
 
@@ -55,30 +55,36 @@ def issue_cmd(
     forms = ("paper", "electronic") if electronic and paper else ("electronic",) if electronic else ("paper",)
     issuer = Issuer(station, passphrase, filing_number, template_name, out_dir, seal, forms=forms, tsa_url=tsa_url)
     data = read_roster(roster)
-    with station.register() as reg:
+    assert issuer.out_dir is not None
+    folder = issuer.out_dir / batch_id_of(data)
+    # one issuing run per station: recover, plan and issue under the lock (certgen.station.issuelock)
+    with station.register() as reg, issuer.locked(reg, (folder,)) as recovery:
+        for line in recovery.lines():
+            click.echo(line)
         plan = plan_batch(issuer, reg, data, photos)
-    click.echo(f"名册 {roster}（{data.encoding}）：{len(data.rows)} 行，批次 {plan.batch_id}")
-    if plan.done:
-        click.echo(f"其中 {len(plan.done)} 行已在此前的运行中发证，将跳过")
-    if plan.problems:
-        click.echo(f"发现 {len(plan.problems)} 处错误：", err=True)
-        for problem in plan.problems:
-            click.echo(f"  ✗ {problem}", err=True)
-        if not skip_invalid:
-            click.echo("未发任何证书。请修正名册后重新运行，或用 --skip-invalid 只发有效行。", err=True)
-            ctx.exit(1)
-    from certgen.exceptions import Interrupted
+        click.echo(f"名册 {roster}（{data.encoding}）：{len(data.rows)} 行，批次 {plan.batch_id}")
+        if plan.done:
+            click.echo(f"其中 {len(plan.done)} 行的证书已发（登记库中有有效证书），将跳过")
+        if plan.problems:
+            click.echo(f"发现 {len(plan.problems)} 处错误：", err=True)
+            for problem in plan.problems:
+                click.echo(f"  ✗ {problem}", err=True)
+            if not skip_invalid:
+                click.echo("未发任何证书。请修正名册后重新运行，或用 --skip-invalid 只发有效行。", err=True)
+                ctx.exit(1)
+        from certgen.exceptions import Interrupted
 
-    try:
-        with Progress(len(plan.to_issue), "发证") as advance:
-            result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
-    except Interrupted:
-        click.echo(
-            "发证已中断：已签发的证书已记入登记簿，进程已全部停止。重新运行同一命令即可续发（不会重复发证）。", err=True
-        )
-        ctx.exit(130)
-    if result.voided:
-        click.echo(f"作废了上次中断时未完成的编号：{', '.join(result.voided)}")
+        try:
+            with Progress(len(plan.to_issue), "发证") as advance:
+                result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
+        except Interrupted:
+            click.echo(
+                "发证已中断：已签发的证书已记入登记簿，进程已全部停止。重新运行同一命令即可续发（不会重复发证）。",
+                err=True,
+            )
+            ctx.exit(130)
+    for row, name, existing in result.already:
+        click.echo(f"  已发：第{row}行 {name}，证书 {existing}")
     click.echo(f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张；证书与报表在 {result.folder}")
     for path in result.reports:
         click.echo(f"  {path.name}")

@@ -6,7 +6,7 @@ import click
 
 from certgen.exceptions import ConfigError
 from certgen.station.backup import auto_backup_configured
-from certgen.station.register import STATUS_TEXT
+from certgen.station.register import REISSUE_TEXT, STATUS_TEXT
 from certgen.trust import SCOPE_TEXT
 from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
 
@@ -44,7 +44,10 @@ def register_check(ctx: click.Context) -> None:
 @click.pass_context
 def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     """Search by number, name or ID number. / 按编号、姓名或证件号码查找。"""
-    found = station_of(ctx).find_certificates(text)
+    station = station_of(ctx)
+    found = station.find_certificates(text)
+    with station.register() as reg:
+        links = {state.certificate.number: reg.reissue_links(state.certificate.number) for state in found}
     if not found:
         click.echo(f"没有找到包含「{text}」的证书")
     for state in found:
@@ -59,11 +62,21 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
                     "batch_id": item.batch_id,
                     "record": item.record.to_dict(),
                     "output_path": item.output_path,
+                    "reissues": [
+                        {"number": x.number, "replaces": x.replaces, "reason": x.reason, "at": x.at}
+                        for x in links[item.number]
+                    ],
                 }
             )
             continue
         mark = f"，已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
         click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
+        for x in links[item.number]:
+            what = REISSUE_TEXT[x.reason]
+            if x.number == item.number:
+                click.echo(f"    {what}：替代原证书 {x.replaces}（{x.at}）")
+            else:
+                click.echo(f"    已{what}：新证书 {x.number}（{x.at}）")
 
 
 @register.command("revoke")

@@ -110,7 +110,7 @@ class BatchScreen(StationScreen):
             if row.row in problems:
                 state = "✗ " + "；".join(problems[row.row])
             elif row.row in planned and planned[row.row].key in plan.done:
-                state = "已发证（上次运行）"
+                state = f"已发证（{plan.done[planned[row.row].key]}）"
             else:
                 state = "✓ 待发证"
             table.add_row(str(row.row), str(f.get("name", "")), str(f.get("id_number", "")),

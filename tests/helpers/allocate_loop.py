@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import sys
 from pathlib import Path
 
 from certgen.station.register import Register
-from tests.conftest import FILING, make_record
+from tests.conftest import FILING, make_record, resident_id
+
+
+def report(step: str, number: str) -> None:
+    """One line in one write(2), so a kill never leaves half a line."""
+    os.write(1, f"{step} {number}\n".encode("ascii"))
 
 
 def main() -> None:
     register = Register(Path(sys.argv[1]))
     register.void_pending()
-    records = [make_record(level=level, issue_date=dt.date(year, 6, 1)) for year in (2020, 2021) for level in (3, 5)]
-    i = 0
+    shapes = [(year, level) for year in (2020, 2021) for level in (3, 5)]
+    i = register._db.execute("SELECT count(*) FROM certificates").fetchone()[0]  # a new person each time
     while True:
-        numbered = register.allocate(records[i % len(records)], FILING, batch_id="crash")
-        print("A", numbered.number, flush=True)
+        year, level = shapes[i % len(shapes)]
+        record = make_record(id_number=resident_id(i), level=level, issue_date=dt.date(year, 6, 1))
+        numbered = register.allocate(record, FILING, batch_id="crash")
+        report("A", str(numbered.number))
         digest = hashlib.sha256(str(numbered.number).encode()).hexdigest()
         register.complete(str(numbered.number), payload_sha256=digest, output_path=None, kid="00" * 8)
-        print("C", numbered.number, flush=True)
+        report("C", str(numbered.number))
         i += 1
 
 

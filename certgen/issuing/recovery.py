@@ -1,0 +1,192 @@
+"""Recovery after an interrupted issuing run: no signed PDF is left published for a void number.
+
+Issuing publishes in this order (docs/record.md): allocate (pending, with the file it will be
+published as) → sign and render → write the PDF under a temporary name in the output folder →
+commit the number issued → rename the PDF to its final name. :func:`recover` runs under the
+station's issuing lock at the start of every run (and as ``certkiosk register recover``) and
+finishes whatever a killed run left:
+
+- a pending number is voided, and its temporary file deleted (the PDF never had its final name);
+- an issued number whose PDF is still under its temporary name is published (renamed);
+- a file under the final name of a number that is not issued (an older version wrote PDFs before
+  committing) is moved to the home's ``quarantine/`` folder and the number is revoked, because a
+  signed PDF that was published may have left the station.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from certgen.payload import payload_sha256
+from certgen.pdf.finish import read_attachment
+from certgen.station.register import Register
+from certgen.trust import Revocation, TrustStore
+
+TEMP_SUFFIX = ".partial"
+FILE_SUFFIX = {"paper": ".pdf", "electronic": "-e.pdf"}
+"""A certificate's file name is its number and the form's suffix."""
+ELECTRONIC_SUFFIX = FILE_SUFFIX["electronic"].removesuffix(".pdf")
+QUARANTINE_REASON = "作废编号的已签名证书文件曾被发布：文件已隔离，编号吊销"
+
+
+def temp_path(final: Path) -> Path:
+    """The temporary name a certificate PDF is written under before its number is committed."""
+    return final.with_name(f".{final.name}{TEMP_SUFFIX}")
+
+
+def publish(temp: Path, final: Path) -> None:
+    """Rename the temporary file to its final name, durably."""
+    os.replace(temp, final)
+    try:
+        fd = os.open(final.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What recovery found and did."""
+
+    voided: tuple[str, ...] = ()
+    """Numbers an interrupted run left pending, now void."""
+    published: tuple[Path, ...] = ()
+    """PDFs of issued numbers that were still under their temporary name, now published."""
+    removed: tuple[Path, ...] = ()
+    """Temporary files of numbers that were never issued, deleted."""
+    quarantined: tuple[tuple[str, Path], ...] = ()
+    """``(number, new path)``: published files of numbers not issued, moved; the numbers revoked."""
+    missing: tuple[str, ...] = ()
+    """Issued numbers whose PDF is on disk under neither name."""
+    revocations: tuple[Revocation, ...] = ()
+    """The revocations of the quarantined numbers (to be exported to verifiers)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.voided or self.published or self.removed or self.quarantined or self.missing)
+
+    def lines(self) -> list[str]:
+        """What happened, in Chinese, one line per fact."""
+        out = []
+        if self.voided:
+            out.append(f"作废了上次中断时未完成的编号：{', '.join(self.voided)}")
+        out += [f"补完发布（已登记发证，上次中断于改名前）：{p}" for p in self.published]
+        out += [f"删除未登记发证的临时文件：{p}" for p in self.removed]
+        out += [f"隔离作废编号 {n} 的证书文件并吊销该编号：{p}" for n, p in self.quarantined]
+        out += [f"警告：证书 {n} 已登记发证，但其PDF文件不存在" for n in self.missing]
+        return out
+
+
+def _carries(path: Path, sha256: str | None) -> bool:
+    try:
+        attached = read_attachment(path.read_bytes())
+    except Exception:  # a damaged file carries nothing: pikepdf raises many kinds
+        return False
+    return attached is not None and payload_sha256(str(attached.get("qr_text", ""))) == sha256
+
+
+def _same_bytes(path: Path, sha256: str) -> bool:
+    """Whether ``path`` holds exactly the bytes recorded before the commit (a form's PDF)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
+
+
+def _quarantine(path: Path, quarantine_dir: Path) -> Path:
+    quarantine_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = quarantine_dir / path.name.lstrip(".")
+    n = 1
+    while target.exists():
+        n += 1
+        target = quarantine_dir / f"{path.stem.lstrip('.')}-{n}{path.suffix}"
+    shutil.move(path, target)
+    return target
+
+
+def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ()) -> Recovery:
+    """Finish what interrupted runs left (see the module docstring). Call under the issuing lock.
+
+    ``folders`` are also scanned for files of numbers that are not issued (what older versions
+    left behind, or a file copied back).
+    """
+    voided = reg.void_pending("发证进程中断：编号未完成即作废")
+    published: list[Path] = []
+    removed: list[Path] = []
+    quarantined: list[tuple[str, Path]] = []
+    revocations: list[Revocation] = []
+    missing: list[str] = []
+    settled: list[str] = []
+
+    def unissued_file(number: str, final: Path) -> None:
+        if number not in {r.target for r in revocations}:  # both forms of one number: one revocation
+            revocations.append(reg.revoke_unissued(number, QUARANTINE_REASON))
+        quarantined.append((number, _quarantine(final, quarantine_dir)))
+
+    for number, where in reg.unpublished():
+        cert = reg.get(number)
+        files = [(Path(p), sha) for _, p, sha in reg.form_files(number) if p] or [(Path(where), None)]
+        for final, pdf_sha256 in files:
+            temp = temp_path(final)
+            if cert is not None and cert.status == "issued":
+                intact = _same_bytes(temp, pdf_sha256) if pdf_sha256 else _carries(temp, cert.payload_sha256)
+                if temp.exists() and not final.exists() and intact:
+                    publish(temp, final)
+                    published.append(final)
+                elif temp.exists():
+                    temp.unlink()
+                    removed.append(temp)
+                if not final.exists():
+                    missing.append(number)
+            else:
+                if temp.exists():
+                    temp.unlink()
+                    removed.append(temp)
+                if final.exists():
+                    unissued_file(number, final)
+        settled.append(number)
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted([*folder.glob("*.pdf"), *folder.glob(f".*.pdf{TEMP_SUFFIX}")]):
+            name = path.name
+            stem = name[1 : -len(".pdf" + TEMP_SUFFIX)] if name.startswith(".") else path.stem
+            number = stem.removesuffix(ELECTRONIC_SUFFIX)  # <number>-e.pdf is the electronic form
+            cert = reg.get(number)
+            if cert is None or cert.status == "issued":
+                continue
+            if name.startswith("."):
+                path.unlink()
+                removed.append(path)
+            else:
+                unissued_file(number, path)
+    if settled:
+        reg.settle_published(settled)
+    return Recovery(
+        tuple(voided), tuple(published), tuple(removed), tuple(quarantined), tuple(missing), tuple(revocations)
+    )
+
+
+def recover_station(reg: Register, home_root: Path, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:
+    """:func:`recover` for a station: quarantine in its home, and its trust store learns the revocations."""
+    result = recover(reg, home_root / "quarantine", folders)
+    if result.revocations:
+        trust.save(trust.load().with_revocations(list(result.revocations)))
+    return result
+
+
+def settle(reg: Register) -> None:
+    """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run)."""
+    done = []
+    for number, where in reg.unpublished():
+        cert = reg.get(number)
+        if cert is not None and cert.status == "issued" and Path(where).exists():
+            done.append(number)
+    if done:
+        reg.settle_published(done)
