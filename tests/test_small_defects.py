@@ -87,7 +87,7 @@ def test_following_that_advice_keeps_the_existing_key_and_its_certificates_valid
     assert (earlier_key.valid_from, earlier_key.valid_until) == (dt.date(2019, 6, 1), dt.date(2019, 12, 31))
     issuer = Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")
     with station.register() as reg:
-        early = issuer.issue(reg, make_record(issue_date=dt.date(2019, 6, 1)))
+        early = issuer.issue(reg, make_record(level=5, issue_date=dt.date(2019, 6, 1)))
         assert {k.kid: (k.valid_from, k.valid_until) for k in reg.institution_keys(FILING)}[key.kid] == (
             key.valid_from,
             key.valid_until,
