@@ -49,15 +49,20 @@ def shown(text: str) -> str:
     return "".join(out)
 
 
+def is_formula_like(value: str) -> bool:
+    """Whether a spreadsheet may read ``value`` as a formula (XLSX writers then set quotePrefix)."""
+    return value.startswith(FORMULA_STARTS)
+
+
 def neutralise_cell(value: str) -> str:
     """A text cell for CSV or XLSX that a spreadsheet shows as text, never runs as a formula.
 
     A value starting with ``= + - @``, a tab, CR, LF or ``|`` gets a leading apostrophe (OWASP's
     advice for CSV injection); the apostrophe is what a person sees, so nothing is hidden.
     """
-    if value.startswith(FORMULA_STARTS):
+    if is_formula_like(value):
         return "'" + value
     return value
 
 
-__all__ = ["FORMULA_STARTS", "neutralise_cell", "shown"]
+__all__ = ["FORMULA_STARTS", "is_formula_like", "neutralise_cell", "shown"]

@@ -142,6 +142,21 @@ class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 
 
+class DiskFull(CertkioskError, OSError):
+    """The file system holding ``path`` is full (ENOSPC, a quota, or SQLite's SQLITE_FULL).
+
+    Also an OSError, so code that handles failed writes keeps handling it.
+    """
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+        """The file that could not be written."""
+        super().__init__(28, "磁盘已满", self.path)
+
+    def __str__(self) -> str:
+        return f"磁盘已满：无法写入 {self.path}。请清理磁盘空间后重试（已有的记录未被改动）"
+
+
 class TemplateError(CertkioskError):
     """A template file is missing or invalid."""
 
@@ -194,6 +209,10 @@ class DecoderUnavailable(CertkioskError):
 
 class BatchCancelled(CertkioskError):
     """The operator cancelled the batch (what was issued stays issued; re-running continues)."""
+
+
+class CameraError(CertkioskError):
+    """The kiosk's camera could not be opened or read (the message is in Chinese, for the screen)."""
 
 
 def field_label(field: str) -> str:

@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from certgen.exceptions import DiskFull
+
+SQLITE_IOERR, SQLITE_FULL = 10, 13
+NEARLY_FULL = 1024 * 1024
+"""Free bytes under which an I/O error of SQLite is taken for a full disk (see :func:`is_disk_full`)."""
+
+
+def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """Whether ``exc`` says the file system is full: ENOSPC or EDQUOT, SQLite's SQLITE_FULL, or
+    (given the file's path) SQLite's I/O error on a file system with less than 1 MiB free, which
+    is how SQLite reports failing to extend its shared-memory file on a full disk."""
+    if isinstance(exc, DiskFull):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == SQLITE_FULL or "database or disk is full" in str(exc):
+            return True
+        if code == SQLITE_IOERR and where is not None:
+            folder = where if where.is_dir() else where.parent
+            try:
+                return shutil.disk_usage(folder).free < NEARLY_FULL
+            except OSError:
+                return False
+    return False
+
+
+PRIVATE_FILE = 0o600
+"""Mode of every file certkiosk writes: certificates, reports and the register hold personal data."""
+
 
 @contextmanager
-def atomic_write(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_write(path: Path, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file in the same folder, fsync it and rename it over.
 
     Readers see the old file or the new one, never half of one; on error the old file stays.
+    A folder it creates is 0700 (not world-readable: certificates hold names and ID numbers).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(path) from None
+        raise
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -25,8 +66,10 @@ def atomic_write(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull(path) from None
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -38,7 +81,7 @@ def atomic_write(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
         os.close(dir_fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_bytes_atomic(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
     """Atomically replace ``path`` with ``data`` (see :func:`atomic_write`)."""
     with atomic_write(path, mode) as fh:
         fh.write(data)

@@ -136,3 +136,11 @@ def check_id_number(id_type: int, number: str, today: _dt.date | None = None) ->
     if rule is None:
         return f"证件类型 {id_type} 未知"
     return rule.check(number, today or _dt.date.today())
+
+
+def mask_id(number: str, head: int = 6) -> str:
+    """Mask the middle of an ID number for publication: 110105********002X (``head=4`` for a public
+    screen: 1101**********002X); numbers too short to keep anything hidden are masked whole."""
+    if len(number) < head + 8:
+        return "*" * len(number)
+    return number[:head] + "*" * (len(number) - head - 4) + number[-4:]

@@ -97,3 +97,37 @@ def resident_id(seed: int) -> str:
 
     first = f"21010219{80 + seed % 20:02d}{seed % 12 + 1:02d}{seed % 28 + 1:02d}{seed % 1000:03d}"
     return first + gb11643_check_char(first)
+
+
+def _test_signer() -> tuple[object, dict[str, bytes]]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from certgen.station.register_proof import CheckpointSigner
+    from certgen.trust import kid_of, raw_public
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # a fixed test-only key
+    public = raw_public(private.public_key())
+    return CheckpointSigner(kid_of(public).hex(), private), {kid_of(public).hex(): public}
+
+
+TEST_SIGNER, TEST_TRUSTED = _test_signer()
+"""A checkpoint signer for register tests that use no key store, and the key that checks it."""
+
+
+def _fast_kdf() -> object:
+    from certgen.station.keys import ScryptParams
+
+    return ScryptParams(n=2**11, r=8, p=1)
+
+
+FAST_KDF = _fast_kdf()
+"""The test suite's scrypt cost (used by ``fast_kdf`` and by the test helper processes)."""
+
+
+@pytest.fixture(autouse=True)
+def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one place the key files' scrypt cost is lowered: tests unlock keys many times, and a
+    strong KDF costs 128 MiB and about a second each. test_keyfile asserts the real default."""
+    import certgen.station.keys
+
+    monkeypatch.setattr(certgen.station.keys, "KDF", FAST_KDF)

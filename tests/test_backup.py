@@ -42,6 +42,7 @@ def issue_numbers(station: Station, count: int) -> list[str]:
     """Allocate and complete ``count`` numbers in the register (no PDF: the register is what counts)."""
     numbers = []
     with station.register() as reg:
+        reg.signer = station.checkpoint_signer(reg, PASSPHRASE)  # issuing commits are signed (register_proof)
         for _ in range(count):
             numbered = reg.allocate(make_record(id_number=resident_id(next(PEOPLE))), FILING, batch_id="b")
             number = str(numbered.number)
@@ -76,7 +77,7 @@ def test_a_backup_holds_the_register_encrypted_keys_and_trust_store(backed_up: t
     kid = station.keystore.kids()[0].hex()
     assert {"manifest.json", "manifest.sig", "register.sqlite", "home/trust.json", f"home/keys/{kid}.pem"} <= names
     pem = zipfile.ZipFile(path).read(f"home/keys/{kid}.pem")
-    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert pem.startswith(b"-----BEGIN CERTKIOSK ENCRYPTED PRIVATE KEY-----")
     assert check.signer == kid and check.audit_seq > 3
     assert last_backup_age(station.home, dt.date.fromisoformat(check.created_at[:10])) == 0
 

@@ -77,8 +77,12 @@ def test_register_check_and_revoke_from_the_command_line(tmp_path: Path) -> None
     code, out, _ = run("register", "check", home=tmp_path)
     assert code == 0 and "✓ 登记库完整" in out
     kid = json.loads(run("keys", "list", "--json", home=tmp_path)[1])["kid"]
-    code, out, _ = run("register", "revoke", "--key", kid, "--reason", "私钥泄露", home=tmp_path)
+    code, out, err = run("register", "revoke", "--key", kid, "--reason", "私钥泄露", home=tmp_path)
+    assert code == 2 and "需要私钥口令" in err  # a revocation is signed: it needs the key
+    code, out, _ = run("register", "revoke", "--key", kid, "--reason", "私钥泄露", home=tmp_path, env=env)
     assert code == 0 and "已吊销" in out
+    code, out, _ = run("register", "check", home=tmp_path)
+    assert code == 0 and "✓ 登记库完整" in out
     code, out, _ = run("trust", "list", home=tmp_path)
     assert "吊销密钥" in out and "私钥泄露" in out
 

@@ -26,7 +26,7 @@ from certgen.station import Station
 from certgen.station.home import StationHome
 from certgen.station.register import Register
 from certgen.trust import PublicKeyInfo
-from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record, resident_id
+from tests.conftest import FILING, INSTITUTION, PASSPHRASE, TEST_SIGNER, TEST_TRUSTED, make_record, resident_id
 from tests.test_batch import roster_rows, write_csv
 from verify.files import verify_bytes
 from verify.reasons import Reason
@@ -358,7 +358,8 @@ def test_a_batch_revoked_mid_run_is_closed(site: Site) -> None:
         with Register(site.home.register_path) as reg:
             (batch,) = {c.batch_id for c in reg.find(FILING)}
         assert batch is not None
-        code, _, err = site.run(site.command("register", "revoke", "--batch", batch, "--reason", "考场违纪"))
+        code, _, err = site.run(site.command("register", "revoke", "--batch", batch, "--reason", "考场违纪",
+                                             "--passphrase-file", str(site.passfile)))  # fmt: skip
         assert code == 0, err
     finally:
         os.kill(run.pid, signal.SIGCONT)
@@ -384,6 +385,7 @@ def test_a_batch_revoked_mid_run_is_closed(site: Site) -> None:
 def test_a_row_written_under_an_older_rule_is_still_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "register.sqlite"
     with Register(path) as reg:
+        reg.signer = TEST_SIGNER  # type: ignore[assignment]  # issuing commits sign a checkpoint
         number = reg.allocate(make_record(name="欧阳娜娜"), FILING, batch_id="B1").number
         assert number is not None
         reg.complete(number, payload_sha256="ab" * 32, output_path=None, kid="00" * 8)
@@ -395,7 +397,7 @@ def test_a_row_written_under_an_older_rule_is_still_readable(tmp_path: Path, mon
         cert = reg.get(number)
         assert cert is not None and cert.record.name == "欧阳娜娜"
         assert [c.number for c in reg.find("欧阳")] == [number] and len(reg.batch("B1")) == 1
-        assert reg.check() == []
+        assert reg.check(TEST_TRUSTED) == []
         assert reg._db.execute("SELECT record_format FROM certificates").fetchone() == (1,)
     db = sqlite3.connect(path)
     db.execute("UPDATE certificates SET record_format = 99")

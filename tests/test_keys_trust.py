@@ -22,7 +22,7 @@ def test_a_new_key_is_encrypted_private_and_bound_to_its_institution(station: St
     path = station.keystore.path_for(info.kid)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     pem = path.read_bytes()
-    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert pem.startswith(b"-----BEGIN CERTKIOSK ENCRYPTED PRIVATE KEY-----")
     assert info.kid == hashlib.sha256(info.public_key).digest()[:8] == kid_of(info.public_key)
     assert (info.filing_number, info.institution) == (FILING, INSTITUTION)
     key = station.keystore.load(info.kid, PASSPHRASE)

@@ -279,6 +279,10 @@ def test_register_screen_search_revoke_batch_and_audit(issued: tuple[Station, Is
         await pilot.pause()
         assert "必须填写原因" in str(screen.query_one("#error-reason").render())
         screen.query_one("#field-reason", Field).value = "考场违纪"
+        await press(app, pilot, "#revoke-batch")  # no passphrase yet: the revocation is signed
+        await pilot.pause()
+        assert "需要私钥口令" in str(screen.query_one("#error-revoke-passphrase").render())
+        screen.query_one("#field-revoke-passphrase", Field).value = PASSPHRASE
         await press(app, pilot, "#revoke-batch")
         await pilot.pause()
         await press(app, pilot, "#confirm")
@@ -302,3 +306,28 @@ def test_template_choice_lists_the_shipped_templates(keyed_station: tuple[Statio
 
     drive(station, "issue", script)
     assert {"liaoning-2020", "national-2021"} <= set(options)
+
+
+def test_the_verify_screen_shows_a_forged_code_large_beside_a_genuine_one(
+    issued: tuple[Station, Issued], tmp_path: Path
+) -> None:
+    # a page with the genuine code first and a forged one beside it: the big verdict is the forged one
+    from PIL import Image
+
+    from tests.test_kiosk_mode import two_codes
+
+    station, cert = issued
+    page = tmp_path / "two.png"
+    Image.fromarray(two_codes(cert)).save(page)
+    shown: list[str] = []
+
+    async def script(app: StationApp, pilot: Pilot[None]) -> None:
+        await type_into(pilot, "#scan", str(page))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        shown.append(str(app.screen.query_one(VerdictPanel).render()))
+        shown.append(text_of(app, "#more"))
+
+    drive(station, "verify", script)
+    assert "无效" in shown[0] and "有效" not in shown[0].replace("无效", "")
+    assert "✓ 有效" in shown[1]

@@ -16,7 +16,7 @@ import pytest
 
 from certgen.exceptions import DuplicateNumber, RegisterError
 from certgen.station.register import Register
-from tests.conftest import FILING, make_record, resident_id
+from tests.conftest import FILING, TEST_SIGNER, TEST_TRUSTED, make_record, resident_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def reg(tmp_path: Path) -> Register:
     register = Register(tmp_path / "register.sqlite", actor="tester@station")
+    register.signer = TEST_SIGNER  # type: ignore[assignment]
     yield register  # type: ignore[misc]
     register.close()
 
@@ -80,7 +81,7 @@ def test_revocation_and_search(reg: Register) -> None:
         reg.revoke("certificate", "Y000021012001203999999", "x")
     with pytest.raises(RegisterError, match="必须填写原因"):
         reg.revoke("certificate", str(a), " ")
-    assert reg.check() == []
+    assert reg.check(TEST_TRUSTED) == []
 
 
 def _tamper(path: Path, *sql: str) -> None:
@@ -95,11 +96,12 @@ def _tamper(path: Path, *sql: str) -> None:
 
 def _issued_register(path: Path) -> None:
     with Register(path, actor="tester@station") as reg:
+        reg.signer = TEST_SIGNER  # type: ignore[assignment]
         for i in range(3):
             n = reg.allocate(make_record(id_number=resident_id(i)), FILING).number
             assert n is not None
             reg.complete(n, payload_sha256="cd" * 32, output_path="x.pdf", kid="00" * 8)
-        assert reg.check() == []
+        assert reg.check(TEST_TRUSTED) == []
 
 
 def test_the_audit_log_refuses_updates(tmp_path: Path) -> None:
@@ -128,7 +130,7 @@ def test_register_check_detects_tampering(tmp_path: Path, statements: list[str],
     _issued_register(path)
     _tamper(path, *statements)
     with Register(path) as reg:
-        problems = reg.check()
+        problems = reg.check(TEST_TRUSTED)
     assert any(expected in p for p in problems), problems
 
 
@@ -157,7 +159,7 @@ def test_sigkill_while_allocating_never_duplicates_or_loses_a_number(tmp_path: P
     with Register(path) as reg:
         reg.void_pending()
         rows = reg._db.execute("SELECT number, year, level, serial, status FROM certificates").fetchall()
-        problems = reg.check()
+        problems = reg.check(TEST_TRUSTED)
     numbers = [r[0] for r in rows]
     assert len(numbers) == len(set(numbers))
     assert allocated <= set(numbers), "every number a process was given is in the register"

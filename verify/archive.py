@@ -25,13 +25,15 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from certgen.bounded import kind_of, read_regular, read_stream
 from certgen.cells import shown
-from certgen.exceptions import InputRefused
+from certgen.exceptions import DiskFull, InputRefused
+from certgen.files import is_disk_full
 from certgen.number import ProvinceProfile
 from certgen.pool import WorkerCrashed, imap
 from certgen.trust import TrustBundle
@@ -312,11 +314,22 @@ class State:
     """Facts about bytes from earlier runs, in SQLite: keyed by SHA-256, JSON, versioned."""
 
     def __init__(self, path: Path, *, force: bool = False) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if force:
-            path.unlink(missing_ok=True)
         self.path = path
-        self.db = self._open(path)
+        with self._guard():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if force:
+                path.unlink(missing_ok=True)
+            self.db = self._open(path)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A full disk under the state file is reported as such (DiskFull), naming the file."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc, self.path):
+                raise DiskFull(self.path) from None
+            raise
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -371,26 +384,31 @@ class State:
         return row is not None and row[0] is None
 
     def begin(self) -> int:
-        with self.db:
+        with self._guard(), self.db:
             cur = self.db.execute("INSERT INTO runs (started) VALUES (?)", (_now(),))
         return int(cur.lastrowid or 0)
 
     def finish(self, run: int) -> None:
-        with self.db:
+        with self._guard(), self.db:
             self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run))
 
     def put(self, sha256: str, decoder: Decoder, limits: Limits, facts: Facts) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO facts (sha256, extractor, facts) VALUES (?,?,?)",
-            (sha256, _extractor(decoder, limits), json.dumps(facts, ensure_ascii=False)),
-        )
+        with self._guard():
+            self.db.execute(
+                "INSERT OR REPLACE INTO facts (sha256, extractor, facts) VALUES (?,?,?)",
+                (sha256, _extractor(decoder, limits), json.dumps(facts, ensure_ascii=False)),
+            )
 
     def commit(self) -> None:
-        self.db.commit()
+        with self._guard():
+            self.db.commit()
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        try:
+            with self._guard():
+                self.db.commit()
+        finally:
+            self.db.close()
 
 
 def _now() -> str:

@@ -186,3 +186,12 @@ class VerificationStatus:
         if self.findings:
             text += "\n" + "\n".join(f"    {f.reason.value} {f.reason.text}：{shown(f.detail)}" for f in self.findings)
         return text
+
+
+def worst_first(results: list[VerificationStatus]) -> list[VerificationStatus]:
+    """The results of one file or page with a failing one first (otherwise in the page's order).
+
+    Whatever shows one result large (the station's verify screen, the kiosk) shows this first one:
+    a genuine certificate beside a forged one must never put a big ✓ on the screen.
+    """
+    return sorted(results, key=lambda r: r.valid)

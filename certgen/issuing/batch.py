@@ -20,7 +20,7 @@ from typing import Any
 
 from certgen.exceptions import BatchClosed, BatchInvalid, CertkioskError, DuplicateResult, RecordError, RowProblem
 from certgen.issuing.issuer import Issuer
-from certgen.issuing.reports import BatchEntry, write_batch_reports
+from certgen.issuing.reports import BatchEntry, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.pool import worker_pool
 from certgen.record import CertificateRecord, id_key, result_key
@@ -120,6 +120,10 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
             continue
         except CertkioskError as exc:
             plan.problems.append(RowProblem(row.row, str(exc)))
+            continue
+        notice_problems = check_public_columns(row.extras, record)
+        if notice_problems:
+            plan.problems.extend(RowProblem(row.row, p) for p in notice_problems)
             continue
         ident = result_key(record)
         person = id_key(record)
@@ -268,8 +272,11 @@ def run_batch(
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
             entries.append(BatchEntry(cert.record, path, digest, extras.get(cert.row_key or "", {})))
             institution = cert.record.evaluator
+        checkpoint = reg.latest_checkpoint()
+    assert issuer.out_dir is not None
     folder = issuer.out_dir / plan.batch_id
-    reports = write_batch_reports(folder, plan.batch_id, institution, entries) if entries else []
+    signed = checkpoint.to_json() if checkpoint is not None else None
+    reports = write_batch_reports(folder, plan.batch_id, institution, entries, checkpoint=signed) if entries else []
     done = plan.done | late
     already = tuple((p.row.row, p.record.name, done[p.key]) for p in plan.rows if p.key in done)
     issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")

@@ -16,6 +16,7 @@ Every form is written under its temporary name before the one commit, and publis
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 from collections.abc import Iterator, Mapping
@@ -45,6 +46,7 @@ from certgen.secret import Secret
 from certgen.station import Station
 from certgen.station.issuelock import issuing_lock
 from certgen.station.register import Register, Reissue, ReissueReason
+from certgen.station.register_proof import CheckpointSigner
 from certgen.trust import PublicKeyInfo
 
 FORMS = ("paper", "electronic")
@@ -211,6 +213,8 @@ class Issuer:
             return
         with issuing_lock(self.station.home.root) as outermost:
             if outermost:
+                if reg.signer is None and self.station.keystore.kids():  # a revocation by recovery is signed too
+                    reg.signer = self.station.checkpoint_signer(reg, self.secret)
                 self.last_recovery = recover_station(reg, self.station.home.root, self.station.trust, scan)
             yield self.last_recovery if outermost else Recovery()
             if outermost:
@@ -243,7 +247,8 @@ class Issuer:
         record = self.complete_record(record, key)
         if photo is None:
             photo = self.check_printable(record, key)
-        self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
+        private = self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
+        reg.signer = CheckpointSigner(key.kid_hex, private)  # the commit that issues signs the register
         assert self.out_dir is not None
         folder = self.out_dir / (batch_id or "single")
         if record.number is None:
@@ -280,7 +285,8 @@ class Issuer:
         except BaseException as exc:
             if not committed:  # after the commit the number is issued: recovery publishes its files
                 reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
-                reg.void_pending(reason, number=number)
+                with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, recovery voids it
+                    reg.void_pending(reason, number=number)
                 for form in self.forms:  # written or half-made: none may outlive a void number
                     temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
             raise

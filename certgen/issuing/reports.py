@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certgen.cells import is_formula_like, neutralise_cell
 from certgen.files import write_bytes_atomic
-from certgen.idtypes import follows_gb11643, sex_of
+from certgen.idtypes import follows_gb11643, mask_id, sex_of
 from certgen.labels import DATA_TABLE_FIELDS, label
 from certgen.levels import LEVELS
 from certgen.record import CertificateRecord
@@ -39,6 +40,52 @@ PUBLIC_COLUMNS = (
     "序号", "姓名", "性别", "出生年月", "身份证号码", "学历", "专业工龄", "申报职业（工种）", "评价等级", "理论成绩",
     "技能成绩", "业绩评审成绩",
 )  # fmt: skip
+EDUCATION = (
+    "博士研究生", "硕士研究生", "研究生", "大学本科", "本科", "大学专科", "大专", "专科", "高职", "技师学院",
+    "中等职业教育", "中专", "中技", "技工学校", "职高", "高中", "普通高中", "初中", "小学", "其他",
+)  # fmt: skip
+"""学历 values the public-notice list accepts (GB/T 4658 groups as rosters write them)."""
+SEXES = ("男", "女")
+SCORE_COLUMNS = ("理论成绩", "技能成绩", "业绩评审成绩")
+MAX_WORK_YEARS = 60
+
+
+def _sex_from_id(record: CertificateRecord) -> str | None:
+    """男/女 from an 18-character resident ID's 17th digit (GB 11643: odd is male), else None."""
+    if record.id_type in (201, 237, 238) and len(record.id_number) == 18 and record.id_number[16].isdigit():
+        return "男" if int(record.id_number[16]) % 2 else "女"
+    return None
+
+
+def _number_in(text: str, low: float, high: float) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return low <= value <= high and text.strip().lower() not in ("nan", "inf", "-inf", "infinity")
+
+
+def check_public_columns(extras: dict[str, str], record: CertificateRecord) -> list[str]:
+    """Problems (in Chinese) of a row's public-notice columns: 学历 from :data:`EDUCATION`, scores
+    numbers 0-100, 专业工龄 0-60 years, 性别 男/女 and agreeing with a resident ID number."""
+    problems = []
+    education = extras.get("学历", "").strip()
+    if education and education not in EDUCATION:
+        problems.append(f"学历「{education}」不在可选值中（{'、'.join(EDUCATION)}）")
+    for column in SCORE_COLUMNS:
+        score = extras.get(column, "").strip()
+        if score and not _number_in(score, 0, 100):
+            problems.append(f"{column}「{score}」应为0-100之间的数字")
+    years = extras.get("专业工龄", "").strip()
+    if years and not _number_in(years, 0, MAX_WORK_YEARS):
+        problems.append(f"专业工龄「{years}」应为0-{MAX_WORK_YEARS}之间的数字（年）")
+    sex = extras.get("性别", "").strip()
+    from_id = _sex_from_id(record)
+    if sex and sex not in SEXES:
+        problems.append(f"性别「{sex}」应为“男”或“女”")
+    elif sex and from_id and sex != from_id:
+        problems.append(f"性别「{sex}」与证件号码第17位（{from_id}）不符")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -91,19 +138,13 @@ def compliance_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
     return [[occ, job, LEVELS[level].text, n] for (occ, job, level), n in sorted(counts.items())]
 
 
-def mask_id(number: str) -> str:
-    """Mask the middle of an ID number for publication: 110105********002X."""
-    return number if len(number) < 10 else number[:6] + "*" * (len(number) - 10) + number[-4:]
-
-
 def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
     """公示名册 rows; 性别 and 出生年月 come from an 18-character resident ID where not given."""
     rows = []
     for i, e in enumerate(entries, 1):
         r, x = e.record, e.extras
-        sex, born = x.get("性别", ""), ""
+        sex, born = sex_of(r.id_type, r.id_number) or x.get("性别", ""), ""
         if follows_gb11643(r.id_type, r.id_number):
-            sex = sex or sex_of(r.id_type, r.id_number) or ""
             born = f"{r.id_number[6:10]}.{r.id_number[10:12]}"
         job = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
         rows.append([
@@ -113,12 +154,16 @@ def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
     return rows
 
 
+def _safe_row(row: Sequence[Any]) -> list[Any]:
+    return [neutralise_cell(v) if isinstance(v, str) else v for v in row]
+
+
 def _csv_bytes(head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out)
-    writer.writerows(head)
+    writer.writerows(_safe_row(r) for r in head)
     writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerows(_safe_row(r) for r in rows)
     return out.getvalue().encode("utf-8-sig")  # with BOM: Excel on a Chinese system opens it right
 
 
@@ -143,6 +188,9 @@ def _xlsx_bytes(
         for cell in column:
             if isinstance(cell.value, str):
                 cell.number_format = "@"
+                cell.data_type = "s"  # openpyxl made "=..." a formula: user text is never one
+                if is_formula_like(cell.value):
+                    cell.quotePrefix = True
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -158,8 +206,19 @@ def write_table(
     return [xlsx, csv_path]
 
 
-def write_batch_reports(folder: Path, batch_id: str, institution: str, entries: Sequence[BatchEntry]) -> list[Path]:
-    """Every report of a batch into ``folder``; returns the files written."""
+def write_batch_reports(
+    folder: Path,
+    batch_id: str,
+    institution: str,
+    entries: Sequence[BatchEntry],
+    *,
+    checkpoint: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Every report of a batch into ``folder``; returns the files written.
+
+    ``checkpoint`` is the register's signed checkpoint after the batch: kept in manifest.json, it
+    lets ``register check --against manifest.json`` prove the register still holds this batch.
+    """
     entries = sorted(entries, key=lambda e: e.record.number or "")
     written = []
     written += write_table(folder, "证书数据表", [], DATA_TABLE_COLUMNS, data_table_rows(entries))
@@ -179,6 +238,7 @@ def write_batch_reports(folder: Path, batch_id: str, institution: str, entries: 
         "batch_id": batch_id,
         "institution": institution,
         "count": len(entries),
+        "checkpoint": checkpoint,
         "certificates": [
             {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
             for e in entries

@@ -12,6 +12,8 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ HEADERS: dict[str, str] = {text: field for field, text in FIELD_LABELS.items() i
 EXTRA_HEADERS = ("性别", "学历", "专业工龄", "理论成绩", "技能成绩", "业绩评审成绩")
 """Columns kept for the public-notice list (公示名册); not part of the certificate."""
 MAX_ROWS = 100_000
+"""The most data rows one roster may have; applied while reading, so a huge file is not read whole."""
+OTHER_ENCODINGS = (("shift_jis", "Shift-JIS（日文）"), ("euc_jp", "EUC-JP（日文）"), ("big5", "Big5（繁体中文）"),
+                   ("euc_kr", "EUC-KR（韩文）"))  # fmt: skip
+"""Encodings a roster is sometimes saved in by mistake; named when a header decodes only in one of them."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def _map_headers(headers: list[str], source: Path) -> list[str | None]:
     return mapped
 
 
-def _rows(table: list[list[Any]], source: Path) -> tuple[RosterRow, ...]:
+def _rows(table: list[list[Any]], source: Path, max_rows: int = MAX_ROWS) -> tuple[RosterRow, ...]:
     if not table:
         raise RosterError(f"名册 {source} 是空的")
     mapped = _map_headers([str(h) if h is not None else "" for h in table[0]], source)
@@ -103,8 +109,8 @@ def _rows(table: list[list[Any]], source: Path) -> tuple[RosterRow, ...]:
             else:
                 fields[key] = value
         rows.append(RosterRow(index, fields, extras))
-        if len(rows) > MAX_ROWS:
-            raise RosterError(f"名册 {source} 超过{MAX_ROWS}行：请分批发证")
+        if len(rows) > max_rows:
+            raise RosterError(f"名册 {source} 超过{max_rows}行：请分批发证")
     if not rows:
         raise RosterError(f"名册 {source} 只有表头，没有数据行")
     return tuple(rows)
@@ -123,14 +129,55 @@ def _decode_csv(data: bytes, source: Path) -> tuple[str, str]:
         raise RosterError(f"名册 {source} 的编码无法识别：应为 UTF-8 或 GB18030（Excel 另存为 CSV）") from None
 
 
+def _known_headers(headers: list[str]) -> int:
+    return sum(1 for h in headers if h.strip() in HEADERS or h.strip() in FIELD_NAMES or h.strip() in EXTRA_HEADERS)
+
+
+def _check_csv_encoding(data: bytes, text: str, encoding: str, source: Path) -> None:
+    """A GB18030 decode succeeds on almost any bytes: when the header it yields has unknown
+    columns that another encoding (Shift-JIS ...) reads as known ones, name that encoding instead
+    of listing mojibake; when no column is known at all, say the encoding is unrecognised."""
+    if encoding != "gb18030":
+        return
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    known = _known_headers(header)
+    if known == len([h for h in header if h.strip()]):
+        return
+    first_line = data.split(b"\n", 1)[0]
+    for codec, label in OTHER_ENCODINGS:
+        try:
+            other = first_line.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if _known_headers(next(csv.reader(io.StringIO(other)), [])) > known:
+            raise RosterError(
+                f"名册 {source} 的编码是 {label}，不受支持：请在 Excel 中另存为“CSV UTF-8”或 GB18030 编码的 CSV"
+            )
+    if not known:
+        raise RosterError(
+            f"名册 {source} 的编码无法识别：按 GB18030 解码后表头中没有任何已知列（{'、'.join(header)[:60]}）；"
+            "请另存为 UTF-8 或 GB18030 编码的 CSV，并使用证书数据表的列名"
+        )
+
+
+def _limited(rows: Iterator[Any], source: Path, max_rows: int) -> list[list[Any]]:
+    """The rows of a table, read one at a time: RosterError as soon as there are too many."""
+    table: list[list[Any]] = []
+    for row in rows:
+        if len(table) > max_rows:  # the header plus max_rows data rows already read
+            raise RosterError(f"名册 {source} 超过{max_rows}行：请分批发证")
+        table.append(list(row))
+    return table
+
+
 def _xlsx_cell(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
         return value.date()
     return value
 
 
-def read_roster(path: Path) -> Roster:
-    """Read a roster; RosterError naming the file and what is wrong."""
+def read_roster(path: Path, *, max_rows: int = MAX_ROWS) -> Roster:
+    """Read a roster of at most ``max_rows`` data rows; RosterError naming the file and what is wrong."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -140,14 +187,22 @@ def read_roster(path: Path) -> Roster:
     if suffix == ".json":
         try:
             doc = json.loads(data.decode("utf-8-sig"))
+        except RecursionError:
+            raise RosterError(f"名册 {path} 不是有效的名册：JSON 嵌套层数过多") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RosterError(f"名册 {path} 不是有效的 JSON：{exc}") from None
+        except ValueError:  # an integer of more digits than sys.get_int_max_str_digits()
+            raise RosterError(
+                f"名册 {path} 不是有效的名册：JSON 中有位数过多的数字（超过{sys.get_int_max_str_digits()}位）"
+            ) from None
         items = doc if isinstance(doc, list) else [doc]
+        if len(items) > max_rows:
+            raise RosterError(f"名册 {path} 超过{max_rows}行：请分批发证")
         if not items or not all(isinstance(i, dict) for i in items):
             raise RosterError(f"名册 {path} 应为一个记录对象（或记录对象的列表）")
         headers = list(dict.fromkeys(k for item in items for k in item))
         table = [headers] + [[item.get(h) for h in headers] for item in items]
-        return Roster(path, digest, "json", _rows(table, path))
+        return Roster(path, digest, "json", _rows(table, path, max_rows))
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
@@ -155,10 +210,14 @@ def read_roster(path: Path) -> Roster:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a broken file
             raise RosterError(f"名册 {path} 不是有效的 XLSX 文件：{type(exc).__name__}") from None
-        sheet = book.worksheets[0]
-        table = [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        book.close()
-        rows = _rows(table, path)
+        try:
+            sheet = book.worksheets[0]
+            table = _limited(
+                ([_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)), path, max_rows
+            )
+        finally:
+            book.close()
+        rows = _rows(table, path, max_rows)
         for row in rows:
             value = row.fields.get("id_number")
             if isinstance(value, int | float):
@@ -169,9 +228,10 @@ def read_roster(path: Path) -> Roster:
         return Roster(path, digest, "xlsx", rows)
     if suffix in (".csv", ".txt"):
         text, encoding = _decode_csv(data, path)
+        _check_csv_encoding(data, text, encoding, path)
         try:
-            table = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+            table = _limited(csv.reader(io.StringIO(text, newline="")), path, max_rows)
         except csv.Error as exc:
             raise RosterError(f"名册 {path} 不是有效的 CSV：{exc}") from None
-        return Roster(path, digest, encoding, _rows(table, path))
+        return Roster(path, digest, encoding, _rows(table, path, max_rows))
     raise RosterError(f"名册 {path} 的类型 {suffix or '（无扩展名）'} 不受支持：请用 .csv、.xlsx 或 .json")

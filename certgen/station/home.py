@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,8 @@ class StationHome:
         return self.root / "profiles"
 
     def ensure(self) -> StationHome:
-        """Create the home folder (private to the user) if needed; ConfigError if impossible."""
+        """Create the home folder if needed and make it private (0700, whoever created it), with
+        its files of personal data or keys 0600; ConfigError if impossible."""
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.keys_dir.mkdir(exist_ok=True, mode=0o700)
@@ -71,6 +73,12 @@ class StationHome:
             raise ConfigError(f"无法创建站点目录 {self.root}：{exc.strerror or exc}") from None
         if not os.access(self.root, os.W_OK):
             raise ConfigError(f"站点目录 {self.root} 不可写")
+        make_private(self.root)
+        make_private(self.keys_dir)
+        for path in (self.register_path, *sqlite_companions(self.register_path), self.trust_path):
+            make_private(path)
+        for key in self.keys_dir.glob("*.pem"):
+            make_private(key)
         return self
 
     def locations(self) -> dict[str, Path]:
@@ -83,3 +91,35 @@ class StationHome:
             "issued": self.output_dir,
             "profiles": self.profiles_dir,
         }
+
+
+def sqlite_companions(path: Path) -> tuple[Path, ...]:
+    """The files SQLite keeps beside a database (they hold its data too)."""
+    return tuple(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))
+
+
+def make_private(path: Path) -> None:
+    """Tighten an existing folder to 0700 or file to 0600 (others may not even list or read it).
+
+    ConfigError when it cannot be tightened, and for a shared folder (sticky bit, e.g. /tmp)
+    that must not be taken over as a station's private folder.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"无法检查 {path} 的权限：{exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        return  # the target is checked where it is opened
+    wanted = 0o700 if stat.S_ISDIR(info.st_mode) else 0o600
+    if stat.S_IMODE(info.st_mode) & 0o077 == 0:
+        return
+    if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
+        raise ConfigError(f"{path} 是共享目录（如 /tmp），不能作为站点目录：请用 --home 指定一个专用目录")
+    try:
+        os.chmod(path, wanted)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path} 的权限为 {stat.S_IMODE(info.st_mode):o}，其他用户可读，且无法改为 {wanted:o}：{exc.strerror}"
+        ) from None

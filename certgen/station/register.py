@@ -12,10 +12,12 @@ and never silently reused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import getpass
 import hashlib
 import json
+import os
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -24,12 +26,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from certgen.exceptions import BatchClosed, DuplicateNumber, DuplicateResult, NameMismatch, RegisterError
+from certgen.exceptions import (
+    BatchClosed,
+    CertkioskError,
+    DiskFull,
+    DuplicateNumber,
+    DuplicateResult,
+    NameMismatch,
+    RegisterError,
+)
+from certgen.files import is_disk_full
 from certgen.number import SERIAL_MAX, check_number, format_number
 from certgen.record import RECORD_FORMAT, CertificateRecord, id_key, result_key, stored_record
+from certgen.station.home import make_private, sqlite_companions
+from certgen.station.register_proof import (
+    PROOF_SCHEMA,
+    SIGNED_ACTIONS,
+    Checkpoint,
+    CheckpointSigner,
+    RowRef,
+    all_row_digests,
+    check_against,
+    check_proof,
+    latest_checkpoint,
+    load_checkpoint,
+    row_digests,
+    write_checkpoint,
+)  # fmt: skip
 from certgen.trust import SCOPE_TEXT, PublicKeyInfo, Revocation, Scope, utc_now
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2: every covered row's digest is in the audit chain and its head is signed (register_proof)."""
 GENESIS = "0" * 64
 
 _SCHEMA = """
@@ -116,6 +143,19 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 Status = Literal["pending", "issued", "void"]
 
 
+def _create_private(path: Path) -> None:
+    """Create the register file 0600 before SQLite does (SQLite gives its -wal, -shm and -journal
+    files the database file's mode), and tighten an existing one and its companions."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # sqlite3.connect reports it
+    for each in (path, *sqlite_companions(path)):
+        make_private(each)
+
+
 def _actor() -> str:
     try:
         user = getpass.getuser()
@@ -184,17 +224,36 @@ class Register:
     def __init__(self, path: Path, *, actor: str | None = None) -> None:
         self.path = path
         self.actor = actor or _actor()
+        self.signer: CheckpointSigner | None = None
+        """The unlocked institution key that signs a checkpoint at each commit that needs one."""
+        self._needs_checkpoint = False
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _create_private(path)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._db.executescript(PROOF_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
             self._migrate_results()
+            self._cover_legacy_rows()
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc, path):
+                raise DiskFull(path) from None
             raise RegisterError(f"无法打开登记库 {path}：{exc}") from None
+
+    def _cover_legacy_rows(self) -> None:
+        """A schema-1 register's rows enter the chain once, as they are (trust on first upgrade)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None or row[0] != "1":
+            return
+        with self._transaction() as db:
+            digests = all_row_digests(db)
+            if digests:
+                self._audit(db, "register.cover", {"schema": SCHEMA_VERSION, "rows": digests})
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         self._db.close()
@@ -209,18 +268,41 @@ class Register:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._db_error(exc) from None
+        self._needs_checkpoint = False
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+            if self._needs_checkpoint and self.signer is not None:
+                write_checkpoint(db, self.signer, utc_now())
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # SQLite rolls back itself when the connection goes
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._db_error(exc) from None
             raise
-        db.execute("COMMIT")
 
-    def _audit(self, db: sqlite3.Connection, action: str, detail: dict[str, Any]) -> None:
+    def _db_error(self, exc: sqlite3.Error) -> CertkioskError:
+        """A full disk as such, naming the register; any other SQLite failure as a RegisterError."""
+        if is_disk_full(exc, self.path):
+            return DiskFull(self.path)
+        return RegisterError(f"登记库 {self.path} 操作失败：{exc}")
+
+    def _audit(
+        self, db: sqlite3.Connection, action: str, detail: dict[str, Any], rows: tuple[RowRef, ...] = ()
+    ) -> None:
+        """Append an entry; ``rows`` are the covered rows this change made, recorded by digest."""
         row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
         at = utc_now()
+        if rows:
+            detail = detail | {"rows": row_digests(db, rows)}
+        if action in SIGNED_ACTIONS:
+            self._needs_checkpoint = True
         text = _canonical(detail)
         digest = entry_hash(prev, seq, at, self.actor, action, text)
         db.execute(
@@ -265,7 +347,10 @@ class Register:
                     "INSERT INTO institutions (filing_number, name, created_at) VALUES (?,?,?)",
                     (info.filing_number, info.institution, utc_now()),
                 )
-                self._audit(db, "institution.add", {"filing_number": info.filing_number, "name": info.institution})
+                self._audit(
+                    db, "institution.add", {"filing_number": info.filing_number, "name": info.institution},
+                    (("institutions", (info.filing_number,)),),
+                )  # fmt: skip
             elif known[0] != info.institution:
                 raise RegisterError(f"机构 {info.filing_number} 已登记为「{known[0]}」，与「{info.institution}」不符")
             previous = None
@@ -275,7 +360,10 @@ class Register:
                     end = info.valid_from - _dt.timedelta(days=1)
                     end = max(end, old.valid_from)
                     db.execute("UPDATE keys SET valid_until = ? WHERE kid = ?", (end.isoformat(), old.kid.hex()))
-                    self._audit(db, "key.retire", {"kid": old.kid.hex(), "valid_until": end.isoformat()})
+                    self._audit(
+                        db, "key.retire", {"kid": old.kid.hex(), "valid_until": end.isoformat()},
+                        (("keys", (old.kid.hex(),)),),
+                    )  # fmt: skip
                     previous = PublicKeyInfo(
                         old.kid, old.public_key, old.filing_number, old.institution, old.valid_from, end, old.x509
                     )
@@ -287,7 +375,7 @@ class Register:
                     info.valid_until.isoformat() if info.valid_until else None, utc_now(),
                 ),
             )  # fmt: skip
-            self._audit(db, "key.new", info.with_x509(None).to_json())
+            self._audit(db, "key.new", info.with_x509(None).to_json(), (("keys", (info.kid.hex(),)),))
             if info.x509 is not None:
                 self._insert_key_certificate(db, info.kid, info.x509)
         return previous
@@ -297,7 +385,10 @@ class Register:
         db.execute(
             "INSERT INTO key_certificates (kid, der, created_at) VALUES (?,?,?)", (kid.hex(), der.hex(), utc_now())
         )
-        self._audit(db, "key.x509", {"kid": kid.hex(), "sha256": hashlib.sha256(der).hexdigest()})
+        self._audit(
+            db, "key.x509", {"kid": kid.hex(), "sha256": hashlib.sha256(der).hexdigest()},
+            (("key_certificates", (kid.hex(),)),),
+        )  # fmt: skip
 
     def add_key_certificate(self, kid: bytes, der: bytes) -> None:
         """Record the document-signing certificate of a key that has none (``keys x509``)."""
@@ -317,7 +408,10 @@ class Register:
                 "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256",
                 (number, form, utc_now(), output_path, pdf_sha256),
             )
-            self._audit(db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256})
+            self._audit(
+                db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256},
+                (("certificate_forms", (number, form)),),
+            )  # fmt: skip
 
     def form_files(self, number: str) -> list[tuple[str, str | None, str | None]]:
         """Each form's file and the SHA-256 of its bytes: ``[(form, output_path, pdf_sha256)]``."""
@@ -408,6 +502,7 @@ class Register:
                 (filing_number, year, level),
             ).fetchone()
             serial = (row[0] if row else 0) + 1
+            self._check_counter(db, filing_number, year, level, serial)
             if serial > SERIAL_MAX:
                 raise RegisterError(f"机构 {filing_number} {year}年{level}级证书序列码已用尽（上限{SERIAL_MAX}）")
             numbered = record.with_number(format_number(filing_number, year, level, serial))
@@ -416,8 +511,22 @@ class Register:
                 "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = excluded.last_serial",
                 (filing_number, year, level, serial),
             )
-            self._insert(db, numbered, "allocated", batch_id, row_key, kid, output_dir, reissue)
+            self._insert(
+                db, numbered, "allocated", batch_id, row_key, kid, (filing_number, year, level), output_dir, reissue
+            )
         return numbered
+
+    def _check_counter(self, db: sqlite3.Connection, filing_number: str, year: int, level: int, serial: int) -> None:
+        """Refuse to allocate from a counter lowered below a serial already used (an edited register)."""
+        used = db.execute(
+            "SELECT max(serial) FROM certificates WHERE filing_number = ? AND year = ? AND level = ?",
+            (filing_number, year, level),
+        ).fetchone()[0]
+        if serial < 1 or (used is not None and serial <= used):
+            raise RegisterError(
+                f"登记库的序列码计数器（机构 {filing_number} {year}年{level}级）为{serial - 1}，低于已用的最大序列码"
+                f"{used or 0}：登记库被改动过，已停止分配编号。请执行 certkiosk register check 并从备份恢复"
+            )
 
     def record_supplied(
         self,
@@ -433,13 +542,14 @@ class Register:
             raise RegisterError("记录没有证书编号")
         parsed = check_number(record.number).parsed()
         with self._transaction() as db:
-            self._insert(db, record, "supplied", batch_id, row_key, kid, output_dir)
             db.execute(
                 "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
                 "ON CONFLICT (filing_number, year, level) DO UPDATE "
                 "SET last_serial = max(last_serial, excluded.last_serial)",
                 (parsed.filing_number, parsed.year, parsed.level, parsed.serial),
             )
+            serial_key = (parsed.filing_number, parsed.year, parsed.level)
+            self._insert(db, record, "supplied", batch_id, row_key, kid, serial_key, output_dir)
         return record
 
     def _insert(
@@ -450,6 +560,7 @@ class Register:
         batch_id: str | None,
         row_key: str | None,
         kid: str | None,
+        serial_key: tuple[str, int, int],
         output_dir: Path | None = None,
         reissue: Reissue | None = None,
     ) -> None:
@@ -485,6 +596,7 @@ class Register:
         self._audit(
             db, "certificate.allocate",
             {"number": record.number, "origin": origin, "batch_id": batch_id, "row_key": row_key},
+            (("certificates", (record.number,)), ("serials", serial_key)),
         )  # fmt: skip
 
     def complete(self, number: str, *, payload_sha256: str, output_path: str | None, kid: str) -> None:
@@ -503,6 +615,7 @@ class Register:
             self._audit(
                 db, "certificate.issue",
                 {"number": number, "payload_sha256": payload_sha256, "output_path": output_path, "kid": kid},
+                (("certificates", (number,)),),
             )  # fmt: skip
 
     def void_pending(
@@ -524,7 +637,9 @@ class Register:
                     "UPDATE certificates SET status = 'void', void_reason = ? WHERE number = ?", (reason, number)
                 )
                 self._release_result(db, number)
-                self._audit(db, "certificate.void", {"number": number, "reason": reason})
+                self._audit(
+                    db, "certificate.void", {"number": number, "reason": reason}, (("certificates", (number,)),)
+                )
         return numbers
 
     # --- after a restore ----------------------------------------------------------------------
@@ -552,6 +667,7 @@ class Register:
                 db, "serial.raise",
                 {"filing_number": filing_number, "year": year, "level": level, "from": old, "to": serial,
                  "source": source},
+                (("serials", (filing_number, year, level)),),
             )  # fmt: skip
         return int(old)
 
@@ -657,7 +773,9 @@ class Register:
             "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES (?,?,?,?)",
             (scope, target, reason, at),
         )
-        self._audit(db, "revoke", {"scope": scope, "target": target, "reason": reason})
+        self._audit(
+            db, "revoke", {"scope": scope, "target": target, "reason": reason}, (("revocations", (scope, target)),)
+        )
         self._release_revoked(db, scope, target)
         return at
 
@@ -677,12 +795,14 @@ class Register:
         return [self._revocation(s, t, r, a) for s, t, r, a in rows.fetchall()]
 
     # --- integrity -------------------------------------------------------------------------
-    def check(self) -> list[str]:
+    def check(self, trusted: dict[str, bytes] | None = None) -> list[str]:
         """Every integrity problem found, in Chinese; an empty list means the register is intact.
 
         Checks the audit chain (an edited, inserted or deleted entry breaks it), the chain's head,
-        that every certificate row matches its audit entries, and that allocated serials have no
-        gaps.
+        that every certificate row matches its audit entries, that allocated serials have no gaps,
+        and (``register_proof.check_proof``) that every covered row is the one the chain recorded,
+        the latest checkpoint's signature with a ``trusted`` key (kid hex -> raw public key; by
+        default the register's own keys table) and its head, and the serial counters.
         """
         problems: list[str] = []
         prev, expected_seq = GENESIS, 1
@@ -750,8 +870,34 @@ class Register:
             ).fetchone()[0]
             if count + raised.get((filing, year, level), 0) < last and not supplied:
                 problems.append(f"机构 {filing} {year}年{level}级：已分配到第{last}号，但只有{count}条记录")
+        problems += check_proof(self._db, self._trusted(trusted))
         problems += self._check_results()
         return problems
+
+    # --- signed checkpoints (register_proof) ------------------------------------------------
+    def _trusted(self, trusted: dict[str, bytes] | None) -> dict[str, bytes]:
+        if trusted is not None:
+            return trusted
+        rows = self._db.execute("SELECT kid, public_key FROM keys").fetchall()
+        return {kid: bytes.fromhex(pub) for kid, pub in rows}
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The most recent signed checkpoint, or None."""
+        return latest_checkpoint(self._db)
+
+    def sign_head(self, signer: CheckpointSigner) -> Checkpoint | None:
+        """Sign the chain's current head now (e.g. after revocations made without the key)."""
+        with self._transaction() as db:
+            return write_checkpoint(db, signer, utc_now())
+
+    def check_against(self, source: Path, trusted: dict[str, bytes] | None = None) -> list[str]:
+        """Problems if this register no longer holds what the checkpoint in ``source`` (a batch
+        manifest or a register backup) vouched for; RegisterError if ``source`` has none."""
+        try:
+            checkpoint = load_checkpoint(source)
+        except ValueError as exc:
+            raise RegisterError(str(exc)) from None
+        return check_against(self._db, checkpoint, self._trusted(trusted))
 
     # --- results, re-issues, closed batches, publishing (one certificate per person and result) ---
     # A result is a person's identity document + occupation (code, job type) + level
@@ -835,6 +981,7 @@ class Register:
             self._audit(
                 db, "certificate.reissue",
                 {"number": record.number, "replaces": reissue.replaces, "reason": reissue.reason},
+                (("reissues", (record.number,)),),
             )  # fmt: skip
         for name, number in db.execute(
             "SELECT name, number FROM live_results WHERE id_key = ? AND number IS NOT ?", (person, replaced)
@@ -955,7 +1102,12 @@ class Register:
                 "INSERT INTO revocations (scope, target, reason, revoked_at) VALUES ('certificate',?,?,?)",
                 (number, reason, at),
             )
-            self._audit(db, "revoke", {"scope": "certificate", "target": number, "reason": reason})
+            self._audit(
+                db,
+                "revoke",
+                {"scope": "certificate", "target": number, "reason": reason},
+                (("revocations", ("certificate", number)),),
+            )
         return Revocation("certificate", number, reason, at)
 
     def _check_results(self) -> list[str]:

@@ -25,13 +25,14 @@ from certgen.exceptions import (
     TrustError,
     WrongPassphrase,
 )
-from certgen.files import write_bytes_atomic
+from certgen.files import is_disk_full, write_bytes_atomic
 from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.payload import sign_detached
 from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
 from certgen.station.register import IssuedCertificate, Register
+from certgen.station.register_proof import Checkpoint, CheckpointSigner
 from certgen.trust import (
     BUNDLE_MAX_BYTES,
     Endorsement,
@@ -151,11 +152,13 @@ class Station:
         if later:
             until = min(until, min(later) - _dt.timedelta(days=1))
         endorser = self._endorser(filing_number, old_passphrase or passphrase)
-        kid, public = self.keystore.generate(passphrase)
+        new_private = Ed25519PrivateKey.generate()
+        kid, public = self.keystore.store(new_private, passphrase)
         info = PublicKeyInfo(kid, public, filing_number, institution, start, until)
         try:
             info = info.with_x509(self._make_x509(info, passphrase))
             with self.register() as reg:
+                reg.signer = CheckpointSigner(kid.hex(), new_private)
                 previous = reg.add_key(info)
         except BaseException:
             self.keystore.path_for(kid).unlink(missing_ok=True)
@@ -219,6 +222,7 @@ class Station:
             try:
                 updated = info.with_x509(self._make_x509(info, passphrase))
                 with self.register() as reg:
+                    reg.signer = CheckpointSigner(info.kid_hex, self.keystore.load(info.kid, passphrase))
                     reg.add_key_certificate(info.kid, updated.x509 or b"")
             except BaseException:
                 path.unlink(missing_ok=True)
@@ -354,12 +358,49 @@ class Station:
     # --- revocation ------------------------------------------------------------------------
     def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | Secret | None = None) -> Revocation:
         """Revoke in the register (audited) and in this station's trust store; then the automatic
-        backup, if configured (``last_backup_note`` says how it went)."""
+        backup, if configured (``last_backup_note`` says how it went).
+
+        With the ``passphrase`` the revocation's commit is signed (a checkpoint); without it the
+        register reports it as unsigned until the next signed commit (``register sign``).
+        """
         with self.register() as reg:
+            if passphrase is not None:
+                reg.signer = self.checkpoint_signer(reg, passphrase)
             revocation = reg.revoke(scope, target, reason)
         self.trust.save(self.trust.load().with_revocations([revocation]))
         self.after_change(passphrase, f"吊销{target}")
         return revocation
+
+    # --- the register's evidence (register_proof) -------------------------------------------
+    def checkpoint_signer(self, reg: Register, passphrase: str | Secret) -> CheckpointSigner:
+        """The newest unrevoked institution key this station holds, unlocked to sign checkpoints."""
+        revoked = {r.target for r in reg.revocations() if r.scope == "key"}
+        held = set(self.keystore.kids())
+        keys = [k for k in reversed(reg.institution_keys()) if k.kid in held]
+        if not keys:
+            raise RegisterError("本站没有机构私钥，无法签名登记库检查点")
+        chosen = next((k for k in keys if k.kid_hex not in revoked), keys[0])
+        return CheckpointSigner(chosen.kid_hex, self.keystore.load(chosen.kid, passphrase))
+
+    def trusted_public_keys(self) -> dict[str, bytes]:
+        """Kid (hex) -> public key of every key in the trust store: who may sign checkpoints."""
+        return {k.kid_hex: k.public_key for k in self.trust.load().keys}
+
+    def check_register(self, against: Path | None = None) -> list[str]:
+        """``register check``: every problem of the register, and of it against a manifest/backup."""
+        if not self.home.register_path.exists():
+            raise ConfigError(f"登记库 {self.home.register_path} 不存在")
+        trusted = self.trusted_public_keys() if self.trust.exists() else None
+        with self.register() as reg:
+            problems = reg.check(trusted)
+            if against is not None:
+                problems += reg.check_against(against, trusted)
+        return problems
+
+    def sign_register(self, passphrase: str | Secret) -> Checkpoint | None:
+        """Sign the register's current head (after revocations made without the passphrase)."""
+        with self.register() as reg:
+            return reg.sign_head(self.checkpoint_signer(reg, passphrase))
 
     def after_change(self, passphrase: str | Secret | None, why: str) -> str | None:
         """The hook after every batch and revocation: the automatic backup (docs/backup.md)."""
@@ -373,6 +414,9 @@ def describe_error(exc: BaseException) -> str:
     """The message to show a user for an error raised by certkiosk."""
     if isinstance(exc, CertkioskError):
         return str(exc)
+    if is_disk_full(exc):
+        where = getattr(exc, "filename", None)
+        return f"磁盘已满{f'：无法写入 {where}' if where else ''}。请清理磁盘空间后重试"
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
         return f"文件操作失败{where}：{exc.strerror or exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,12 +26,27 @@ class CertkioskGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (CertkioskError, OSError) as exc:
+        except BrokenPipeError:  # the reader went away (``| head``): end quietly
+            quiet_broken_pipe()
+        except (CertkioskError, OSError, sqlite3.Error) as exc:
             click.echo(f"错误：{describe_error(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("已取消。", err=True)
             ctx.exit(130)
+
+
+BROKEN_PIPE_EXIT = 141
+"""Exit status when standard output was closed by its reader: 128 + SIGPIPE, as a shell reports."""
+
+
+def quiet_broken_pipe() -> None:
+    """Exit with :data:`BROKEN_PIPE_EXIT`, without a message, when stdout's reader has gone."""
+    # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(BROKEN_PIPE_EXIT)
 
 
 def station_of(ctx: click.Context) -> Station:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from certgen.exceptions import ConfigError
-from certgen.station.backup import auto_backup_configured
 from certgen.station.register import REISSUE_TEXT, STATUS_TEXT
 from certgen.trust import SCOPE_TEXT
 from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
@@ -17,25 +17,34 @@ def register() -> None:
 
 
 @register.command("check")
+@click.option(
+    "--against", type=click.Path(dir_okay=False, path_type=Path),
+    help="A batch manifest.json or register backup whose signed checkpoint the register must still hold. "
+    "/ 批次清单或登记库备份：证明登记库未被清空或截断。",
+)  # fmt: skip
 @click.pass_context
-def register_check(ctx: click.Context) -> None:
-    """Verify the audit chain and the tables; exit 1 on tampering. / 校验审计链与登记表。"""
+def register_check(ctx: click.Context, against: Path | None) -> None:
+    """Verify the chain, the rows, the signed checkpoint; exit 1 on tampering. / 校验审计链、登记表与签名检查点。"""
     station = station_of(ctx)
-    if not station.home.register_path.exists():
-        raise ConfigError(f"登记库 {station.home.register_path} 不存在")
+    problems = station.check_register(against)
     with station.register() as reg:
-        problems = reg.check()
         counts = reg.counts()
         entries = len(reg.audit_entries())
+        checkpoint = reg.latest_checkpoint()
     click.echo(
         f"审计日志 {entries} 条；证书：已发证 {counts['issued']}，作废 {counts['void']}，未完成 {counts['pending']}"
     )
+    if checkpoint is not None:
+        click.echo(f"最近的签名检查点：第{checkpoint.seq}条，{checkpoint.at}，密钥 {checkpoint.kid}")
     if problems:
         click.echo(f"发现 {len(problems)} 处问题：")
         for problem in problems:
             click.echo(f"  ✗ {problem}")
         ctx.exit(1)
-    click.echo("✓ 登记库完整：审计链未被篡改")
+    click.echo(
+        "✓ 登记库完整：审计链与各登记表一致，链头有机构密钥的有效签名"
+        + ("，且包含所给清单证明的全部记录" if against else "")
+    )
 
 
 @register.command("find")
@@ -84,20 +93,23 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
 @click.option("--batch", help="A batch id. / 批次号。")
 @click.option("--key", "kid", help="A key id (hex). / 密钥标识。")
 @click.option("--reason", required=True, help="Why (recorded in the audit log). / 吊销原因。")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the passphrase (the revocation is signed). / 口令文件（吊销记录需签名）。",
+)
 @click.pass_context
-def register_revoke(ctx: click.Context, number: str | None, batch: str | None, kid: str | None, reason: str) -> None:
+def register_revoke(
+    ctx: click.Context, number: str | None, batch: str | None, kid: str | None, reason: str,
+    passphrase_file: Path | None,
+) -> None:  # fmt: skip
     """Revoke a certificate, a whole batch or a key. / 吊销证书、整批证书或密钥。"""
     chosen = [(s, t) for s, t in (("certificate", number), ("batch", batch), ("key", kid)) if t]
     if len(chosen) != 1:
         raise click.UsageError("请恰好指定 --certificate、--batch 或 --key 之一")
     scope, target = chosen[0]
     station = station_of(ctx)
-    passphrase = None
-    if auto_backup_configured(station.home):  # the automatic copy is signed: it needs the passphrase
-        try:
-            passphrase = read_passphrase(None)
-        except ConfigError:
-            passphrase = None
+    passphrase = read_passphrase(passphrase_file)  # the revocation is signed (and so is the automatic backup)
     revocation = station.revoke(scope, target, reason, passphrase)  # type: ignore[arg-type]
     extra = f"（含 {len(revocation.numbers)} 张证书）" if revocation.numbers else ""
     click.echo(f"已吊销 {target}{extra}：{reason}")

@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from certgen.labels import label
+from certgen.secret import Secret
 from certgen.station.register import STATUS_TEXT
 from certgen.trust import SCOPE_TEXT
 from kiosk.screens.base import StationScreen
@@ -23,6 +24,7 @@ class RegisterScreen(StationScreen):
         yield Input(placeholder="输入后按回车查找", id="search")
         yield DataTable(id="certs", zebra_stripes=True, cursor_type="row")
         yield Field("吊销原因", "reason", placeholder="吊销必须填写原因（记入审计日志）")
+        yield Field("私钥口令", "revoke-passphrase", password=True, placeholder="吊销记录用机构密钥签名")
         with Horizontal(classes="buttons"):
             yield Button("吊销所选证书", variant="error", id="revoke-one")
             yield Button("吊销所选证书的整个批次", variant="error", id="revoke-batch")
@@ -74,6 +76,10 @@ class RegisterScreen(StationScreen):
         if not reason:
             self.query_one("#field-reason", Field).show_error("吊销必须填写原因")
             return
+        passphrase = Secret(self.query_one("#field-revoke-passphrase", Field).value)
+        if not passphrase:
+            self.query_one("#field-revoke-passphrase", Field).show_error("吊销需要私钥口令：登记库用机构密钥签名")
+            return
         if event.button.id == "revoke-one":
             scope, target, question = (
                 "certificate",
@@ -94,7 +100,7 @@ class RegisterScreen(StationScreen):
             if not confirmed:
                 return
             try:
-                revocation = self.station.revoke(scope, target, reason)  # type: ignore[arg-type]
+                revocation = self.station.revoke(scope, target, reason, passphrase)  # type: ignore[arg-type]
             except Exception as exc:
                 self.fail(exc)
                 return
@@ -109,8 +115,8 @@ class RegisterScreen(StationScreen):
 
     def check_audit(self) -> None:
         try:
+            problems = self.station.check_register()
             with self.station.register() as reg:
-                problems = reg.check()
                 entries = len(reg.audit_entries())
         except Exception as exc:
             self.fail(exc)

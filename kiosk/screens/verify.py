@@ -13,7 +13,7 @@ from kiosk.screens.base import StationScreen
 from kiosk.widgets.verdict import VerdictPanel
 from verify.check import clean_scanned_text, verify_text
 from verify.files import verify_path
-from verify.status import VerificationStatus
+from verify.status import VerificationStatus, worst_first
 
 
 class VerifyScreen(StationScreen):
@@ -60,6 +60,7 @@ class VerifyScreen(StationScreen):
         self.app.call_from_thread(self.show, results)
 
     def show(self, results: list[VerificationStatus]) -> None:
+        results = worst_first(results)  # a genuine code beside a forged one: the forged one large
         self.query_one("#verdict", VerdictPanel).show(results[0])
         rest = [r.line() for r in results[1:]]
         self.query_one("#more", Static).update("\n".join(rest))

@@ -3,6 +3,8 @@
 Usage: python -m tests.helpers.allocate_loop REGISTER_PATH
 Prints ``A <number>`` once an allocation is committed and ``C <number>`` once it is completed.
 It first voids what an earlier (killed) run left pending, as a station does when it restarts.
+Issuing commits are signed with the station's key when the register is in a station home with
+one (passphrase: the tests'), else with the fixed test signer.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+import certgen.station.keys
+from certgen.station import Station
+from certgen.station.home import StationHome
 from certgen.station.register import Register
-from tests.conftest import FILING, make_record, resident_id
+from tests.conftest import FAST_KDF, FILING, PASSPHRASE, TEST_SIGNER, make_record, resident_id
 
 
 def report(step: str, number: str) -> None:
@@ -23,7 +28,14 @@ def report(step: str, number: str) -> None:
 
 
 def main() -> None:
-    register = Register(Path(sys.argv[1]))
+    certgen.station.keys.KDF = FAST_KDF  # type: ignore[assignment]  # as the tests' fast_kdf fixture: no re-wrap
+    path = Path(sys.argv[1])
+    register = Register(path)
+    station = Station(StationHome(path.parent, "--home"))
+    if station.keystore.kids():
+        register.signer = station.checkpoint_signer(register, PASSPHRASE)
+    else:
+        register.signer = TEST_SIGNER  # type: ignore[assignment]
     register.void_pending()
     shapes = [(year, level) for year in (2020, 2021) for level in (3, 5)]
     i = register._db.execute("SELECT count(*) FROM certificates").fetchone()[0]  # a new person each time
