@@ -45,8 +45,7 @@ def test_a_crash_shown_with_its_locals_does_not_show_the_passphrase(
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(Traceback.from_exception(caught.type, caught.value, caught.tb, show_locals=True))
     text = console.export_text()
-    assert "private_key" in text and "load" in text  # the frames that held the passphrase are shown
-    assert "Secret('********')" in text
+    assert "passphrase = Secret('********')" in text  # the frames that held it, with their locals
     assert WRONG not in text
 
 
