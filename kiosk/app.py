@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from certgen.assets import shipped_file
 from certgen.station.home import StationHome
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def _lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
 class StationApp(App[None]):
     """certkiosk's terminal UI: every screen one key away, shown in the footer."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = shipped_file("kiosk", "app.tcss")
     TITLE = "certkiosk 职业技能等级证书工作站"
     MODES = {
         "home": _lazy("home", "HomeScreen"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,26 @@ VECTORS = Path(__file__).parent / "vectors"
 FILING = "Y000021012001"  # 华晨汽车集团控股有限公司, 002 附件9
 INSTITUTION = "华晨汽车集团控股有限公司"
 PASSPHRASE = "test-only passphrase"
+TODAY = dt.date(2024, 5, 20)
+"""The frozen "today" of the UI tests: what a screen proposes never depends on the day the suite runs."""
+
+
+def tool(name: str, package: str) -> str:
+    """An external program a test runs; the test is skipped, naming the Debian package, on a machine
+    without it (``.ci/run`` installs them all, so CI never skips)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed: apt-get install {package}")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_system_fonts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees a machine without 华文楷体: layouts and glyph checks use the bundled font,
+    whatever fonts the machine running the suite has (a test that wants STKaiti puts one in place)."""
+    import certgen.pdf.fonts
+
+    monkeypatch.setattr(certgen.pdf.fonts, "system_font_dirs", list)
 
 
 @pytest.fixture

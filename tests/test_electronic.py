@@ -415,10 +415,10 @@ def test_seal_images_are_checked_when_loaded(tmp_path: Path) -> None:
 def test_the_sample_seal_is_red_round_and_says_sample() -> None:
     from PIL import Image
 
-    from certgen.pdf.fonts import BUNDLED
+    from certgen.pdf.fonts import bundled_font
     from certgen.pdf.seal import sample_seal
 
-    seal = sample_seal(INSTITUTION, BUNDLED)
+    seal = sample_seal(INSTITUTION, bundled_font().path)
     with Image.open(io.BytesIO(seal.png)) as image:
         assert image.mode == "RGBA" and image.width == image.height
         assert image.getpixel((0, 0))[3] == 0  # transparent outside the ring

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from certgen.pdf.fonts import BUNDLED
+from certgen.pdf.fonts import bundled_font
 from certgen.pdf.seal import sample_seal
 from certgen.station import Station
 from certgen.station.home import StationHome
@@ -21,7 +21,7 @@ from tests.test_kiosk import drive, notes, press, settle, text_of
 
 def test_issue_an_electronic_certificate_from_the_form_and_verify_its_signature(station: Station) -> None:
     station.new_key(FILING, INSTITUTION, PASSPHRASE, valid_from=dt.date(2020, 1, 1), years=30)
-    station.home.seal_path.write_bytes(sample_seal(INSTITUTION, BUNDLED).png)  # the station's own seal
+    station.home.seal_path.write_bytes(sample_seal(INSTITUTION, bundled_font().path).png)  # the station's own seal
 
     async def issue(app: StationApp, pilot: Pilot[None]) -> None:
         screen = app.screen
@@ -79,7 +79,7 @@ def test_the_command_line_issues_electronic_certificates_and_verify_reports_the_
         "utf-8",
     )
     seal = tmp_path / "seal.png"
-    seal.write_bytes(sample_seal(INSTITUTION, BUNDLED).png)
+    seal.write_bytes(sample_seal(INSTITUTION, bundled_font().path).png)
     secret = tmp_path / "pass.txt"
     secret.write_text(PASSPHRASE, "utf-8")
     runner = CliRunner()

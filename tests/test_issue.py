@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from certgen.exceptions import FontError, PhotoError, RecordError, TemplateError
 from certgen.issuing.issuer import Issuer
 from certgen.payload import decode
 from certgen.pdf.finish import ATTACHMENT_NAME, read_attachment
-from certgen.pdf.fonts import choose_font
+from certgen.pdf.fonts import bundled_font, choose_font
 from certgen.pdf.measure import measure
 from certgen.pdf.photo import prepare_photo
 from certgen.pdf.template import available_templates, load_template, parse_template, placeholders
-from tests.conftest import PASSPHRASE, make_record
+from certgen.station import Station
+from certgen.trust import PublicKeyInfo
+from tests.conftest import PASSPHRASE, make_record, tool
 
 
 def qr_text_of(pdf: Path, dpi: int = 300) -> str:
@@ -52,14 +55,15 @@ def test_text_extraction_gives_back_characters_outside_the_bmp(issuer: Issuer) -
         issued = issuer.issue(reg, make_record(name="赵孟𫖯"))
     with pdfplumber.open(issued.path) as pdf:
         assert "赵孟𫖯" in pdf.pages[0].extract_text()
-    text = subprocess.run(["pdftotext", str(issued.path), "-"], capture_output=True, text=True, check=True).stdout
+    pdftotext = tool("pdftotext", "poppler-utils")
+    text = subprocess.run([pdftotext, str(issued.path), "-"], capture_output=True, text=True, check=True).stdout
     assert "赵孟𫖯" in text
 
 
 def test_the_pdf_is_archival_and_carries_its_record(issuer: Issuer) -> None:
     with issuer.station.register() as reg:
         issued = issuer.issue(reg, make_record())
-    check = subprocess.run(["qpdf", "--check", str(issued.path)], capture_output=True, text=True)
+    check = subprocess.run([tool("qpdf", "qpdf"), "--check", str(issued.path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     with pikepdf.open(issued.path) as pdf:
         meta = pdf.open_metadata()
@@ -133,9 +137,9 @@ def test_text_that_does_not_fit_its_block_is_refused(issuer: Issuer) -> None:
 def _template_data() -> dict[str, object]:
     import tomllib
 
-    from certgen.pdf.template import TEMPLATES_DIR
+    from certgen import assets
 
-    data: dict[str, object] = tomllib.loads((TEMPLATES_DIR / "liaoning-2020.toml").read_text("utf-8"))
+    data: dict[str, object] = tomllib.loads((assets.templates() / "liaoning-2020.toml").read_text("utf-8"))
     return data
 
 
@@ -224,7 +228,8 @@ def test_issue_dates_before_the_key_are_refused(issuer: Issuer) -> None:
 
 
 def test_the_bundled_font_covers_every_gb2312_hanzi_and_rare_name_characters() -> None:
-    font = choose_font()
+    font = bundled_font()
+    assert font.family == "LXGW WenKai"
     hanzi = []
     for high in range(0xB0, 0xF8):
         for low in range(0xA1, 0xFF):
@@ -235,6 +240,17 @@ def test_the_bundled_font_covers_every_gb2312_hanzi_and_rare_name_characters() -
     assert len(hanzi) == 6763
     assert font.missing("".join(hanzi)) == []
     assert font.missing("䶮堃喆𫖯") == []
+
+
+def test_stkaiti_in_the_station_fonts_folder_comes_before_the_bundled_font(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, _ = keyed_station
+    assert Issuer(station, PASSPHRASE).font.path == bundled_font().path
+    own = station.home.root / "fonts" / "STKAITI.TTF"
+    own.parent.mkdir()
+    shutil.copyfile(bundled_font().path, own)  # any TrueType file will do as the station's STKaiti
+    assert Issuer(station, PASSPHRASE).font.path == own.resolve()
 
 
 def test_a_seal_is_placed_by_the_template(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> None:

@@ -303,11 +303,11 @@ def test_sigkill_at_each_step_leaves_no_valid_pdf_for_a_number_that_is_not_issue
 def test_a_crash_with_both_forms_leaves_both_or_neither(site: Site, point: str) -> None:
     # paper and electronic copies share one number: written under temporary names before the one
     # commit, and recovery publishes (or removes) every form of that number
-    from certgen.pdf.fonts import BUNDLED
+    from certgen.pdf.fonts import bundled_font
     from certgen.pdf.seal import sample_seal
 
     seal = site.out.parent / "seal.png"
-    seal.write_bytes(sample_seal(INSTITUTION, BUNDLED).png)
+    seal.write_bytes(sample_seal(INSTITUTION, bundled_font().path).png)
     args = [*site.issue_args(), "--electronic", "--paper", "--seal", str(seal)]
     code, _, _ = site.run(args, CERTKIOSK_TEST_CRASH_AT=f"{point}:2")
     assert code == -signal.SIGKILL

@@ -17,13 +17,13 @@ from certgen.trust import PublicKeyInfo
 from kiosk.app import StationApp, build_app
 from kiosk.widgets.field import Field
 from kiosk.widgets.verdict import VerdictPanel
-from tests.conftest import PASSPHRASE, make_record
+from tests.conftest import PASSPHRASE, TODAY, make_record
 
 ROSTER = Path(__file__).resolve().parent.parent / "kiosk" / "demo_roster.csv"
 
 
 def drive(station: Station, start: str, script: Callable[[StationApp, Pilot[None]], Awaitable[None]]) -> StationApp:
-    app = build_app(station.home, start)
+    app = build_app(station.home, start, today=lambda: TODAY)
 
     async def run() -> None:
         async with app.run_test(size=(150, 60)) as pilot:

@@ -27,6 +27,7 @@ def test_importing_verify_pulls_in_no_rendering_or_ui_library() -> None:
 
 
 PURE_CORE = (
+    "assets",
     "bounded",
     "bundle",
     "cells",
@@ -42,12 +43,13 @@ PURE_CORE = (
     "profiles",
     "provinces",
     "record",
+    "secret",
     "trust",
 )
 
 
 def test_the_pure_core_is_every_flat_module_of_certgen() -> None:
-    flat = {p.stem for p in (ROOT / "certgen").glob("*.py") if p.stem != "__init__"} | {"profiles"}
+    flat = {p.stem for p in (ROOT / "certgen").glob("*.py") if p.stem != "__init__"} | {"profiles", "assets"}
     assert flat == set(PURE_CORE), "a new flat certgen module belongs to the pure core, or in a sub-package"
 
 

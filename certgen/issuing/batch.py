@@ -24,6 +24,7 @@ from certgen.issuing.reports import BatchEntry, check_public_columns, write_batc
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.pool import worker_pool
 from certgen.record import CertificateRecord, id_key, result_key
+from certgen.secret import Secret
 from certgen.station import Station
 from certgen.station.register import Register
 
@@ -199,7 +200,7 @@ class BatchResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(home: Any, passphrase: str, settings: dict[str, Any]) -> None:
+def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> None:
     issuer = Issuer(Station(home), passphrase, **settings, in_worker=True)
     _WORKER["issuer"] = issuer
     _WORKER["register"] = Register(home.register_path)
@@ -252,7 +253,7 @@ def run_batch(
                 "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
             }  # fmt: skip
             with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
-                workers, _init_worker, (issuer.station.home, issuer.passphrase, settings)
+                workers, _init_worker, (issuer.station.home, issuer.secret, settings)
             ) as pool:
                 futures = [pool.submit(_issue_in_worker, p.record, plan.batch_id, p.key) for p in todo]
                 for i, (planned, future) in enumerate(zip(todo, futures, strict=True), 1):
@@ -278,7 +279,7 @@ def run_batch(
     reports = write_batch_reports(folder, plan.batch_id, institution, entries, checkpoint=signed) if entries else []
     done = plan.done | late
     already = tuple((p.row.row, p.record.name, done[p.key]) for p in plan.rows if p.key in done)
-    issuer.station.after_change(issuer.passphrase, f"批次{plan.batch_id}")
+    issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")
     return BatchResult(
         plan.batch_id, total - len(late), len(done), tuple(voided), folder, tuple(reports), tuple(plan.problems),
         already,

@@ -21,7 +21,7 @@ import datetime as _dt
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,6 +42,7 @@ from certgen.pdf.seal import sample_seal as make_sample_seal
 from certgen.pdf.sign import SealAppearance, sign_pdf
 from certgen.pdf.template import Template, load_template, placeholders
 from certgen.record import FIELD_NAMES, CertificateRecord, result_key
+from certgen.secret import Secret
 from certgen.station import Station
 from certgen.station.issuelock import issuing_lock
 from certgen.station.register import Register, Reissue, ReissueReason
@@ -76,7 +77,7 @@ class Issuer:
     """Issues certificates for one station, one institution and one template."""
 
     station: Station
-    passphrase: str
+    passphrase: InitVar[str | Secret]
     filing_number: str | None = None
     template_name: str = "liaoning-2020"
     out_dir: Path | None = None
@@ -90,17 +91,20 @@ class Issuer:
     """Use a generated sample seal (示例) when no seal file is given (the demo)."""
     template: Template = field(init=False)
     font: CertificateFont = field(init=False)
+    secret: Secret = field(init=False, repr=False)
+    """The passphrase of the institution's private keys (never shown: see certgen.secret)."""
     prepared_seal: PreparedSeal | None = field(default=None, init=False)
     in_worker: bool = False
     """True in a worker process of a batch: its parent holds the issuing lock and recovers."""
     last_recovery: Recovery = field(default_factory=Recovery, init=False)
     """What the recovery at the start of the last locked run found and did."""
-    _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False)
-    _x509_keys: dict[bytes, ec.EllipticCurvePrivateKey] = field(default_factory=dict, init=False)
+    _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False, repr=False)
+    _x509_keys: dict[bytes, ec.EllipticCurvePrivateKey] = field(default_factory=dict, init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, passphrase: str | Secret) -> None:
+        self.secret = Secret.of(passphrase)
         self.template = load_template(self.template_name, self.station.home.root / "templates")
-        self.font = choose_font(self.font_path, kind=self.template.font)
+        self.font = choose_font(self.font_path, [self.station.home.root / "fonts"], kind=self.template.font)
         self.out_dir = self.out_dir or self.station.home.output_dir
         unknown = [f for f in self.forms if f not in FORMS]
         if unknown or not self.forms:
@@ -159,7 +163,7 @@ class Issuer:
 
     def private_key(self, key: PublicKeyInfo) -> Ed25519PrivateKey:
         if key.kid not in self._keys:
-            self._keys[key.kid] = self.station.keystore.load(key.kid, self.passphrase)
+            self._keys[key.kid] = self.station.keystore.load(key.kid, self.secret)
         if "electronic" in self.forms:
             self.x509_key(key)  # a key without a certificate fails before a number is allocated
         return self._keys[key.kid]
@@ -171,7 +175,7 @@ class Issuer:
                 f"密钥 {key.kid_hex} 还没有文档签名证书，不能签发电子证书：请先执行 certkiosk keys x509"
             )
         if key.kid not in self._x509_keys:
-            self._x509_keys[key.kid] = self.station.keystore.load_x509_key(key.kid, self.passphrase)
+            self._x509_keys[key.kid] = self.station.keystore.load_x509_key(key.kid, self.secret)
         return self._x509_keys[key.kid]
 
     def make_form(
@@ -210,7 +214,7 @@ class Issuer:
         with issuing_lock(self.station.home.root) as outermost:
             if outermost:
                 if reg.signer is None and self.station.keystore.kids():  # a revocation by recovery is signed too
-                    reg.signer = self.station.checkpoint_signer(reg, self.passphrase)
+                    reg.signer = self.station.checkpoint_signer(reg, self.secret)
                 self.last_recovery = recover_station(reg, self.station.home.root, self.station.trust, scan)
             yield self.last_recovery if outermost else Recovery()
             if outermost:

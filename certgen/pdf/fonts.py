@@ -16,10 +16,10 @@ from pathlib import Path
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont, TTFontFile
 
+from certgen import assets
 from certgen.exceptions import FontError
 
-FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
-BUNDLED = FONTS_DIR / "LXGWWenKai-Regular.ttf"
+BUNDLED_FILE = "LXGWWenKai-Regular.ttf"
 STKAITI_FILES = ("STKAITI.TTF", "STKaiti.ttf", "stkaiti.ttf", "华文楷体.ttf", "STKaiti.ttc", "Kaiti.ttc")
 FANGSONG_FILES = (
     "仿宋_GB2312.ttf", "FS_GB2312.ttf", "SIMFANG.TTF", "simfang.ttf", "STFANGSO.TTF", "STFangsong.ttf",
@@ -145,6 +145,12 @@ def choose_font(configured: Path | None = None, search: list[Path] | None = None
     found = find_font(kind, search)
     if found is not None and found.suffix.lower() == ".ttf":
         return load_font(found.resolve())
-    if not BUNDLED.is_file():
-        raise FontError(f"找不到内置字体 {BUNDLED}：安装不完整")
-    return load_font(BUNDLED)
+    return bundled_font()
+
+
+def bundled_font() -> CertificateFont:
+    """The bundled LXGW WenKai, whatever fonts the station has."""
+    path = assets.font_file(BUNDLED_FILE)
+    if not path.is_file():
+        raise FontError(f"找不到内置字体 {path}：安装不完整")
+    return load_font(path.resolve())

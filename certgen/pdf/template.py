@@ -1,4 +1,4 @@
-"""Certificate templates: TOML data in ``templates/`` (page, border, blocks, fonts sizes).
+"""Certificate templates: TOML data (page, border, blocks, fonts sizes), shipped in ``certgen.assets``.
 
 Pure: parsing and validation only. Coordinates are millimetres from the page's top-left corner.
 """
@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
+from certgen import assets
 from certgen.exceptions import TemplateError
 from certgen.record import CertificateRecord
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 QR_CLEAR_MM = 6.0
 """Clear margin kept around the QR symbol: the 4-module quiet zone at any version >= 1 is <= 5.72 mm."""
 
@@ -298,11 +299,16 @@ def _check_geometry(t: Template, source: str) -> None:
             raise TemplateError(f"模板 {source}：[{key}] 侵入二维码四周{QR_CLEAR_MM}mm的静区")
 
 
+def _folders(extra_dir: Path | None) -> list[Traversable]:
+    """Where templates are looked up by id: the station's own folder first, then the shipped ones."""
+    return [*([extra_dir] if extra_dir is not None else []), assets.templates()]
+
+
 def load_template(name_or_path: str | Path, extra_dir: Path | None = None) -> Template:
     """A template by id (from the station's ``templates/`` or the shipped ones) or by file path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        candidates = [d / f"{name_or_path}.toml" for d in (extra_dir, TEMPLATES_DIR) if d is not None]
+    path: Traversable = Path(name_or_path)
+    if Path(name_or_path).suffix != ".toml":
+        candidates = [d / f"{name_or_path}.toml" for d in _folders(extra_dir)]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             raise TemplateError(f"找不到模板 {name_or_path}：可用模板为 {', '.join(available_templates(extra_dir))}")
@@ -317,5 +323,12 @@ def load_template(name_or_path: str | Path, extra_dir: Path | None = None) -> Te
 
 
 def available_templates(extra_dir: Path | None = None) -> list[str]:
-    names = {p.stem for d in (extra_dir, TEMPLATES_DIR) if d is not None and d.is_dir() for p in d.glob("*.toml")}
+    """The ids of every template found by :func:`load_template`, sorted."""
+    names = {
+        p.name.removesuffix(".toml")
+        for d in _folders(extra_dir)
+        if d.is_dir()
+        for p in d.iterdir()
+        if p.name.endswith(".toml")
+    }
     return sorted(names)

@@ -38,6 +38,7 @@ from certgen.exceptions import BackupError, CertkioskError, ConfigError, Payload
 from certgen.files import atomic_write, write_bytes_atomic
 from certgen.number import check_number
 from certgen.payload import parse_cose, sign_detached
+from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.register import Register
 from certgen.trust import PublicKeyInfo, canonical_json, kid_of, utc_now
@@ -152,7 +153,7 @@ def last_backup_age(home: StationHome, today: _dt.date) -> int | None:
 
 
 # --- writing ---------------------------------------------------------------------------------
-def _signing_key(home: StationHome, passphrase: str) -> tuple[PublicKeyInfo, Ed25519PrivateKey]:
+def _signing_key(home: StationHome, passphrase: str | Secret) -> tuple[PublicKeyInfo, Ed25519PrivateKey]:
     from certgen.station.keys import KeyStore
 
     store = KeyStore(home.keys_dir)
@@ -206,7 +207,7 @@ def _sha256(path: Path) -> str:
 
 
 def create_backup(
-    home: StationHome, dest: Path, passphrase: str, *, with_pdfs: bool = False, now: str | None = None
+    home: StationHome, dest: Path, passphrase: str | Secret, *, with_pdfs: bool = False, now: str | None = None
 ) -> BackupCheck:
     """Write a signed backup of ``home`` to ``dest`` (temporary name, then rename)."""
     if not home.register_path.exists():
@@ -245,7 +246,7 @@ def create_backup(
     return BackupCheck(dest, manifest, key.kid_hex)
 
 
-def auto_backup(home: StationHome, passphrase: str | None, why: str) -> str | None:
+def auto_backup(home: StationHome, passphrase: str | Secret | None, why: str) -> str | None:
     """The automatic copy after a batch or a revocation, if configured; a message for the operator
     (never an exception: the batch or revocation itself has succeeded)."""
     auto = load_settings(home).get("auto")

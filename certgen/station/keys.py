@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from certgen.exceptions import KeyStoreError, WrongPassphrase
 from certgen.files import atomic_write
+from certgen.secret import Secret
 from certgen.trust import KID_LENGTH, kid_of, raw_public
 
 PASSPHRASE_MIN = 8
@@ -54,8 +55,10 @@ class ScryptParams:
     def weaker_than(self, other: ScryptParams) -> bool:
         return self.n * self.r * self.p < other.n * other.r * other.p
 
-    def derive(self, passphrase: str, salt: bytes) -> bytes:
-        return Scrypt(salt=salt, length=32, n=self.n, r=self.r, p=self.p).derive(passphrase.encode("utf-8"))
+    def derive(self, passphrase: str | Secret, salt: bytes) -> bytes:
+        return Scrypt(salt=salt, length=32, n=self.n, r=self.r, p=self.p).derive(
+            Secret.of(passphrase).reveal().encode("utf-8")
+        )
 
 
 DEFAULT_KDF = ScryptParams(n=2**17, r=8, p=1)
@@ -73,7 +76,7 @@ def _aad(header: Mapping[str, object]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def check_passphrase(passphrase: str) -> None:
+def check_passphrase(passphrase: str | Secret) -> None:
     """Refuse a passphrase too short to protect a private key."""
     if len(passphrase) < PASSPHRASE_MIN:
         raise KeyStoreError(f"口令太短：至少{PASSPHRASE_MIN}个字符，收到{len(passphrase)}个")
@@ -96,7 +99,7 @@ class KeyStore:
     # --- the envelope ------------------------------------------------------------------------
     @staticmethod
     def seal(
-        private: PrivateKey, passphrase: str, params: ScryptParams | None = None, *, kid: bytes | None = None
+        private: PrivateKey, passphrase: str | Secret, params: ScryptParams | None = None, *, kid: bytes | None = None
     ) -> bytes:
         """The key file's bytes: ``private`` encrypted under ``passphrase`` (see the module docstring).
 
@@ -129,7 +132,9 @@ class KeyStore:
         return ("\n".join([PEM_BEGIN, *lines, PEM_END]) + "\n").encode("ascii")
 
     @staticmethod
-    def _open(data: bytes, kid: bytes, passphrase: str, path: Path, what: str) -> tuple[PrivateKey, ScryptParams]:
+    def _open(
+        data: bytes, kid: bytes, passphrase: str | Secret, path: Path, what: str
+    ) -> tuple[PrivateKey, ScryptParams]:
         text = data.decode("ascii", errors="replace").strip()
         if PEM_END not in text:
             raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
@@ -168,12 +173,12 @@ class KeyStore:
         return key, params
 
     @staticmethod
-    def _open_pkcs8(data: bytes, passphrase: str, path: Path, what: str) -> object:
+    def _open_pkcs8(data: bytes, passphrase: str | Secret, path: Path, what: str) -> object:
         """A key file of an earlier version (encrypted PKCS#8 PEM)."""
         if b"-----END ENCRYPTED PRIVATE KEY-----" not in data:
             raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
         try:
-            return serialization.load_pem_private_key(data, passphrase.encode("utf-8"))
+            return serialization.load_pem_private_key(data, Secret.of(passphrase).reveal().encode("utf-8"))
         except ValueError:
             try:  # is it the structure or the passphrase?
                 serialization.load_pem_private_key(data, None)
@@ -187,7 +192,7 @@ class KeyStore:
         except UnsupportedAlgorithm:
             raise KeyStoreError(f"私钥文件 {path} 的加密算法不受支持") from None
 
-    def _write(self, path: Path, private: PrivateKey, passphrase: str, kid: bytes) -> None:
+    def _write(self, path: Path, private: PrivateKey, passphrase: str | Secret, kid: bytes) -> None:
         check_passphrase(passphrase)
         pem = self.seal(private, passphrase, kid=kid)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -196,7 +201,7 @@ class KeyStore:
         with atomic_write(path, 0o600) as fh:
             fh.write(pem)
 
-    def _read(self, path: Path, kid: bytes, passphrase: str, what: str) -> object:
+    def _read(self, path: Path, kid: bytes, passphrase: str | Secret, what: str) -> object:
         """Decrypt a key file; WrongPassphrase, or KeyStoreError saying what the file is (missing,
         not a regular file, empty, truncated, damaged, unencrypted, readable by others).
 
@@ -245,18 +250,18 @@ class KeyStore:
         return data
 
     # --- keys ------------------------------------------------------------------------------
-    def generate(self, passphrase: str) -> tuple[bytes, bytes]:
+    def generate(self, passphrase: str | Secret) -> tuple[bytes, bytes]:
         """Create a key, write it encrypted (mode 0600) and return ``(kid, raw public key)``."""
         return self.store(Ed25519PrivateKey.generate(), passphrase)
 
-    def store(self, private: Ed25519PrivateKey, passphrase: str) -> tuple[bytes, bytes]:
+    def store(self, private: Ed25519PrivateKey, passphrase: str | Secret) -> tuple[bytes, bytes]:
         """Write a new private key encrypted (mode 0600); returns ``(kid, raw public key)``."""
         public = raw_public(private.public_key())
         kid = kid_of(public)
         self._write(self.path_for(kid), private, passphrase, kid)
         return kid, public
 
-    def load(self, kid: bytes, passphrase: str) -> Ed25519PrivateKey:
+    def load(self, kid: bytes, passphrase: str | Secret) -> Ed25519PrivateKey:
         """Decrypt the private key ``kid``; WrongPassphrase or KeyStoreError with the reason."""
         path = self.path_for(kid)
         key = self._read(path, kid, passphrase, f"密钥 {kid.hex()}")
@@ -266,7 +271,7 @@ class KeyStore:
             raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
         return key
 
-    def generate_x509_key(self, kid: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
+    def generate_x509_key(self, kid: bytes, passphrase: str | Secret) -> ec.EllipticCurvePrivateKey:
         """Create the P-256 document-signing key of QR key ``kid``, written encrypted (mode 0600)."""
         from certgen.docsign import new_signing_key
 
@@ -274,7 +279,7 @@ class KeyStore:
         self._write(self.x509_key_path(kid), private, passphrase, kid)
         return private
 
-    def load_x509_key(self, kid: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
+    def load_x509_key(self, kid: bytes, passphrase: str | Secret) -> ec.EllipticCurvePrivateKey:
         """Decrypt the document-signing key of QR key ``kid``."""
         path = self.x509_key_path(kid)
         key = self._read(path, kid, passphrase, f"密钥 {kid.hex()} 的文档签名密钥")

@@ -334,7 +334,7 @@ class Register:
 
     # --- institutions and keys ------------------------------------------------------------
     def add_key(self, info: PublicKeyInfo) -> PublicKeyInfo | None:
-        """Record a new key; the institution's current open key (if any) ends the day before.
+        """Record a new key; the institution's key open on its first day (if any) ends the day before.
 
         Returns the previous key as updated (its validity closed), or None.
         """
@@ -355,7 +355,8 @@ class Register:
                 raise RegisterError(f"机构 {info.filing_number} 已登记为「{known[0]}」，与「{info.institution}」不符")
             previous = None
             for old in self._keys(db, info.filing_number):
-                if old.valid_until is None or old.valid_until >= info.valid_from:
+                overlaps = old.valid_until is None or old.valid_until >= info.valid_from
+                if old.valid_from <= info.valid_from and overlaps:
                     end = info.valid_from - _dt.timedelta(days=1)
                     end = max(end, old.valid_from)
                     db.execute("UPDATE keys SET valid_until = ? WHERE kid = ?", (end.isoformat(), old.kid.hex()))
@@ -453,11 +454,28 @@ class Register:
         candidates = [k for k in candidates if k.kid.hex() not in revoked]
         institutions = {k.filing_number for k in candidates}
         if not candidates:
-            who = f"机构 {filing_number} " if filing_number else "本站"
-            raise RegisterError(f"{who}没有在 {on.isoformat()} 有效的签名密钥：请先执行 certkiosk keys new")
+            raise RegisterError(self._no_key_message(filing_number, on, revoked))
         if len(institutions) > 1:
             raise RegisterError("本站有多个机构的密钥：请用 --institution 指定机构备案号")
         return candidates[-1]
+
+    def _no_key_message(self, filing_number: str | None, on: _dt.date, revoked: set[str]) -> str:
+        who = f"机构 {filing_number} " if filing_number else "本站"
+        day = on.isoformat()
+        usable = [k for k in self.institution_keys(filing_number) if k.kid.hex() not in revoked]
+        if not usable:
+            return f"{who}没有在 {day} 有效的签名密钥：请先执行 certkiosk keys new"
+        first = min(k.valid_from for k in usable)
+        if on < first:
+            return (
+                f"{who}没有在 {day} 有效的签名密钥：现有密钥自 {first.isoformat()} 起才有效。"
+                f"如需签发 {day} 的证书，请用 certkiosk keys new --valid-from {day} 创建自该日起有效的密钥"
+                "（它在现有密钥生效前一天截止，现有密钥及其证书不受影响）"
+            )
+        spans = "、".join(
+            f"{k.valid_from.isoformat()}~{k.valid_until.isoformat() if k.valid_until else '长期'}" for k in usable
+        )
+        return f"{who}没有在 {day} 有效的签名密钥（现有密钥的有效期：{spans}）：请执行 certkiosk keys new 创建新密钥"
 
     # --- numbers ---------------------------------------------------------------------------
     def allocate(

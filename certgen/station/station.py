@@ -29,6 +29,7 @@ from certgen.exceptions import (
 from certgen.files import is_disk_full, write_bytes_atomic
 from certgen.number import ProvinceProfile, check_filing_number, load_profiles
 from certgen.payload import sign_detached
+from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
 from certgen.trust import (
@@ -65,6 +66,15 @@ class ExportResult:
     """Keys it carries."""
     revocations: int
     """Revocations it carries."""
+
+
+def years_after(day: _dt.date, years: int) -> _dt.date:
+    """The same day ``years`` later; 29 February becomes 1 March in a common year (so a key made on
+    2024-02-29 for ten years is valid through 2034-02-28)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return _dt.date(day.year + years, 3, 1)
 
 
 @dataclass(frozen=True)
@@ -118,15 +128,17 @@ class Station:
         self,
         filing_number: str,
         institution: str,
-        passphrase: str,
+        passphrase: str | Secret,
         *,
         valid_from: _dt.date | None = None,
         years: int = DEFAULT_VALIDITY_YEARS,
-        old_passphrase: str | None = None,
+        old_passphrase: str | Secret | None = None,
     ) -> tuple[PublicKeyInfo, PublicKeyInfo | None]:
         """Create the institution's signing key; an existing open key is rolled over (kept for
         verification, its validity ending the day before) and signs a roll-over statement for
-        the new key (with ``old_passphrase``, else ``passphrase``). Returns ``(new, previous or None)``.
+        the new key (with ``old_passphrase``, else ``passphrase``). A key valid from before the
+        institution's existing keys fills the gap: it ends the day before the earliest of them, which
+        stay as they are. Returns ``(new, previous or None)``.
         """
         check = check_filing_number(filing_number, profiles=load_profiles(self.home.profiles_dir))
         if not check.valid:
@@ -138,8 +150,12 @@ class Station:
             raise RegisterError(f"密钥有效年限应为1-30年，收到 {years}")
         check_passphrase(passphrase)
         start = valid_from or _dt.date.today()
-        until = start.replace(year=start.year + years) - _dt.timedelta(days=1)
+        until = years_after(start, years) - _dt.timedelta(days=1)
         self.home.ensure()
+        with self.register() as reg:
+            later = [k.valid_from for k in reg.institution_keys(filing_number) if k.valid_from > start]
+        if later:
+            until = min(until, min(later) - _dt.timedelta(days=1))
         endorser = self._endorser(filing_number, old_passphrase or passphrase)
         new_private = Ed25519PrivateKey.generate()
         kid, public = self.keystore.store(new_private, passphrase)
@@ -167,7 +183,7 @@ class Station:
         self.trust.save(bundle)
         return info, previous
 
-    def _endorser(self, filing_number: str, passphrase: str) -> tuple[PublicKeyInfo, Ed25519PrivateKey] | None:
+    def _endorser(self, filing_number: str, passphrase: str | Secret) -> tuple[PublicKeyInfo, Ed25519PrivateKey] | None:
         """The institution's newest unrevoked key this station holds, decrypted to sign a roll-over."""
         if not self.home.register_path.exists():
             return None
@@ -186,7 +202,7 @@ class Station:
                 "（命令行 --old-passphrase-file）"
             ) from None
 
-    def _make_x509(self, info: PublicKeyInfo, passphrase: str) -> bytes:
+    def _make_x509(self, info: PublicKeyInfo, passphrase: str | Secret) -> bytes:
         """Create the key's P-256 document-signing key (encrypted) and its certificate (DER)."""
         from certgen.docsign import make_certificate
 
@@ -196,7 +212,7 @@ class Station:
             valid_from=info.valid_from, valid_until=info.valid_until,
         )  # fmt: skip
 
-    def add_x509(self, passphrase: str) -> list[PublicKeyInfo]:
+    def add_x509(self, passphrase: str | Secret) -> list[PublicKeyInfo]:
         """Give every own key without a document-signing certificate one (``keys x509``).
 
         The passphrase must open the key (so only its holder adds a certificate to it); the
@@ -272,7 +288,7 @@ class Station:
     def export_trust(
         self,
         path: Path,
-        passphrase: str,
+        passphrase: str | Secret,
         *,
         filing_number: str | None = None,
         since: int | None = None,
@@ -349,7 +365,7 @@ class Station:
         return states
 
     # --- revocation ------------------------------------------------------------------------
-    def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | None = None) -> Revocation:
+    def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | Secret | None = None) -> Revocation:
         """Revoke in the register (audited) and in this station's trust store; then the automatic
         backup, if configured (``last_backup_note`` says how it went).
 
@@ -365,7 +381,7 @@ class Station:
         return revocation
 
     # --- the register's evidence (register_proof) -------------------------------------------
-    def checkpoint_signer(self, reg: Register, passphrase: str) -> CheckpointSigner:
+    def checkpoint_signer(self, reg: Register, passphrase: str | Secret) -> CheckpointSigner:
         """The newest unrevoked institution key this station holds, unlocked to sign checkpoints."""
         revoked = {r.target for r in reg.revocations() if r.scope == "key"}
         held = set(self.keystore.kids())
@@ -392,12 +408,12 @@ class Station:
                 problems += reg.check_against(against, trusted)
         return problems
 
-    def sign_register(self, passphrase: str) -> Checkpoint | None:
+    def sign_register(self, passphrase: str | Secret) -> Checkpoint | None:
         """Sign the register's current head (after revocations made without the passphrase)."""
         with self.register() as reg:
             return reg.sign_head(self.checkpoint_signer(reg, passphrase))
 
-    def after_change(self, passphrase: str | None, why: str) -> str | None:
+    def after_change(self, passphrase: str | Secret | None, why: str) -> str | None:
         """The hook after every batch and revocation: the automatic backup (docs/backup.md)."""
         from certgen.station.backup import auto_backup
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from certgen.exceptions import CertkioskError, ConfigError
+from certgen.secret import Secret
 
 if TYPE_CHECKING:
     from certgen.station.home import StationHome
@@ -96,22 +97,21 @@ def home_of(ctx: click.Context) -> StationHome:
     return _ref(ctx).home
 
 
-def read_passphrase(path: Path | None, *, confirm: bool = False) -> str:
+def read_passphrase(path: Path | None, *, confirm: bool = False) -> Secret:
     """From ``--passphrase-file``, else ``$CERTKIOSK_PASSPHRASE``, else a hidden prompt."""
     if path is not None:
         try:
-            return path.read_text("utf-8").rstrip("\r\n")
+            return Secret(path.read_text("utf-8").rstrip("\r\n"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"无法读取口令文件 {path}：{getattr(exc, 'strerror', None) or exc}") from None
     env = os.environ.get(ENV_PASSPHRASE)
     if env:
-        return env
+        return Secret(env)
     if not sys.stdin.isatty():
         raise ConfigError(
             f"需要私钥口令：请用 --passphrase-file 或环境变量 {ENV_PASSPHRASE} 提供（非交互环境无法提示输入）"
         )
-    value: str = click.prompt("私钥口令 / Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value
+    return Secret(click.prompt("私钥口令 / Passphrase", hide_input=True, confirmation_prompt=confirm))
 
 
 def json_line(data: Any) -> None:

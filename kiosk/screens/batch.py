@@ -16,6 +16,7 @@ from certgen.issuing.batch import BatchPlan, BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import Roster, read_roster
 from certgen.labels import label
+from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 from kiosk.widgets.forms import FORM_CHOICES, FORMS_OF
@@ -71,14 +72,14 @@ class BatchScreen(StationScreen):
     def load(self) -> None:
         roster = Path(self.query_one("#field-roster", Field).value.strip())
         photos_text = self.query_one("#field-photos", Field).value.strip()
-        passphrase = self.query_one("#field-batch-passphrase", Field).value
+        passphrase = Secret(self.query_one("#field-batch-passphrase", Field).value)
         self.query_one("#load", Button).disabled = True
         self.query_one("#result", Static).update(f"正在检查名册 {roster} ……")
         forms = FORMS_OF[str(self.query_one("#batch-form", Select).value)]
         self.load_worker(roster, Path(photos_text) if photos_text else None, passphrase, forms)
 
     @work(thread=True, exclusive=True, group="batch")
-    def load_worker(self, roster: Path, photos: Path | None, passphrase: str, forms: tuple[str, ...]) -> None:
+    def load_worker(self, roster: Path, photos: Path | None, passphrase: Secret, forms: tuple[str, ...]) -> None:
         """Reading and checking every row lays each certificate out: seconds for a large roster."""
         try:
             issuer = Issuer(self.station, passphrase, forms=forms)

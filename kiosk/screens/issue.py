@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from certgen.labels import label
 from certgen.levels import LEVELS
 from certgen.pdf.template import available_templates
 from certgen.record import CertificateRecord, check_field
+from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
 from kiosk.widgets.field import Field
 from kiosk.widgets.forms import FORM_CHOICES, FORM_TEXT, FORMS_OF
@@ -53,7 +53,7 @@ class IssueScreen(StationScreen):
                 yield Label(label("id_type"), classes="label")
                 yield Select([(f"{k} {v}", k) for k, v in ID_TYPES.items()], value=201, allow_blank=False, id="id_type")
             for text, key, hint in TEXT_FIELDS[1:]:
-                default = dt.date.today().isoformat() if key == "issue_date" else ""
+                default = self.today().isoformat() if key == "issue_date" else ""
                 yield Field(
                     text,
                     key,
@@ -136,7 +136,7 @@ class IssueScreen(StationScreen):
     def sign(self) -> None:
         if self.record is None:
             return
-        passphrase = self.query_one("#field-passphrase", Field).value
+        passphrase = Secret(self.query_one("#field-passphrase", Field).value)
         template = str(self.query_one("#template", Select).value)
         forms = FORMS_OF[str(self.query_one("#form", Select).value)]
         self.query_one("#sign", Button).disabled = True
@@ -145,7 +145,7 @@ class IssueScreen(StationScreen):
 
     @work(thread=True, exclusive=True, group="issue")
     def issue_worker(
-        self, record: CertificateRecord, passphrase: str, template: str, forms: tuple[str, ...] = ("paper",)
+        self, record: CertificateRecord, passphrase: Secret, template: str, forms: tuple[str, ...] = ("paper",)
     ) -> None:
         try:
             issuer = Issuer(self.station, passphrase, template_name=template, forms=forms)

@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from certgen.bundle import import_lines, signer_standing
 from certgen.number import check_filing_number
+from certgen.secret import Secret
 from certgen.station.backup import check_backup, create_backup, restore_backup
 from certgen.trust import PublicKeyInfo, grouped_fingerprint, key_fingerprint
 from kiosk.screens.base import StationScreen
@@ -79,7 +80,7 @@ class KeysScreen(StationScreen):
         result = self.query_one("#keys-result", Static)
         try:
             if event.button.id == "create":
-                first, second = value("new-passphrase"), value("new-passphrase-again")
+                first, second = Secret(value("new-passphrase")), Secret(value("new-passphrase-again"))
                 if first != second:
                     self.query_one("#field-new-passphrase-again", Field).show_error("两次输入的口令不一致")
                     return
@@ -87,7 +88,7 @@ class KeysScreen(StationScreen):
                 self.create_worker(value("filing").strip(), value("institution").strip(), first)
             elif event.button.id == "export":
                 path = Path(value("bundle").strip())
-                done = self.station.export_trust(path, value("sign-passphrase"))
+                done = self.station.export_trust(path, Secret(value("sign-passphrase")))
                 result.update(
                     f"已导出 {path}（第{done.sequence}号，密钥 {done.keys} 个，吊销 {done.revocations} 条）\n"
                     f"文件 SHA-256：{grouped_fingerprint(done.fingerprint)}\n"
@@ -97,7 +98,7 @@ class KeysScreen(StationScreen):
                 self.import_bundle(Path(value("bundle").strip()))
             elif event.button.id == "backup":
                 event.button.disabled = True
-                self.backup_worker(Path(value("backup-file").strip()), value("sign-passphrase"))
+                self.backup_worker(Path(value("backup-file").strip()), Secret(value("sign-passphrase")))
             elif event.button.id == "backup-check":
                 check = check_backup(Path(value("backup-file").strip()))
                 result.update(
@@ -110,7 +111,7 @@ class KeysScreen(StationScreen):
             self.fail(exc)
 
     @work(thread=True, exclusive=True, group="backup")
-    def backup_worker(self, path: Path, passphrase: str) -> None:
+    def backup_worker(self, path: Path, passphrase: Secret) -> None:
         try:
             done = create_backup(self.station.home, path, passphrase)
         except Exception as exc:
@@ -185,7 +186,7 @@ class KeysScreen(StationScreen):
         self.refresh_keys()
 
     @work(thread=True, exclusive=True, group="keys")
-    def create_worker(self, filing: str, institution: str, passphrase: str) -> None:
+    def create_worker(self, filing: str, institution: str, passphrase: Secret) -> None:
         try:
             info, previous = self.station.new_key(filing, institution, passphrase)
         except Exception as exc:

@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from certgen.labels import label
+from certgen.secret import Secret
 from certgen.station.register import STATUS_TEXT
 from certgen.trust import SCOPE_TEXT
 from kiosk.screens.base import StationScreen
@@ -75,7 +76,7 @@ class RegisterScreen(StationScreen):
         if not reason:
             self.query_one("#field-reason", Field).show_error("吊销必须填写原因")
             return
-        passphrase = self.query_one("#field-revoke-passphrase", Field).value
+        passphrase = Secret(self.query_one("#field-revoke-passphrase", Field).value)
         if not passphrase:
             self.query_one("#field-revoke-passphrase", Field).show_error("吊销需要私钥口令：登记库用机构密钥签名")
             return
