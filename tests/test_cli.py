@@ -93,3 +93,10 @@ def test_python_dash_m_kiosk_runs(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0 and "有效" in done.stdout
+
+
+def test_print_without_files_or_list_is_a_usage_error(tmp_path: Path) -> None:
+    code, out, err = run("print", home=tmp_path)
+    assert code == 2 and out == ""
+    assert "请给出要打印的PDF文件，或用 --list 列出打印机" in err and "print [OPTIONS] [FILES]" in err
+    assert "Traceback" not in err

@@ -4,6 +4,7 @@ which must agree because both call the same certgen / verify service."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -137,3 +138,53 @@ def test_issue_a_roster_with_relative_photo_names_from_both_front_ends(
     app = drive(station, "batch", script)
     assert notes(app, "error") == []
     assert "待发 0，有错误 0 行，已发 5" in shown[0]
+
+
+def test_register_find_from_the_command_line_by_name_id_number_and_number(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from certgen.issuing.issuer import Issuer
+    from tests.conftest import resident_id
+
+    station, key = keyed_station
+    home = station.home.root
+    old = _issue(station, key, tmp_path)
+    issuer = Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")
+    with station.register() as reg:
+        other = issuer.issue(reg, make_record(name="李四", id_number=resident_id(3), level=2))
+        corrected, when = {"job_type": "数控车工"}, dt.date(2020, 12, 1)
+        new = issuer.reissue(reg, old.record.number or "", "correction", changes=corrected, issue_date=when)
+    old_no, new_no = old.record.number or "", new.record.number or ""
+
+    code, out, _ = run("register", "find", "张三", home=home)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"{old_no}  张三  三级/高级工  已发证，已吊销（证书）"
+    assert re.fullmatch(rf"    已换发（更正）：新证书 {new_no}（\S+）", lines[1])
+    assert lines[2] == f"{new_no}  张三  三级/高级工  已发证"
+    assert re.fullmatch(rf"    换发（更正）：替代原证书 {old_no}（\S+）", lines[3])
+    assert len(lines) == 4  # 李四 is not listed
+
+    code, out, _ = run("register", "find", "张三", "--json", home=home)
+    found = {f["number"]: f for f in map(json.loads, out.splitlines())}
+    assert code == 0 and set(found) == {old_no, new_no}
+    assert found[old_no]["revoked"] is True and found[old_no]["revocation"]["scope"] == "certificate"
+    assert found[new_no]["revoked"] is False and found[new_no]["revocation"] is None
+    assert found[new_no]["record"]["job_type"] == "数控车工" and found[old_no]["record"]["job_type"] is None
+    assert found[new_no]["reissues"] == found[old_no]["reissues"]
+    assert [(x["number"], x["replaces"], x["reason"]) for x in found[new_no]["reissues"]] == [
+        (new_no, old_no, "correction")
+    ]
+    assert all(f["status"] == "issued" and f["record"]["name"] == "张三" for f in found.values())
+
+    _, out, _ = run("register", "find", resident_id(3)[-6:], "--json", home=home)  # part of an ID number
+    assert [json.loads(line)["number"] for line in out.splitlines()] == [other.record.number]
+    _, out, _ = run("register", "find", other.record.number or "", home=home)
+    assert out == f"{other.record.number}  李四  二级/技师  已发证\n"
+
+    code, out, err = run("register", "find", "王五", home=home)
+    assert code == 0 and out == "没有找到包含「王五」的证书\n"
+    code, out, err = run("register", "find", "王五", "--json", home=home)
+    assert code == 0 and out == "" and "没有找到包含「王五」的证书" in err  # stdout stays JSON lines

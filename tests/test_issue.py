@@ -15,7 +15,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from certgen.exceptions import FontError, PhotoError, RecordError, TemplateError
+from certgen.exceptions import FontError, PhotoError, RecordError, RegisterError, TemplateError
 from certgen.issuing.issuer import Issuer
 from certgen.payload import decode
 from certgen.pdf.finish import ATTACHMENT_NAME, read_attachment
@@ -114,7 +114,7 @@ def test_institution_is_filled_in_and_must_match(issuer: Issuer) -> None:
     with issuer.station.register() as reg:
         issued = issuer.issue(reg, make_record())
         assert issued.record.evaluator == issued.record.issuer == "华晨汽车集团控股有限公司"
-        with pytest.raises(Exception, match="与签名密钥的机构"):
+        with pytest.raises(RegisterError, match="评价机构「别的机构」与签名密钥的机构「华晨汽车集团控股有限公司」不符"):
             issuer.issue(reg, make_record(evaluator="别的机构", issuer="别的机构"))
 
 
@@ -223,7 +223,7 @@ def test_truncated_photo(tmp_path: Path) -> None:
 
 
 def test_issue_dates_before_the_key_are_refused(issuer: Issuer) -> None:
-    with issuer.station.register() as reg, pytest.raises(Exception, match="没有在 2019-06-01 有效的签名密钥"):
+    with issuer.station.register() as reg, pytest.raises(RegisterError, match="没有在 2019-06-01 有效的签名密钥"):
         issuer.issue(reg, make_record(issue_date=dt.date(2019, 6, 1)))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -198,3 +199,73 @@ def test_the_issue_screen_prints_through_the_dialog(certificate: tuple[Station, 
     assert len(jobs) == 1 and jobs[0]["queue"] == QUEUE and jobs[0]["number"] == cert.record.number
     wait_for_output(str(jobs[0]["job_id"]))
     assert any("已提交打印" in (n.title or "") for n in app._notifications)
+
+
+def certkiosk(home: Path, *args: str) -> tuple[int, str, str]:
+    """Run ``certkiosk --home HOME ARGS`` as a user types it; (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+
+    result = CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_printers_and_print_list_show_every_queue_with_its_state(tmp_path: Path) -> None:
+    code, out, err = certkiosk(tmp_path, "printers")
+    assert code == 0, err
+    lines = {line.split()[0].removesuffix("（默认）"): line.split()[1:] for line in out.splitlines()}
+    assert lines[QUEUE][0] in ("空闲", "正在打印") and lines[QUEUE][1] == "接受任务"
+    assert lines[STOPPED][0] == "已停止"
+    code, listed, err = certkiosk(tmp_path, "print", "--list")
+    assert code == 0, err
+    assert listed == out  # the same queues, written the same way
+
+
+def test_calibrate_prints_the_calibration_page(tmp_path: Path) -> None:
+    saved = tmp_path / "calibration.pdf"
+    code, out, err = certkiosk(tmp_path / "home", "calibrate", "--printer", QUEUE, "--save", str(saved))
+    assert code == 0, err
+    assert f"校准页已保存到 {saved}" in out
+    [job_id] = re.findall(rf"校准页已提交 {QUEUE}，任务号 ({QUEUE}-[0-9]+)。", out)
+    with pdfplumber.open(saved) as doc:
+        assert "100mm × 100mm" in doc.pages[0].extract_text()
+    ruler = " ".join(str(mm) for mm in range(10, 300, 10))  # the page's millimetre ruler
+    with pdfplumber.open(wait_for_output(job_id)) as doc:  # what CUPS printed
+        assert ruler in doc.pages[0].extract_text()
+        assert (round(doc.pages[0].width), round(doc.pages[0].height)) in ((842, 595), (595, 842))
+
+
+def test_offsets_stored_by_calibrate_move_a_later_print(certificate: tuple[Station, Issued]) -> None:
+    station, cert = certificate
+    home = station.home.root
+    code, out, err = certkiosk(home, "calibrate", "--printer", QUEUE, "--offset-x", "2", "--offset-y", "-1.5")
+    assert code == 0, err
+    assert f"已保存打印机 {QUEUE} 的偏移：x +2mm，y -1.5mm" in out
+    code, out, err = certkiosk(home, "calibrate", "--printer", QUEUE, "--offset-y", "1")  # x is kept
+    assert code == 0, err
+    assert load_offsets(station.home)[QUEUE] == (2.0, 1.0)
+    code, out, err = certkiosk(home, "print", "--printer", QUEUE, str(cert.path))
+    assert code == 0, err
+    submitted = rf"已提交 {cert.path.name} → {QUEUE}，任务号 ({QUEUE}-[0-9]+)，1 份，校准偏移 x\+2mm y\+1mm"
+    [job_id] = re.findall(submitted, out)
+    left, top, width, _, _ = qr_geometry(wait_for_output(job_id))
+    assert abs(width - 30.0) <= 0.2
+    assert abs(left - (236.0 + 2.0)) <= 0.25 and abs(top - (36.0 - 1.0)) <= 0.25  # right 2 mm, up 1 mm
+
+
+def test_a_stopped_queue_is_reported_by_each_printing_command(certificate: tuple[Station, Issued]) -> None:
+    station, cert = certificate
+    home = station.home.root
+    for args in (
+        ("calibrate", "--printer", STOPPED),
+        ("calibrate", "--printer", STOPPED, "--offset-x", "1"),
+        ("print", "--printer", STOPPED, str(cert.path)),
+    ):
+        code, out, err = certkiosk(home, *args)
+        assert code == 2, (args, out)
+        assert err.startswith(f"错误：打印机 {STOPPED} 已停止") and "请先在 CUPS 中启用" in err, args
+        assert "任务号" not in out and "Traceback" not in err
+    assert STOPPED not in load_offsets(station.home)
+    with station.register() as reg:
+        assert not [e for e in reg.audit_entries() if e.action == "certificate.print"]

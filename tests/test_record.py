@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from certgen.exceptions import FieldError, RecordError
-from certgen.idtypes import ID_TYPES, check_id_number, gb11643_check_char
+from certgen.idtypes import check_id_number, gb11643_check_char
 from certgen.record import TEXT_LIMITS, CertificateRecord, check_field
 from tests.conftest import VECTORS, make_record
 
@@ -123,7 +123,9 @@ def test_other_document_types(id_type: int, number: str, ok: bool | None) -> Non
 
 
 def test_twelve_document_types() -> None:
-    assert sorted(ID_TYPES) == [201, 208, 210, 213, 227, 233, 237, 238, 239, 240, 241, 299]
+    accepted = [code for code in range(1000) if check_field("id_type", code) is None]
+    assert accepted == [201, 208, 210, 213, 227, 233, 237, 238, 239, 240, 241, 299]  # 004 附件4
+    assert "202」无效：应为201=居民身份证、227=中国护照" in (check_field("id_type", 202) or "")
     with pytest.raises(RecordError, match="证件类型"):
         make_record(id_type=202)
 
@@ -186,8 +188,25 @@ def test_check_field_for_forms() -> None:
     assert "第16位" in (check_field("number", "Y000021012001209000001") or "")
 
 
-def test_limits_are_declared_for_every_text_field() -> None:
-    assert set(TEXT_LIMITS) == {"name", "occupation", "job_type", "employer", "evaluator", "issuer"}
+def test_every_text_field_of_a_record_refuses_text_over_its_limit() -> None:
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(CertificateRecord)
+    text_fields = [f.name for f in dataclasses.fields(CertificateRecord) if hints[f.name] in (str, str | None)]
+    assert "name" in text_fields and "issuer" in text_fields
+    for field in text_fields:  # a field added later without a limit fails here
+        with pytest.raises(RecordError, match=rf"\({field}\)"):
+            make_record(**{field: "张" * 201})
+    for field, limit in TEXT_LIMITS.items():  # the free-text fields: up to the stated limits
+        make_record(**{field: "A" * limit.chars})
+        with pytest.raises(RecordError, match=f"上限{limit.chars}个"):
+            make_record(**{field: "A" * (limit.chars + 1)})
+        hanzi = min(limit.chars, limit.utf8 // 3)  # 3 UTF-8 bytes each
+        make_record(**{field: "张" * hanzi})
+        bound = f"上限{limit.utf8}字节" if hanzi < limit.chars else f"上限{limit.chars}个"
+        with pytest.raises(RecordError, match=bound):
+            make_record(**{field: "张" * (hanzi + 1)})
 
 
 def _permanent_residence_id(born: str, sequence: str = "001") -> str:

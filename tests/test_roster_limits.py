@@ -9,12 +9,15 @@ import pytest
 from openpyxl import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
-from certgen.issuing.roster import MAX_ROWS, RosterError, read_roster
+from certgen.issuing.roster import RosterError, read_roster
 from tests.test_batch import roster_rows, write_csv
 
 
-def test_the_default_row_limit() -> None:
-    assert MAX_ROWS == 100_000
+def test_the_default_row_limit_is_100000_rows(tmp_path: Path) -> None:
+    path = tmp_path / "huge.json"
+    path.write_text("[" + ",".join(["{}"] * 100_001) + "]", "utf-8")  # counted before any row is read
+    with pytest.raises(RosterError, match=r"huge\.json 超过100000行：请分批发证"):
+        read_roster(path)
 
 
 def test_json_nested_100000_deep_is_a_clear_message(tmp_path: Path) -> None:

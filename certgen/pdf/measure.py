@@ -2,8 +2,9 @@
 
 Measured with pdfplumber from what is actually drawn: the page box, the largest stroked rectangle
 (the border) and its line width, the size of the characters inside each text block, the span of
-the QR code's dark modules (or a square image where the QR is), the photo image, and whether
-anything is drawn inside the QR code's 4-module quiet zone.
+the QR code's dark modules (or a square image where the QR is) and where it sits, the photo image,
+whether anything is drawn inside the QR code's 4-module quiet zone, and whether every font the
+page uses is embedded (a PDF without its fonts prints with whatever the printer substitutes).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def measure(pdf_path: Path, template: Template) -> tuple[list[Measurement], list
         stroked = [r for r in page.rects if r.get("stroke")]
         border = max(stroked, key=lambda r: r["width"] * r["height"], default=None)
         rows += [
+            Measurement("边框左边距", template.border.x, _mm(border["x0"]) if border else None, "mm"),
+            Measurement("边框上边距", template.border.y, _mm(border["top"]) if border else None, "mm"),
             Measurement("边框宽度", template.border.w, _mm(border["width"]) if border else None, "mm"),
             Measurement("边框高度", template.border.h, _mm(border["height"]) if border else None, "mm"),
             Measurement("边框线宽", template.border_pt, float(border["linewidth"]) if border else None, "pt"),
@@ -106,6 +109,8 @@ def measure(pdf_path: Path, template: Template) -> tuple[list[Measurement], list
             qr_box = (q["x0"], q["top"], q["x1"], q["bottom"])
             module_pt = (q["x1"] - q["x0"]) / 25  # unknown version: assume a conservative 25 modules
         rows += [
+            Measurement("二维码左边距", template.qr.x, _mm(qr_box[0]) if qr_box else None, "mm"),
+            Measurement("二维码上边距", template.qr.y, _mm(qr_box[1]) if qr_box else None, "mm"),
             Measurement("二维码宽度", template.qr.w, _mm(qr_box[2] - qr_box[0]) if qr_box else None, "mm"),
             Measurement("二维码高度", template.qr.h, _mm(qr_box[3] - qr_box[1]) if qr_box else None, "mm"),
         ]
@@ -128,7 +133,30 @@ def measure(pdf_path: Path, template: Template) -> tuple[list[Measurement], list
             ]  # fmt: skip
             if intruders:
                 problems.append(f"二维码四周4个模块（{_mm(quiet):.2f}mm）的静区内有{len(intruders)}个其他标记")
-        return rows, problems
+    problems += [f"字体 {name} 没有嵌入PDF（打印时会被替换成别的字体）" for name in unembedded_fonts(pdf_path)]
+    return rows, problems
+
+
+def unembedded_fonts(pdf_path: Path) -> list[str]:
+    """The names of the first page's fonts whose font program is not in the PDF (Type 3 fonts
+    are drawn by the PDF itself and count as embedded)."""
+    import pikepdf
+
+    try:
+        pdf = pikepdf.open(pdf_path)
+    except (OSError, pikepdf.PdfError) as exc:
+        raise CertkioskError(f"无法读取PDF {pdf_path}：{exc}") from None
+    missing: list[str] = []
+    with pdf:
+        fonts = pdf.pages[0].resources.get("/Font", pikepdf.Dictionary())
+        for font in fonts.values():
+            if font.get("/Subtype") == "/Type3":
+                continue
+            described = font.DescendantFonts[0] if font.get("/Subtype") == "/Type0" else font
+            descriptor = described.get("/FontDescriptor", pikepdf.Dictionary())
+            if not any(key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")):
+                missing.append(str(font.get("/BaseFont", "?")).lstrip("/"))
+    return sorted(set(missing))
 
 
 def font_note(pdf_path: Path, template: Template) -> str:

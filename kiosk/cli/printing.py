@@ -9,8 +9,22 @@ import click
 from kiosk.cli.base import cli, station_of
 
 
+def echo_queues() -> None:
+    """One line per CUPS queue: name, default mark, state, whether it accepts jobs (``printers``
+    and ``print --list``)."""
+    from certgen.station.printing import list_queues
+
+    queues = list_queues()
+    if not queues:
+        click.echo("CUPS 中没有打印机")
+    for q in queues:
+        click.echo(
+            f"{q.name}{'（默认）' if q.default else ''}  {q.state_text}  {'接受任务' if q.accepting else '不接受任务'}"
+        )
+
+
 @cli.command("print")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--printer", "queue", help="CUPS queue (default: the system default). / 打印机队列。")
 @click.option("--copies", type=click.IntRange(1, 99), default=1, show_default=True, help="Copies. / 份数。")
 @click.option("--list", "list_queues_flag", is_flag=True, help="List the queues and exit. / 列出打印机。")
@@ -19,6 +33,11 @@ def print_cmd(
     ctx: click.Context, files: tuple[Path, ...], queue: str | None, copies: int, list_queues_flag: bool
 ) -> None:
     """Print certificates at 100% on A4 through CUPS. / 通过 CUPS 按 100% 比例在 A4 上打印证书。"""
+    if list_queues_flag:
+        echo_queues()
+        return
+    if not files:
+        raise click.UsageError("请给出要打印的PDF文件，或用 --list 列出打印机 / give the PDF files to print, or --list")
     from certgen.issuing.printing import print_files
 
     home = station_of(ctx).home.ensure()
@@ -30,15 +49,7 @@ def print_cmd(
 @cli.command("printers")
 def printers_cmd() -> None:
     """List CUPS queues and their state. / 列出打印机及其状态。"""
-    from certgen.station.printing import list_queues
-
-    queues = list_queues()
-    if not queues:
-        click.echo("CUPS 中没有打印机")
-    for q in queues:
-        click.echo(
-            f"{q.name}{'（默认）' if q.default else ''}  {q.state_text}  {'接受任务' if q.accepting else '不接受任务'}"
-        )
+    echo_queues()
 
 
 @cli.command("calibrate")

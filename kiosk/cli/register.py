@@ -58,8 +58,8 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     found = station.find_certificates(text)
     with station.register() as reg:
         links = {state.certificate.number: reg.reissue_links(state.certificate.number) for state in found}
-    if not found:
-        click.echo(f"没有找到包含「{text}」的证书")
+    if not found:  # with --json, standard output stays JSON lines only (none)
+        click.echo(f"没有找到包含「{text}」的证书", err=as_json)
     for state in found:
         item = state.certificate
         if as_json:
