@@ -15,12 +15,10 @@ from certgen.files import write_bytes_atomic
 from certgen.station.home import StationHome
 from verify.status import VerificationStatus
 
-LOG_FILE = "kiosk-log.jsonl"
-
 
 def log_path(home: StationHome) -> Path:
     """Where the kiosk log is kept."""
-    return home.root / LOG_FILE
+    return home.kiosk_log_path
 
 
 def _utc(now: _dt.datetime | None) -> _dt.datetime:

@@ -97,7 +97,7 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
 
     run = run_archive(
         [batch.folder, scan], station.trust.load(),
-        state_path=default_state_path(home.root / "verify-runs", [batch.folder, scan]), force=True,
+        state_path=default_state_path(home.verify_runs_dir, [batch.folder, scan]), force=True,
     )  # fmt: skip
     valid = sum(r.valid for r in run.results)
     problems = tuple(r.line() for r in run.results if not r.valid)

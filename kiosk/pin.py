@@ -18,7 +18,6 @@ from certgen.exceptions import ConfigError
 from certgen.files import write_bytes_atomic
 from certgen.station.home import StationHome
 
-PIN_FILE = "kiosk-pin.json"
 MIN_LENGTH, MAX_LENGTH = 6, 64
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 """scrypt cost (16 MiB of memory, tens of milliseconds per attempt)."""
@@ -28,7 +27,7 @@ MAX_DELAY = 300.0
 
 def pin_path(home: StationHome) -> Path:
     """Where the PIN's hash is kept."""
-    return home.root / PIN_FILE
+    return home.kiosk_pin_path
 
 
 def check_new_pin(pin: str) -> None:

@@ -14,8 +14,6 @@ from typing import Any
 from certgen.exceptions import ConfigError
 from certgen.station.home import StationHome
 
-SETTINGS_FILE = "settings.json"
-
 
 @dataclass(frozen=True)
 class StationSettings:
@@ -38,7 +36,7 @@ class StationSettings:
 
 def settings_path(home: StationHome) -> Path:
     """Where the station's settings live."""
-    return home.root / SETTINGS_FILE
+    return home.settings_path
 
 
 def load_settings(home: StationHome) -> StationSettings:

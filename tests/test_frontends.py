@@ -188,3 +188,27 @@ def test_register_find_from_the_command_line_by_name_id_number_and_number(
     assert code == 0 and out == "没有找到包含「王五」的证书\n"
     code, out, err = run("register", "find", "王五", "--json", home=home)
     assert code == 0 and out == "" and "没有找到包含「王五」的证书" in err  # stdout stays JSON lines
+
+
+def test_every_file_a_station_writes_in_its_home_is_a_path_its_home_names(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    # every station path comes from StationHome (certkiosk locate lists them), not from code of its own
+    station, key = keyed_station
+    cert = _issue(station, key, tmp_path)
+    station.revoke("certificate", cert.record.number or "", "测试", PASSPHRASE)
+    home = station.home.root
+    assert run("verify", str(cert.path.parent), home=home)[0] == 1  # revoked
+    assert run("trust", "export", str(tmp_path / "b.json"), "--passphrase-file", str(_passfile(tmp_path)),
+               home=home)[0] == 0  # fmt: skip
+    _, out, _ = run("locate", "--json", home=home)
+    named = {Path(p).name for p in json.loads(out).values()}
+    companions = {f"{n}{s}" for n in named for s in ("-wal", "-shm", "-journal")}
+    written = {p.name for p in home.iterdir()}
+    assert written - named - companions == set()
+
+
+def _passfile(tmp_path: Path) -> Path:
+    path = tmp_path / "passphrase"
+    path.write_text(PASSPHRASE, "utf-8")
+    return path

@@ -158,7 +158,9 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     assert truncated[0].reasons == (Reason.UNREADABLE_FILE,)
     bomb = io.BytesIO()
     Image.new("1", (20_000, 12_000), 1).save(bomb, "PNG")
+    before = Image.MAX_IMAGE_PIXELS  # checked from the header; the process-wide setting is left alone
     assert "解压炸弹" in verify_bytes(bomb.getvalue(), "bomb.png", trust())[0].findings[0].detail
+    assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_several_certificates_on_one_page() -> None:

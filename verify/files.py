@@ -40,6 +40,12 @@ from verify.reasons import Reason
 from verify.scan import Decoder, Found, find_codes
 from verify.status import VerificationStatus
 
+# Each image is checked against this module's own pixel limit from its header before decoding;
+# Pillow's warning between its default limit and twice it says nothing more (set once, at import,
+# never changed: Image.MAX_IMAGE_PIXELS itself is left alone, the UI opens images in threads).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 PDF_DPI = 200
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 PDF_SUFFIXES = {".pdf"}
@@ -99,48 +105,43 @@ def _frames(
 ) -> Iterator[tuple[int | None, Image.Image | None, Callable[[], Image.Image] | str]]:
     """Each page of an image file: (page, a fast grey preview or None, a loader of the full page),
     or a reason the file is unreadable in place of the loader."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                img = _open(data)
-                frames = getattr(img, "n_frames", 1)
-                if frames > limits.max_pages:
-                    yield None, None, f"图片有{frames}页，上限{limits.max_pages}页：未处理"
-                    return
-                if frames == 1:
-                    preview = None
-                    if img.format == "JPEG" and max(img.size) >= FAST_SIDE:
-                        small = _open(data)
-                        small.draft("L", (small.width // 2, small.height // 2))
-                        small.load()
-                        preview = _upright(small)
+        img = _open(data)  # the header only: the size is known before anything is decoded
+        if img.width * img.height > limits.max_pixels:
+            raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+        frames = getattr(img, "n_frames", 1)
+        if frames > limits.max_pages:
+            yield None, None, f"图片有{frames}页，上限{limits.max_pages}页：未处理"
+            return
+        if frames == 1:
+            preview = None
+            if img.format == "JPEG" and max(img.size) >= FAST_SIDE:
+                small = _open(data)
+                small.draft("L", (small.width // 2, small.height // 2))
+                small.load()
+                preview = _upright(small)
 
-                    def full() -> Image.Image:
-                        image = _open(data)
-                        image.draft("L", image.size)  # a colour JPEG decodes straight to grey, what is read
-                        image.load()
-                        return _upright(image)
+            def full() -> Image.Image:
+                image = _open(data)
+                image.draft("L", image.size)  # a colour JPEG decodes straight to grey, what is read
+                image.load()
+                return _upright(image)
 
-                    yield None, preview, full
-                    return
-                for index in range(frames):
-                    img.seek(index)
-                    if img.width * img.height > limits.max_pixels:
-                        yield index + 1, None, f"第{index + 1}页像素过多（上限{limits.max_pixels}），疑似解压炸弹"
-                        continue
-                    frame = img.convert("L")
-                    yield index + 1, None, lambda frame=frame: frame  # type: ignore[misc]
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                yield None, None, f"像素过多（上限{limits.max_pixels}），疑似解压炸弹"
-            except UnidentifiedImageError:
-                yield None, None, "不是可识别的图片或PDF文件"
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                yield None, None, f"图片已损坏或不完整：{exc}"
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+            yield None, preview, full
+            return
+        for index in range(frames):
+            img.seek(index)
+            if img.width * img.height > limits.max_pixels:
+                yield index + 1, None, f"第{index + 1}页像素过多（上限{limits.max_pixels}），疑似解压炸弹"
+                continue
+            frame = img.convert("L")
+            yield index + 1, None, lambda frame=frame: frame  # type: ignore[misc]
+    except Image.DecompressionBombError:  # ours, or Pillow's own above twice its default limit
+        yield None, None, f"像素过多（上限{limits.max_pixels}），疑似解压炸弹"
+    except UnidentifiedImageError:
+        yield None, None, "不是可识别的图片或PDF文件"
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        yield None, None, f"图片已损坏或不完整：{exc}"
 
 
 def _codes(image: Image.Image, decoder: Decoder, codes: list[Found] | None = None) -> list[str]:

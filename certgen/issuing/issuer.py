@@ -103,8 +103,8 @@ class Issuer:
 
     def __post_init__(self, passphrase: str | Secret) -> None:
         self.secret = Secret.of(passphrase)
-        self.template = load_template(self.template_name, self.station.home.root / "templates")
-        self.font = choose_font(self.font_path, [self.station.home.root / "fonts"], kind=self.template.font)
+        self.template = load_template(self.template_name, self.station.home.templates_dir)
+        self.font = choose_font(self.font_path, [self.station.home.fonts_dir], kind=self.template.font)
         self.out_dir = self.out_dir or self.station.home.output_dir
         unknown = [f for f in self.forms if f not in FORMS]
         if unknown or not self.forms:
@@ -211,11 +211,11 @@ class Issuer:
         if self.in_worker:
             yield Recovery()
             return
-        with issuing_lock(self.station.home.root) as outermost:
+        with issuing_lock(self.station.home.issue_lock_path) as outermost:
             if outermost:
                 if reg.signer is None and self.station.keystore.kids():  # a revocation by recovery is signed too
                     reg.signer = self.station.checkpoint_signer(reg, self.secret)
-                self.last_recovery = recover_station(reg, self.station.home.root, self.station.trust, scan)
+                self.last_recovery = recover_station(reg, self.station.home, self.station.trust, scan)
             yield self.last_recovery if outermost else Recovery()
             if outermost:
                 settle(reg)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
+from certgen.station.home import StationHome
 from certgen.station.register import Register
 from certgen.trust import Revocation, TrustStore
 
@@ -173,9 +174,9 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     )
 
 
-def recover_station(reg: Register, home_root: Path, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:
+def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:
     """:func:`recover` for a station: quarantine in its home, and its trust store learns the revocations."""
-    result = recover(reg, home_root / "quarantine", folders)
+    result = recover(reg, home.quarantine_dir, folders)
     if result.revocations:
         trust.save(trust.load().with_revocations(list(result.revocations)))
     return result

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
 from certgen.exceptions import PhotoError
+
+# Each image is checked against this module's own pixel limit from its header before decoding;
+# Pillow's warning between its default limit and twice it says nothing more (set once, at import,
+# never changed: Image.MAX_IMAGE_PIXELS itself is left alone, the UI opens images in threads).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 MAX_PIXELS = 40_000_000
 """Pillow's decompression-bomb limit for photos (a 2-inch photo at 600 dpi is under 1.2 million)."""

@@ -18,6 +18,12 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from certgen.exceptions import SealError
 
+# Each image is checked against this module's own pixel limit from its header before decoding;
+# Pillow's warning between its default limit and twice it says nothing more (set once, at import,
+# never changed: Image.MAX_IMAGE_PIXELS itself is left alone, the UI opens images in threads).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 MIN_DPI = 200
 """Refused below this resolution at the printed size."""
 GOOD_DPI = 300
@@ -53,26 +59,22 @@ def _transparent_white(image: Image.Image) -> Image.Image:
 
 def prepare_seal(path: Path, size_mm: float) -> PreparedSeal:
     """Load and check a station's seal for a ``size_mm`` square box; SealError naming the problem."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                if opened.format != "PNG":
-                    raise SealError(f"印章文件 {path} 应为 PNG（透明背景），实际为 {opened.format}")
-                opened.load()
-                image = opened.copy()
+        with Image.open(path) as opened:  # the header only: the size is known before decoding
+            if opened.format != "PNG":
+                raise SealError(f"印章文件 {path} 应为 PNG（透明背景），实际为 {opened.format}")
+            if opened.width * opened.height > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{opened.width}x{opened.height}")
+            opened.load()
+            image = opened.copy()
     except FileNotFoundError:
         raise SealError(f"印章文件 {path} 不存在") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise SealError(f"印章文件 {path} 像素过多（上限{MAX_PIXELS}）") from None
     except UnidentifiedImageError:
         raise SealError(f"印章文件 {path} 不是可识别的图片") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise SealError(f"印章文件 {path} 已损坏或不完整：{exc}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     w, h = image.size
     if abs(w / h - 1) > ASPECT_TOLERANCE:
         raise SealError(f"印章 {path} 应近似正方形：{w}×{h} 像素，宽高比偏差超过{ASPECT_TOLERANCE:.0%}")

@@ -49,8 +49,6 @@ SIGNATURE = "manifest.sig"
 REGISTER = "register.sqlite"
 HOME_PREFIX = "home/"
 PDF_PREFIX = "issued/"
-STATION_FILE = "station.json"
-SETTINGS_FILE = "backup.json"
 _SKIPPED = {"register.sqlite", "register.sqlite-wal", "register.sqlite-shm", "register.sqlite-journal",
             "issued", "verify-runs"}  # fmt: skip
 _NUMBER = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{13}[0-9]{2}[1-5][0-9]{6}(?![0-9])")
@@ -99,7 +97,7 @@ class RestoreResult:
 # --- station identity and settings -------------------------------------------------------------
 def station_id(home: StationHome) -> str:
     """The station's random id (created on first use): a backup names the station it came from."""
-    path = home.root / STATION_FILE
+    path = home.station_path
     try:
         return str(json.loads(path.read_text("utf-8"))["station_id"])
     except FileNotFoundError:
@@ -113,7 +111,7 @@ def station_id(home: StationHome) -> str:
 
 def load_settings(home: StationHome) -> dict[str, Any]:
     """``backup.json``: the automatic backup folder and count, and the last backup."""
-    path = home.root / SETTINGS_FILE
+    path = home.backup_settings_path
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
@@ -125,7 +123,7 @@ def load_settings(home: StationHome) -> dict[str, Any]:
 
 def save_settings(home: StationHome, settings: dict[str, Any]) -> None:
     home.ensure()
-    write_bytes_atomic(home.root / SETTINGS_FILE, json.dumps(settings, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_bytes_atomic(home.backup_settings_path, json.dumps(settings, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def set_auto_backup(home: StationHome, folder: Path | None, keep: int = 10) -> None:
@@ -311,7 +309,7 @@ def _check_backup(path: Path, extract_to: Path | None) -> BackupCheck:
         if cose.kid != kid_of(public) or not cose.verify(Ed25519PublicKey.from_public_bytes(public)):
             raise _refuse(path, "清单签名无效：清单在签名后被改动")
         kid = cose.kid.hex()
-        station_member = HOME_PREFIX + STATION_FILE
+        station_member = HOME_PREFIX + StationHome(Path(), "backup").station_path.name
         key_member = f"{HOME_PREFIX}keys/{kid}.pem"
         if station_member not in names or key_member not in files or key_member not in names:
             raise _refuse(path, f"清单由不属于此备份的密钥 {kid} 签名：清单来自另一站点")

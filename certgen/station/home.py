@@ -10,6 +10,14 @@ from pathlib import Path
 from certgen.exceptions import ConfigError
 
 ENV_HOME = "CERTKIOSK_HOME"
+LOCATION_LABELS: dict[str, str] = {
+    "home": "站点目录", "keys": "私钥目录", "trust": "信任库", "register": "登记库", "issued": "证书输出",
+    "profiles": "省份规则", "templates": "本站模板", "fonts": "本站字体", "seal": "机构印章",
+    "quarantine": "隔离文件", "verify-runs": "核验记录", "printing": "打印校准", "settings": "站点设置",
+    "backup-settings": "自动备份设置", "station": "站点标识", "trust-exports": "信任包序号",
+    "kiosk-log": "自助核验日志", "kiosk-pin": "自助核验口令", "issue-lock": "发证锁",
+}  # fmt: skip
+"""What ``certkiosk locate`` calls each of :meth:`StationHome.locations`."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,66 @@ class StationHome:
         return self.root / "issued"
 
     @property
+    def templates_dir(self) -> Path:
+        """The station's own certificate templates (``*.toml``), before the shipped ones."""
+        return self.root / "templates"
+
+    @property
+    def fonts_dir(self) -> Path:
+        """The station's own fonts (e.g. a licensed STKaiti), before the bundled one."""
+        return self.root / "fonts"
+
+    @property
+    def issue_lock_path(self) -> Path:
+        """The issuing lock: one issuing run per station (``flock``; holds the owner's pid)."""
+        return self.root / "issue.lock"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Certificate files recovery found for numbers that are not issued (moved here, listed)."""
+        return self.root / "quarantine"
+
+    @property
+    def verify_runs_dir(self) -> Path:
+        """Resumable archive runs: facts about file contents, keyed by SHA-256 (never verdicts)."""
+        return self.root / "verify-runs"
+
+    @property
+    def printing_path(self) -> Path:
+        """Printer queues' calibration offsets (JSON)."""
+        return self.root / "printing.json"
+
+    @property
+    def station_path(self) -> Path:
+        """Which institution this station is, for backups (JSON)."""
+        return self.root / "station.json"
+
+    @property
+    def backup_settings_path(self) -> Path:
+        """Automatic backups: the folder and how many to keep (JSON)."""
+        return self.root / "backup.json"
+
+    @property
+    def settings_path(self) -> Path:
+        """Station settings: retention, the kiosk's clear delay (JSON)."""
+        return self.root / "settings.json"
+
+    @property
+    def trust_exports_path(self) -> Path:
+        """The issuing side's trust-bundle sequence numbers and their issue times (JSON)."""
+        return self.root / "trust-exports.json"
+
+    @property
+    def kiosk_log_path(self) -> Path:
+        """The kiosk's log of checks (JSON lines; never names or ID numbers)."""
+        return self.root / "kiosk-log.jsonl"
+
+    @property
+    def kiosk_pin_path(self) -> Path:
+        """The kiosk operator PIN's salted scrypt hash (JSON, mode 0600)."""
+        return self.root / "kiosk-pin.json"
+
+    @property
     def profiles_dir(self) -> Path:
         """The station's own province profiles (``*.toml``), added to the bundled ones."""
         return self.root / "profiles"
@@ -90,6 +158,19 @@ class StationHome:
             "register": self.register_path,
             "issued": self.output_dir,
             "profiles": self.profiles_dir,
+            "templates": self.templates_dir,
+            "fonts": self.fonts_dir,
+            "seal": self.seal_path,
+            "quarantine": self.quarantine_dir,
+            "verify-runs": self.verify_runs_dir,
+            "printing": self.printing_path,
+            "settings": self.settings_path,
+            "backup-settings": self.backup_settings_path,
+            "station": self.station_path,
+            "trust-exports": self.trust_exports_path,
+            "kiosk-log": self.kiosk_log_path,
+            "kiosk-pin": self.kiosk_pin_path,
+            "issue-lock": self.issue_lock_path,
         }
 
 

@@ -20,8 +20,6 @@ from pathlib import Path
 
 from certgen.exceptions import IssueBusy
 
-LOCK_NAME = "issue.lock"
-
 
 @dataclass
 class _Held:
@@ -44,12 +42,13 @@ def _owner(fd: int) -> str:
 
 
 @contextmanager
-def issuing_lock(home_root: Path) -> Iterator[bool]:
+def issuing_lock(lock_path: Path) -> Iterator[bool]:
     """Hold the station's issuing lock; yields True for the outermost holder in this process.
 
     :class:`IssueBusy` ("另一个发证进程正在运行（pid N）") when another process or thread holds it.
     """
-    path = (home_root / LOCK_NAME).absolute()
+    path = lock_path.absolute()
+    home_root = path.parent
     me = threading.get_ident()
     with _guard:
         held = _held.get(path)

@@ -121,7 +121,7 @@ def find_queue(name: str | None) -> Queue:
 
 # --- calibration offsets ---------------------------------------------------------------------------
 def _offsets_path(home: StationHome) -> Path:
-    return home.root / "printing.json"
+    return home.printing_path
 
 
 def load_offsets(home: StationHome) -> dict[str, tuple[float, float]]:

@@ -272,7 +272,7 @@ class Station:
     @property
     def exports_path(self) -> Path:
         """The issuing side's bundle sequence counters and their issue times (JSON)."""
-        return self.home.root / "trust-exports.json"
+        return self.home.trust_exports_path
 
     def _export_log(self) -> dict[str, dict[str, str]]:
         try:

@@ -27,7 +27,7 @@ def layout_check_cmd(ctx: click.Context, pdf: Path, template_name: str, as_json:
     from certgen.pdf.measure import font_note, measure, report
     from certgen.pdf.template import load_template
 
-    template = load_template(template_name, station_of(ctx).home.root / "templates")
+    template = load_template(template_name, station_of(ctx).home.templates_dir)
     rows, problems = measure(pdf, template)
     ok = all(m.ok for m in rows) and not problems
     font = font_note(pdf, template)

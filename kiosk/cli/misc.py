@@ -30,14 +30,12 @@ def locate(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         json_line({"source": home.source} | {k: str(v) for k, v in places.items()})
         return
-    labels = {
-        "home": "站点目录", "keys": "私钥目录", "trust": "信任库", "register": "登记库",
-        "issued": "证书输出", "profiles": "省份规则",
-    }  # fmt: skip
+    from certgen.station.home import LOCATION_LABELS
+
     click.echo(f"站点目录来源：{home.source}")
     for key, path in places.items():
         state = "存在" if path.exists() else "尚未创建"
-        click.echo(f"{labels[key]:<6}  {path}  （{state}）")
+        click.echo(f"{LOCATION_LABELS[key]:<8}  {path}  （{state}）")
 
 
 # --- number ----------------------------------------------------------------------------------

@@ -33,11 +33,11 @@ def register_recover(ctx: click.Context, scan: tuple[Path, ...], passphrase_file
     station = station_of(ctx)
     if not station.home.register_path.exists():
         raise ConfigError(f"登记库 {station.home.register_path} 不存在")
-    with station.register() as reg, issuing_lock(station.home.root):
+    with station.register() as reg, issuing_lock(station.home.issue_lock_path):
         if station.keystore.kids():  # recovery may revoke a number: that commit is signed, as every revocation
             reg.signer = station.checkpoint_signer(reg, read_passphrase(passphrase_file))
         folders = tuple(sorted(set(reg.output_folders()) | set(scan)))
-        result = recover_station(reg, station.home.root, station.trust, folders)
+        result = recover_station(reg, station.home, station.trust, folders)
     for line in result.lines():
         click.echo(line)
     if not result:

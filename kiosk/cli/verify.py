@@ -88,7 +88,7 @@ def verify_cmd(
         from verify.executors import Executor, LocalExecutor
 
         station.home.ensure()
-        state = default_state_path(station.home.root / "verify-runs", list(paths))
+        state = default_state_path(station.home.verify_runs_dir, list(paths))
         executor: Executor = LocalExecutor(workers or os.cpu_count() or 1)
         if scheduler is not None:
             if workers is not None:

@@ -67,7 +67,7 @@ class ArchiveScreen(StationScreen):
             bundle, profiles = self.station.verification_data()
             run = run_archive(
                 [path], bundle, profiles=profiles,
-                state_path=default_state_path(self.station.home.root / "verify-runs", [path]),
+                state_path=default_state_path(self.station.home.verify_runs_dir, [path]),
                 progress=progress, today=self.today(),
             )  # fmt: skip
             if report is not None:

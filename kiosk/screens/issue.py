@@ -71,7 +71,7 @@ class IssueScreen(StationScreen):
                 )
             with Horizontal(classes="row"):
                 yield Label("模板", classes="label")
-                names = available_templates(self.station.home.root / "templates")
+                names = available_templates(self.station.home.templates_dir)
                 yield Select([(n, n) for n in names], value="liaoning-2020", allow_blank=False, id="template")
             with Horizontal(classes="row"):
                 yield Label("证书形式", classes="label")
