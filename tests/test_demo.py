@@ -16,6 +16,7 @@ def test_demo_issues_renders_and_verifies_then_reuses_its_home(tmp_path: Path) -
     first = runner.invoke(cli, ["--home", str(tmp_path), "demo"])
     assert first.exit_code == 0, first.output
     assert "发证：本次 20 张" in first.stdout and "核验：41 张证书，有效 41 张" in first.stdout
+    assert first.stderr == ""  # the first thing a new user sees: no library tracebacks or warnings
     assert (tmp_path / "demo-scan.png").stat().st_size > 10_000
     assert f"certkiosk --home '{tmp_path}' ui" in first.stdout
     second = runner.invoke(cli, ["--home", str(tmp_path), "demo"])

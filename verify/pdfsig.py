@@ -99,9 +99,13 @@ def signature_facts(data: bytes) -> dict[str, Any]:
         return {"present": b"/ByteRange" in data, "problem": f"PDF结构无法读取签名：{exc}"}
     if not signatures:
         return {"present": False}
-    # no trust roots: the signature's integrity is a fact of the bytes; trust is decided per run
-    context = ValidationContext(trust_roots=[], allow_fetching=False, revocation_mode="soft-fail")
     sig = signatures[0]  # ours is the first; anything after it is a change after signing
+    # The signature's integrity is a fact of the bytes; whom the signer is trusted as is decided on
+    # every run (exact certificate match in the trust store). The signing certificate is given as
+    # its own root only so that pyHanko's path building succeeds quietly (it logs a traceback
+    # for an unknown self-signed certificate); its "trusted" verdict is never used.
+    roots = [sig.signer_cert] if sig.signer_cert is not None else []
+    context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
     try:
         status = validate_pdf_signature(sig, context)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
