@@ -22,8 +22,8 @@ from certgen.station.home import StationHome
 from kiosk.checklog import KioskLog
 from kiosk.pin import check_pin, lockout_seconds
 from kiosk.screens.kiosk import KioskScreen
-from kiosk.screens.pin import PinDialog
 from kiosk.settings import load_settings
+from kiosk.widgets.pin_dialog import PinDialog
 from verify.status import VerificationStatus
 from verify.watch import POLL_SECONDS
 

@@ -38,8 +38,8 @@ from kiosk.cli import cli
 from kiosk.kiosk_app import KioskApp, KioskOptions, build_kiosk_app
 from kiosk.pin import check_pin, lockout_seconds, pin_path, set_pin
 from kiosk.screens.kiosk import KioskScreen
-from kiosk.screens.pin import PinDialog
 from kiosk.settings import settings_path
+from kiosk.widgets.pin_dialog import PinDialog
 from tests.conftest import PASSPHRASE, make_record
 from tests.helpers.video import first_readable_frame, page_scan, qr_page, slide_video
 from verify.camera import CameraLoop, CameraStatus, CodeSeen, Dedupe, FrameDecoder
