@@ -72,8 +72,13 @@ def atomic_write(path: Path, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]:
         if is_disk_full(exc) and not isinstance(exc, DiskFull):
             raise DiskFull(path) from None
         raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (where the file system allows it)."""
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:

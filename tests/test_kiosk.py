@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,8 +23,11 @@ from tests.conftest import PASSPHRASE, TODAY, make_record
 ROSTER = Path(__file__).resolve().parent.parent / "kiosk" / "demo_roster.csv"
 
 
-def drive(station: Station, start: str, script: Callable[[StationApp, Pilot[None]], Awaitable[None]]) -> StationApp:
-    app = build_app(station.home, start, today=lambda: TODAY)
+def drive(
+    station: Station, start: str, script: Callable[[StationApp, Pilot[None]], Awaitable[None]], today: dt.date = TODAY
+) -> StationApp:
+    """Run the station app on ``start`` under Pilot with ``script``; "today" is frozen."""
+    app = build_app(station.home, start, today=lambda: today)
 
     async def run() -> None:
         async with app.run_test(size=(150, 60)) as pilot:

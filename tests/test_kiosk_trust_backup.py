@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,9 +12,10 @@ from textual.widgets import Label
 from certgen.station import Station
 from certgen.station.backup import check_backup, create_backup
 from certgen.trust import PublicKeyInfo, grouped_fingerprint, key_fingerprint
-from kiosk.app import StationApp, build_app
+from kiosk.app import StationApp
 from kiosk.widgets.field import Field
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE
+from tests.test_kiosk import drive as drive_station
 from tests.test_kiosk import notes, press, settle, text_of
 from tests.test_trust_bundles import T0, make_station
 
@@ -23,15 +23,7 @@ TODAY = dt.date(2026, 3, 1)
 
 
 def drive(station: Station, start: str, script: Callable[[StationApp, Pilot[None]], Awaitable[None]]) -> StationApp:
-    app = build_app(station.home, start, today=lambda: TODAY)
-
-    async def run() -> None:
-        async with app.run_test(size=(150, 60)) as pilot:
-            await pilot.pause()
-            await script(app, pilot)
-
-    asyncio.run(run())
-    return app
+    return drive_station(station, start, script, today=TODAY)
 
 
 def test_a_new_key_for_a_trusted_institution_needs_the_operator_to_compare_fingerprints(

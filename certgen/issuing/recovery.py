@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from certgen.files import fsync_folder
 from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
 from certgen.station.home import StationHome
@@ -42,14 +43,7 @@ def temp_path(final: Path) -> Path:
 def publish(temp: Path, final: Path) -> None:
     """Rename the temporary file to its final name, durably."""
     os.replace(temp, final)
-    try:
-        fd = os.open(final.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_folder(final.parent)
 
 
 @dataclass(frozen=True)
