@@ -114,6 +114,38 @@ def find_font(kind: str, extra: list[Path] | None = None) -> Path | None:
     return None
 
 
+class _TableSlices:
+    """A font table read in place: slicing copies only the slice (reportlab's subsetting slices
+    the glyph table per glyph, but copied the whole 15.7 MB table for every document first)."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def __getitem__(self, index: slice) -> bytes:
+        return bytes(self._view[index])
+
+
+def _share_tables(face: TTFontFile) -> None:
+    """Serve the font's tables from one parse for every document of the process (and of the
+    worker processes forked after it): small tables are read once, the glyph table in place."""
+    data = memoryview(face._ttf_data)
+    read = face.get_table
+    tables: dict[str, bytes] = {}
+
+    def get_table(tag: str) -> bytes | _TableSlices:
+        if tag == "glyf":
+            pos, length = face.get_table_pos(tag)
+            return _TableSlices(data[pos : pos + length])
+        if tag not in tables:
+            tables[tag] = read(tag)
+        return tables[tag]
+
+    face.get_table = get_table
+
+
 @functools.cache
 def load_font(path: Path) -> CertificateFont:
     """Register a TrueType font file with reportlab (once per process)."""
@@ -123,7 +155,9 @@ def load_font(path: Path) -> CertificateFont:
         family, line, ascent, codepoints = _metrics(path)
         name = f"ck-{path.stem}"
         if name not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(name, str(path)))
+            font = TTFont(name, str(path))
+            _share_tables(font.face)
+            pdfmetrics.registerFont(font)
     except (OSError, ValueError, struct.error, KeyError) as exc:
         raise FontError(f"无法使用字体文件 {path}：{exc}") from None
     return CertificateFont(path, name, family, line, ascent, codepoints)

@@ -49,6 +49,28 @@ class Line:
     """Baseline, in points from the page's bottom edge."""
 
 
+class PreparedImage(ImageReader):  # type: ignore[misc]  # reportlab has no type hints
+    """A prepared JPEG handed to reportlab as it is: embedded with DCTDecode, never decoded again,
+    re-compressed or hashed pixel by pixel (reportlab's ImageReader does all three)."""
+
+    def __init__(self, jpeg: bytes, width_px: int, height_px: int) -> None:  # no super(): nothing to open
+        self.fileName = "prepared.jpg"
+        self._jpeg = jpeg
+        self._width, self._height = width_px, height_px
+        self._image = None
+        self._data = self._dataA = None
+        self.mode = "RGB"
+
+    def jpeg_fh(self) -> io.BytesIO:
+        return io.BytesIO(self._jpeg)
+
+    def getSize(self) -> tuple[int, int]:
+        return self._width, self._height
+
+    def getRGBData(self) -> bytes:  # reportlab takes only its cache key from it
+        return self._jpeg
+
+
 def wrap(text: str, font: CertificateFont, size: float, width_pt: float, indent_pt: float = 0.0) -> list[str]:
     """Break ``text`` into lines no wider than ``width_pt`` (continuation lines ``indent_pt`` less).
 
@@ -238,7 +260,8 @@ def render(
 
     if photo is not None:
         p = template.photo
-        canvas.drawImage(ImageReader(io.BytesIO(photo.jpeg)), p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
+        image = PreparedImage(photo.jpeg, photo.width_px, photo.height_px)
+        canvas.drawImage(image, p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
     if seal is not None and template.seal is not None and form == "paper":
         s = template.seal
         canvas.drawImage(ImageReader(io.BytesIO(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")
