@@ -50,6 +50,8 @@ class CertificateFont:
     """Distance from the top of a line to its baseline, as a multiple of the size."""
     codepoints: frozenset[int]
     """Every code point the font maps to a glyph."""
+    tabular_digits: bool = False
+    """Whether the digits 0-9 all have one advance width (numbers of equal length are equally wide)."""
 
     def missing(self, text: str) -> list[str]:
         """The distinct characters of ``text`` that the font has no glyph for, in order of appearance."""
@@ -71,8 +73,7 @@ class CertificateFont:
         return float(pdfmetrics.stringWidth(text, self.name, size))
 
 
-def _metrics(path: Path) -> tuple[str, float, float, frozenset[int]]:
-    face = TTFontFile(str(path))
+def _metrics(face: TTFontFile) -> tuple[str, float, float, frozenset[int]]:
     head = face.get_table("head")
     upm = struct.unpack(">H", head[18:20])[0]
     os2 = face.get_table("OS/2") if "OS/2" in face.table else b""
@@ -152,15 +153,18 @@ def load_font(path: Path) -> CertificateFont:
     if path.suffix.lower() == ".ttc":
         raise FontError(f"字体 {path} 是字体集（.ttc），请提供单个 .ttf 文件")
     try:
-        family, line, ascent, codepoints = _metrics(path)
         name = f"ck-{path.stem}"
-        if name not in pdfmetrics.getRegisteredFontNames():
-            font = TTFont(name, str(path))
+        if name in pdfmetrics.getRegisteredFontNames():
+            font = pdfmetrics.getFont(name)
+        else:
+            font = TTFont(name, str(path))  # the file is parsed once, for reportlab and for the metrics
             _share_tables(font.face)
             pdfmetrics.registerFont(font)
+        family, line, ascent, codepoints = _metrics(font.face)
     except (OSError, ValueError, struct.error, KeyError) as exc:
         raise FontError(f"无法使用字体文件 {path}：{exc}") from None
-    return CertificateFont(path, name, family, line, ascent, codepoints)
+    tabular = len({pdfmetrics.stringWidth(d, name, 10) for d in "0123456789"}) == 1
+    return CertificateFont(path, name, family, line, ascent, codepoints, tabular)
 
 
 def is_kind(font_name: str, kind: str) -> bool:

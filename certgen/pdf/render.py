@@ -71,6 +71,10 @@ class PreparedImage(ImageReader):  # type: ignore[misc]  # reportlab has no type
         return self._jpeg
 
 
+Laid = list[tuple[float, list[Line]]]
+"""A laid-out certificate: each block's font size and placed lines."""
+
+
 def wrap(text: str, font: CertificateFont, size: float, width_pt: float, indent_pt: float = 0.0) -> list[str]:
     """Break ``text`` into lines no wider than ``width_pt`` (continuation lines ``indent_pt`` less).
 
@@ -192,9 +196,7 @@ def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     return (n - 17) // 4
 
 
-def layout(
-    record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper"
-) -> list[tuple[float, list[Line]]]:
+def layout(record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper") -> Laid:
     """Every text line the certificate prints, placed, with its font size.
 
     FontError when the font lacks a printed character, LayoutError when a block overflows: the
@@ -207,7 +209,7 @@ def layout(
     everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
     font.require(everything, f"证书 {record.number or ''}（{record.name}）")
     ph = template.page_h
-    laid: list[tuple[float, list[Line]]] = []
+    laid: Laid = []
     for key, what in (("title", "证书名称"), ("body", "正文"), ("url", "网址")):
         block: TextBlock = getattr(template, key)
         laid.append((block.size_pt, layout_text(block, texts[key], font, ph, f"{record.name} 的{what}")))
@@ -219,6 +221,25 @@ def layout(
     return laid
 
 
+def renumber(laid: Laid, sample: str, number: str, font: CertificateFont) -> Laid | None:
+    """The lines laid out for the ``sample`` number, now printing ``number``; None when they may differ.
+
+    They are the same lines when the numbers differ only in digits, every digit of the font has one
+    width (tabular figures) and the sample is printed whole on one line; the real number's
+    characters are checked against the font here, so nothing the check would catch is skipped.
+    """
+    if len(sample) != len(number) or not font.tabular_digits:
+        return None
+    if any(a != b and not (a.isdigit() and b.isdigit()) for a, b in zip(sample, number, strict=True)):
+        return None
+    if sum(line.text.count(sample) for _, lines in laid for line in lines) != 1:
+        return None
+    font.require(number, f"证书 {number}")
+    return [
+        (size, [Line(ln.text.replace(sample, number), ln.x_pt, ln.baseline_pt) for ln in lines]) for size, lines in laid
+    ]
+
+
 def render(
     record: CertificateRecord,
     template: Template,
@@ -227,13 +248,15 @@ def render(
     photo: PreparedPhoto | None,
     seal: bytes | None = None,
     form: str = "paper",
+    laid: Laid | None = None,
 ) -> bytes:
     """The certificate as a one-page PDF (reportlab's output, before finishing).
 
     ``seal`` (PNG) is drawn into the page of a paper certificate; an electronic one gets it as the
     appearance of its PDF signature instead (certgen.pdf.sign), and its template's marking.
+    ``laid``: the record's lines as :func:`layout` placed them (laid out here when not given).
     """
-    laid = layout(record, template, font, form)
+    laid = laid if laid is not None else layout(record, template, font, form)
     ph = template.page_h
 
     buf = io.BytesIO()
