@@ -175,12 +175,12 @@ def qr_matrix(text: str) -> np.ndarray:
 
 def qr_path(matrix: np.ndarray) -> str:
     """PDF path operators for the dark modules, in module units, one rectangle per run in a row."""
-    ops: list[str] = []
-    for r, row in enumerate(matrix):
-        padded = np.concatenate(([False], row, [False]))
-        edges = np.flatnonzero(padded[1:] != padded[:-1])
-        ops.extend(f"{start} {r} {end - start} 1 re" for start, end in zip(edges[::2], edges[1::2], strict=True))
-    return "\n".join(ops)
+    rows, width = matrix.shape
+    padded = np.zeros((rows, width + 2), dtype=bool)
+    padded[:, 1:-1] = matrix
+    r, c = np.nonzero(padded[:, 1:] != padded[:, :-1])  # row by row: each run's start, then its end
+    runs = np.column_stack((c[::2], r[::2], c[1::2] - c[::2]))
+    return ("%d %d %d 1 re\n" * len(runs) % tuple(runs.ravel().tolist()))[:-1]
 
 
 def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
