@@ -180,6 +180,12 @@ class Issuer:
             photo = prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
         return Printable(photo, laid, str(sample.number))
 
+    def unlocked(self, keys: Mapping[bytes, Ed25519PrivateKey] | None = None) -> dict[bytes, Ed25519PrivateKey]:
+        """The signing keys decrypted so far, by kid, after adding ``keys`` (decrypted elsewhere with
+        this issuer's passphrase: a batch's forked workers take their parent's)."""
+        self._keys.update(keys or {})
+        return dict(self._keys)
+
     def private_key(self, key: PublicKeyInfo) -> Ed25519PrivateKey:
         if key.kid not in self._keys:
             self._keys[key.kid] = self.station.keystore.load(key.kid, self.passphrase)
