@@ -10,7 +10,7 @@
   sample of the peer's PDFs as valid;
 - throughput with 2 worker processes against 1 (target >= 1.8x);
 - peak RSS of a whole batch run (plan, issue, reports) on rosters of the given sizes, in a fresh
-  process each, with the page drawing replaced by a small signed file (``--cheap``, the default:
+  process each, with the page drawing replaced by a small signed file (unless ``--full-pages``:
   the per-row plan, register commits, files and reports are all still there), so that 20,000 rows
   take minutes (target: the largest within 10 % of the smallest).
 """
