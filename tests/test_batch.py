@@ -283,3 +283,39 @@ def test_a_data_table_read_back_as_a_roster_gives_the_same_fields(tmp_path: Path
         csv.writer(fh).writerows([[*DATA_TABLE_COLUMNS, "职业编码"], *rows])
     roster = read_roster(path)
     assert [CertificateRecord.from_fields(row.fields) for row in roster.rows] == records
+
+
+def test_reports_streamed_from_the_register_are_the_reports_of_the_whole_list(tmp_path: Path) -> None:
+    """A batch's reports are written as certificates pass (an iterator in number order, never held
+    whole): every file must be what the same certificates given as one list produce."""
+    import json
+
+    from certgen.issuing.reports import BatchEntry, write_batch_reports
+    from tests.conftest import make_record
+
+    records = [
+        make_record(name=f"王{c}", id_number=resident_id(i), number=f"Y000021012001203{i:06d}")
+        for i, c in enumerate("一二三四", 1)
+    ]
+    entries = [
+        BatchEntry(
+            record=r.replace(evaluator="示例中心", issuer="示例中心"),
+            pdf=Path(f"{r.number}.pdf"),
+            pdf_sha256=f"{i:064d}",
+        )
+        for i, r in enumerate(records)
+    ]
+    listed, streamed = tmp_path / "listed", tmp_path / "streamed"
+    a = write_batch_reports(listed, "B1", "示例中心", list(reversed(entries)), checkpoint={"seq": 1})
+    b = write_batch_reports(streamed, "B1", "示例中心", iter(entries), checkpoint={"seq": 1})
+    assert [p.name for p in a] == [p.name for p in b]
+    for path in a:
+        if path.suffix == ".csv":
+            assert path.read_bytes() == (streamed / path.name).read_bytes()
+        elif path.suffix == ".xlsx":
+            sheet = [[c.value for c in row] for row in load_workbook(path).active.iter_rows()]
+            assert sheet == [[c.value for c in row] for row in load_workbook(streamed / path.name).active.iter_rows()]
+    manifest = json.loads((streamed / "manifest.json").read_text("utf-8"))
+    assert manifest["count"] == 4 and manifest["checkpoint"] == {"seq": 1}
+    assert [c["number"] for c in manifest["certificates"]] == [r.number for r in records]
+    assert manifest == json.loads((listed / "manifest.json").read_text("utf-8"))

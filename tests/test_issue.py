@@ -25,7 +25,7 @@ from certgen.pdf.photo import prepare_photo
 from certgen.pdf.template import available_templates, load_template, parse_template, placeholders
 from certgen.station import Station
 from certgen.trust import PublicKeyInfo
-from tests.conftest import PASSPHRASE, make_record, tool
+from tests.conftest import PASSPHRASE, make_record, resident_id, tool
 
 
 def qr_text_of(pdf: Path, dpi: int = 300) -> str:
@@ -270,3 +270,25 @@ def test_a_seal_is_placed_by_the_template(issuer: Issuer, tmp_path: Path, photo_
     assert (40, 40) in sizes  # the template's seal box
     rows, problems = measure(issued.path, issuer.template)
     assert problems == [] and all(m.ok for m in rows)
+
+
+def test_the_lines_laid_out_by_the_checks_are_the_lines_of_the_real_number(issuer: Issuer) -> None:
+    """A certificate is laid out once, before its number exists: the page must print exactly what
+    laying it out again with the real number gives (both forms, a long and a short name)."""
+    from certgen.pdf.render import layout
+
+    for i, name in enumerate(("张三", "欧阳娜娜")):
+        record = make_record(name=name, id_number=resident_id(700 + i))
+        with issuer.station.register() as reg:
+            key = issuer.key_for(reg, record)
+            record = issuer.complete_record(record, key)
+            printable = issuer.prepare(record, key)
+            issued = issuer.issue(reg, record)
+        number = str(issued.record.number)
+        assert printable.sample != number
+        for form in issuer.forms:
+            assert printable.laid_for(form, number, issuer.font) == layout(
+                issued.record, issuer.template, issuer.font, form
+            )
+        # a number of another length is not patched in: it is laid out again
+        assert printable.laid_for(issuer.forms[0], number + "1", issuer.font) is None

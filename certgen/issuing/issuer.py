@@ -36,7 +36,7 @@ from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
 from certgen.pdf.fonts import CertificateFont, choose_font
 from certgen.pdf.photo import PreparedPhoto, prepare_photo
-from certgen.pdf.render import layout, render
+from certgen.pdf.render import Laid, layout, render, renumber
 from certgen.pdf.seal import PreparedSeal, prepare_seal
 from certgen.pdf.seal import sample_seal as make_sample_seal
 from certgen.pdf.sign import SealAppearance, sign_pdf
@@ -70,6 +70,24 @@ class Issued:
     """Non-fatal remarks (e.g. a photo under 300 dpi)."""
     files: dict[str, Path] = field(default_factory=dict)
     """Every form made (``paper``, ``electronic``) and its PDF; ``path`` is the first of them."""
+
+
+@dataclass(frozen=True)
+class Printable:
+    """What the printability checks made, kept so that a certificate is laid out and its photo
+    prepared once."""
+
+    photo: PreparedPhoto | None
+    """The prepared photo (None: the record has none)."""
+    laid: dict[str, Laid]
+    """Each form's lines, laid out for ``sample``."""
+    sample: str
+    """The number the lines were laid out for (a sample of the right length before allocation)."""
+
+    def laid_for(self, form: str, number: str, font: CertificateFont) -> Laid | None:
+        """The form's lines for ``number``: these, when the number prints in the same place (else None)."""
+        laid = self.laid[form]
+        return laid if number == self.sample else renumber(laid, self.sample, number, font)
 
 
 @dataclass
@@ -150,16 +168,27 @@ class Issuer:
 
     def check_printable(self, record: CertificateRecord, key: PublicKeyInfo) -> PreparedPhoto | None:
         """Font coverage, layout and photo checks, without allocating anything."""
+        return self.prepare(record, key).photo
+
+    def prepare(self, record: CertificateRecord, key: PublicKeyInfo) -> Printable:
+        """Check the record is printable (font coverage, layout, photo) and keep what the checks made:
+        the layout of each form (for a sample number of the same length) and the prepared photo."""
         sample = record if record.number else record.with_number(
             format_number(key.filing_number, record.issue_date.year, record.level, 999_999)
         )  # fmt: skip
         # every field's characters, printed by this template or not (a template may be switched)
         self.font.require("".join(placeholders(sample).values()), f"{record.name} 的证书")
-        for form in self.forms:
-            layout(sample, self.template, self.font, form)
-        if record.photo is None:
-            return None
-        return prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
+        laid = {form: layout(sample, self.template, self.font, form) for form in self.forms}
+        photo = None
+        if record.photo is not None:
+            photo = prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
+        return Printable(photo, laid, str(sample.number))
+
+    def unlocked(self, keys: Mapping[bytes, Ed25519PrivateKey] | None = None) -> dict[bytes, Ed25519PrivateKey]:
+        """The signing keys decrypted so far, by kid, after adding ``keys`` (decrypted elsewhere with
+        this issuer's passphrase: a batch's forked workers take their parent's)."""
+        self._keys.update(keys or {})
+        return dict(self._keys)
 
     def private_key(self, key: PublicKeyInfo) -> Ed25519PrivateKey:
         if key.kid not in self._keys:
@@ -179,12 +208,21 @@ class Issuer:
         return self._x509_keys[key.kid]
 
     def make_form(
-        self, form: str, record: CertificateRecord, key: PublicKeyInfo, photo: PreparedPhoto | None, out: Path
+        self,
+        form: str,
+        record: CertificateRecord,
+        key: PublicKeyInfo,
+        photo: PreparedPhoto | None,
+        out: Path,
+        laid: Laid | None = None,
     ) -> tuple[SignedPayload, bytes]:
-        """Sign the QR payload of one form, render, finish (and for an electronic one sign the PDF)."""
+        """Sign the QR payload of one form, render, finish (and for an electronic one sign the PDF).
+
+        ``laid``: the form's lines as the checks laid them out for this number (else laid out here)."""
         signed = sign(record, self.template.id, self.private_key(key), key.kid, form)
         seal = self.seal_for(key.institution)
-        raw = render(record, self.template, self.font, signed.text, photo, seal.png if seal else None, form)
+        png = seal.png if seal else None
+        raw = render(record, self.template, self.font, signed.text, photo, png, form, laid)
         meta = CertificateMeta(
             str(record.number), key.institution, key.filing_number, record.issue_date, record.to_dict(),
             signed.text, self.template.id, form,
@@ -214,7 +252,7 @@ class Issuer:
         with issuing_lock(self.station.home.issue_lock_path) as outermost:
             if outermost:
                 if reg.signer is None and self.station.keystore.kids():  # a revocation by recovery is signed too
-                    reg.signer = self.station.checkpoint_signer(reg, self.secret)
+                    reg.signer = self.station.checkpoint_signer(reg, self.secret, self._keys)
                 self.last_recovery = recover_station(reg, self.station.home, self.station.trust, scan)
             yield self.last_recovery if outermost else Recovery()
             if outermost:
@@ -245,8 +283,10 @@ class Issuer:
     ) -> Issued:
         key = self.key_for(reg, record)
         record = self.complete_record(record, key)
+        printable = None
         if photo is None:
-            photo = self.check_printable(record, key)
+            printable = self.prepare(record, key)
+            photo = printable.photo
         private = self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
         reg.signer = CheckpointSigner(key.kid_hex, private)  # the commit that issues signs the register
         assert self.out_dir is not None
@@ -270,7 +310,8 @@ class Issuer:
             fault_point("after_allocate")
             for form in self.forms:
                 final = folder / (number + FILE_SUFFIX[form])
-                signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final))
+                laid = printable.laid_for(form, number, self.font) if printable else None
+                signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final), laid)
                 reg.record_form(number, form, output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest())
                 made.append((form, final, signed, pdf))
             _, path, signed, pdf = made[0]

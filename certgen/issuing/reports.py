@@ -9,17 +9,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from certgen.cells import is_formula_like, neutralise_cell
-from certgen.files import write_bytes_atomic
+from certgen.files import atomic_write
 from certgen.idtypes import follows_gb11643, mask_id, sex_of
 from certgen.labels import DATA_TABLE_FIELDS, label
 from certgen.levels import LEVELS
@@ -102,149 +103,204 @@ class BatchEntry:
     """Public-notice columns from the roster (学历, 成绩 ...)."""
 
 
-def data_table_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
-    """附件4 rows: codes as the annex asks (证件类型 201, 等级 1-5, 日期 YYYY-MM-DD)."""
+def data_table_row(r: CertificateRecord) -> list[Any]:
+    """One 附件4 row: codes as the annex asks (证件类型 201, 等级 1-5, 日期 YYYY-MM-DD)."""
     return [
-        [
-            r.name, str(r.id_type), r.id_number, r.employer, r.occupation, r.job_type or "", str(r.level),
-            r.number or "", r.issue_date.isoformat(), r.evaluator, r.issuer,
-        ]
-        for r in (e.record for e in entries)
+        r.name, str(r.id_type), r.id_number, r.employer, r.occupation, r.job_type or "", str(r.level),
+        r.number or "", r.issue_date.isoformat(), r.evaluator, r.issuer,
     ]  # fmt: skip
 
 
-def summary_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
-    """附件7 rows: one per occupation (job type), counts at levels 5..1, subtotal; then 合计."""
-    counts: dict[str, Counter[int]] = {}
+def data_table_rows(entries: Iterable[BatchEntry]) -> list[list[Any]]:
+    """附件4 rows, one per certificate."""
+    return [data_table_row(e.record) for e in entries]
+
+
+def _occupation(r: CertificateRecord) -> str:
+    return f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
+
+
+class Tally:
+    """The counts the summary tables need, kept as certificates pass (not the certificates)."""
+
+    def __init__(self) -> None:
+        self.by_occupation: dict[str, Counter[int]] = {}
+        self.compliance: Counter[tuple[str, str, int]] = Counter()
+
+    def add(self, r: CertificateRecord) -> None:
+        self.by_occupation.setdefault(_occupation(r), Counter())[r.level] += 1
+        self.compliance[(r.occupation, r.job_type or "", r.level)] += 1
+
+    def summary_rows(self) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        total: Counter[int] = Counter()
+        for name in sorted(self.by_occupation):
+            c = self.by_occupation[name]
+            total.update(c)
+            rows.append([name, *(c[level] for level in SUMMARY_LEVELS), sum(c.values())])
+        rows.append(["合  计", *(total[level] for level in SUMMARY_LEVELS), sum(total.values())])
+        return rows
+
+    def compliance_rows(self) -> list[list[Any]]:
+        return [[occ, job, LEVELS[level].text, n] for (occ, job, level), n in sorted(self.compliance.items())]
+
+
+def _tally(entries: Iterable[BatchEntry]) -> Tally:
+    tally = Tally()
     for e in entries:
-        r = e.record
-        name = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
-        counts.setdefault(name, Counter())[r.level] += 1
-    rows: list[list[Any]] = []
-    total: Counter[int] = Counter()
-    for name in sorted(counts):
-        c = counts[name]
-        total.update(c)
-        rows.append([name, *(c[level] for level in SUMMARY_LEVELS), sum(c.values())])
-    rows.append(["合  计", *(total[level] for level in SUMMARY_LEVELS), sum(total.values())])
-    return rows
+        tally.add(e.record)
+    return tally
 
 
-def compliance_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
+def summary_rows(entries: Iterable[BatchEntry]) -> list[list[Any]]:
+    """附件7 rows: one per occupation (job type), counts at levels 5..1, subtotal; then 合计."""
+    return _tally(entries).summary_rows()
+
+
+def compliance_rows(entries: Iterable[BatchEntry]) -> list[list[Any]]:
     """附件3 rows: 职业名称, 工种名称, 等级, 数量."""
-    counts: Counter[tuple[str, str, int]] = Counter(
-        (e.record.occupation, e.record.job_type or "", e.record.level) for e in entries
-    )
-    return [[occ, job, LEVELS[level].text, n] for (occ, job, level), n in sorted(counts.items())]
+    return _tally(entries).compliance_rows()
 
 
-def public_rows(entries: Sequence[BatchEntry]) -> list[list[Any]]:
-    """公示名册 rows; 性别 and 出生年月 come from an 18-character resident ID where not given."""
-    rows = []
-    for i, e in enumerate(entries, 1):
-        r, x = e.record, e.extras
-        sex, born = sex_of(r.id_type, r.id_number) or x.get("性别", ""), ""
-        if follows_gb11643(r.id_type, r.id_number):
-            born = f"{r.id_number[6:10]}.{r.id_number[10:12]}"
-        job = f"{r.occupation}（{r.job_type}）" if r.job_type else r.occupation
-        rows.append([
-            i, r.name, sex, born, mask_id(r.id_number), x.get("学历", ""), x.get("专业工龄", ""), job,
-            LEVELS[r.level].text, x.get("理论成绩", ""), x.get("技能成绩", ""), x.get("业绩评审成绩", ""),
-        ])  # fmt: skip
-    return rows
+def public_row(i: int, e: BatchEntry) -> list[Any]:
+    """The 公示名册 row of the ``i``-th certificate; 性别 and 出生年月 come from an 18-character
+    resident ID where not given."""
+    r, x = e.record, e.extras
+    sex, born = sex_of(r.id_type, r.id_number) or x.get("性别", ""), ""
+    if follows_gb11643(r.id_type, r.id_number):
+        born = f"{r.id_number[6:10]}.{r.id_number[10:12]}"
+    return [
+        i, r.name, sex, born, mask_id(r.id_number), x.get("学历", ""), x.get("专业工龄", ""), _occupation(r),
+        LEVELS[r.level].text, x.get("理论成绩", ""), x.get("技能成绩", ""), x.get("业绩评审成绩", ""),
+    ]  # fmt: skip
+
+
+def public_rows(entries: Iterable[BatchEntry]) -> list[list[Any]]:
+    """公示名册 rows."""
+    return [public_row(i, e) for i, e in enumerate(entries, 1)]
 
 
 def _safe_row(row: Sequence[Any]) -> list[Any]:
     return [neutralise_cell(v) if isinstance(v, str) else v for v in row]
 
 
-def _csv_bytes(head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerows(_safe_row(r) for r in head)
-    writer.writerow(columns)
-    writer.writerows(_safe_row(r) for r in rows)
-    return out.getvalue().encode("utf-8-sig")  # with BOM: Excel on a Chinese system opens it right
+class TableWriter:
+    """One report table written as its rows arrive: ``title.csv`` row by row and ``title.xlsx``
+    with openpyxl's write-only mode (rows go to a temporary file, not into memory). Both files
+    appear (atomically) when the table is closed; an error leaves neither."""
 
+    def __init__(
+        self,
+        stack: contextlib.ExitStack,
+        folder: Path,
+        title: str,
+        head: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+    ) -> None:
+        from openpyxl import Workbook
 
-def _xlsx_bytes(
-    title: str, head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+        self.paths = [folder / f"{title}.xlsx", folder / f"{title}.csv"]
+        self._xlsx_fh = stack.enter_context(atomic_write(self.paths[0]))
+        self._csv_fh = stack.enter_context(atomic_write(self.paths[1]))
+        self._text = io.TextIOWrapper(self._csv_fh, encoding="utf-8-sig", newline="")  # BOM: Excel on a Chinese system
+        self._csv = csv.writer(self._text)
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet(title[:31])
+        for line in head:
+            self.add(line)
+        self.add(columns, bold=True)
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]
-    for line in head:
-        sheet.append(list(line))
-    sheet.append(list(columns))
-    for cell in sheet[sheet.max_row]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(list(row))
-    for column in sheet.columns:  # text cells: keep ID numbers and codes as text
-        for cell in column:
-            if isinstance(cell.value, str):
-                cell.number_format = "@"
-                cell.data_type = "s"  # openpyxl made "=..." a formula: user text is never one
-                if is_formula_like(cell.value):
-                    cell.quotePrefix = True
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    def _cell(self, value: Any, bold: bool) -> Any:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+
+        cell = WriteOnlyCell(self._sheet, value=value)
+        if isinstance(value, str):  # text cells: keep ID numbers and codes as text
+            cell.data_type = "s"  # openpyxl makes "=..." a formula: user text is never one
+            cell.number_format = "@"
+            if is_formula_like(value):
+                cell.quotePrefix = True
+        if bold:
+            cell.font = Font(bold=True)
+        return cell
+
+    def add(self, row: Sequence[Any], *, bold: bool = False) -> None:
+        self._csv.writerow(_safe_row(row))
+        self._sheet.append([self._cell(v, bold) for v in row])
+
+    def close(self) -> list[Path]:
+        self._text.flush()
+        self._text.detach()
+        self._book.save(self._xlsx_fh)
+        return self.paths
 
 
 def write_table(
-    folder: Path, title: str, head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    folder: Path, title: str, head: Sequence[Sequence[Any]], columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> list[Path]:
     """Write ``title.xlsx`` and ``title.csv`` atomically; returns both paths."""
-    xlsx, csv_path = folder / f"{title}.xlsx", folder / f"{title}.csv"
-    write_bytes_atomic(xlsx, _xlsx_bytes(title, head, columns, rows))
-    write_bytes_atomic(csv_path, _csv_bytes(head, columns, rows))
-    return [xlsx, csv_path]
+    with contextlib.ExitStack() as stack:
+        table = TableWriter(stack, folder, title, head, columns)
+        for row in rows:
+            table.add(row)
+        paths = table.close()
+    return paths
 
 
 def write_batch_reports(
     folder: Path,
     batch_id: str,
     institution: str,
-    entries: Sequence[BatchEntry],
+    entries: Iterable[BatchEntry],
     *,
     checkpoint: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Every report of a batch into ``folder``; returns the files written.
+    """Every report of a batch into ``folder``, written as the certificates pass (in the order
+    given: a list is sorted by number first; an iterator must come in number order, as
+    :meth:`Register.iter_batch` gives them); returns the files written.
 
     ``checkpoint`` is the register's signed checkpoint after the batch: kept in manifest.json, it
     lets ``register check --against manifest.json`` prove the register still holds this batch.
     """
-    entries = sorted(entries, key=lambda e: e.record.number or "")
-    written = []
-    written += write_table(folder, "证书数据表", [], DATA_TABLE_COLUMNS, data_table_rows(entries))
-    written += write_table(
-        folder, "结果汇总表", [["企业职业技能等级认定结果汇总表"], [f"填报单位：{institution}（章）", "单位：人"]],
-        SUMMARY_COLUMNS, summary_rows(entries),
-    )  # fmt: skip
-    written += write_table(
-        folder, "数据合规审核表",
-        [["职业技能等级证书数据合规审核表"], [f"上传单位：{institution}"], ["文件名称：证书数据表.xlsx"]],
-        ("职业名称", "工种名称", "等级", "数量"), compliance_rows(entries),
-    )  # fmt: skip
-    written += write_table(
-        folder, "公示名册", [[f"{institution} 职业技能等级认定合格人员公示名册"]], PUBLIC_COLUMNS, public_rows(entries)
-    )
-    manifest = {
-        "batch_id": batch_id,
-        "institution": institution,
-        "count": len(entries),
-        "checkpoint": checkpoint,
-        "certificates": [
-            {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
-            for e in entries
-        ],
-    }
-    path = folder / "manifest.json"
-    write_bytes_atomic(path, (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
-    written.append(path)
+    if isinstance(entries, list | tuple):
+        entries = sorted(entries, key=lambda e: e.record.number or "")
+    tally = Tally()
+    written: list[Path] = []
+    manifest = folder / "manifest.json"
+    with contextlib.ExitStack() as stack:
+        data = TableWriter(stack, folder, "证书数据表", [], DATA_TABLE_COLUMNS)
+        public = TableWriter(
+            stack, folder, "公示名册", [[f"{institution} 职业技能等级认定合格人员公示名册"]], PUBLIC_COLUMNS
+        )
+        out = io.TextIOWrapper(stack.enter_context(atomic_write(manifest)), encoding="utf-8", newline="\n")
+        head = {"batch_id": batch_id, "institution": institution, "checkpoint": checkpoint}
+        out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "certificates": [')
+        count = 0
+        for count, e in enumerate(entries, 1):
+            tally.add(e.record)
+            data.add(data_table_row(e.record))
+            public.add(public_row(count, e))
+            item = {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
+            out.write(("\n  " if count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+        out.write(f'\n ],\n "count": {count}\n}}\n')
+        out.flush()
+        out.detach()
+        written += data.close()
+        summary = TableWriter(
+            stack, folder, "结果汇总表",
+            [["企业职业技能等级认定结果汇总表"], [f"填报单位：{institution}（章）", "单位：人"]], SUMMARY_COLUMNS,
+        )  # fmt: skip
+        for row in tally.summary_rows():
+            summary.add(row)
+        written += summary.close()
+        compliance = TableWriter(
+            stack, folder, "数据合规审核表",
+            [["职业技能等级证书数据合规审核表"], [f"上传单位：{institution}"], ["文件名称：证书数据表.xlsx"]],
+            ("职业名称", "工种名称", "等级", "数量"),
+        )  # fmt: skip
+        for row in tally.compliance_rows():
+            compliance.add(row)
+        written += compliance.close()
+        written += public.close()
+    written.append(manifest)
     return written

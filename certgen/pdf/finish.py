@@ -9,11 +9,13 @@ which is what this is (the same approach as ZUGFeRD / Factur-X invoices).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import io
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
@@ -94,9 +96,47 @@ def _require_embedded_fonts(pdf: pikepdf.Pdf) -> None:
             raise ValueError(f"字体 {font.get(Name.BaseFont)} 未嵌入：不能生成 PDF/A")
 
 
+@functools.cache
 def _srgb_profile() -> bytes:
     data: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return data
+
+
+XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="certkiosk">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">
+   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li></rdf:Alt></dc:title>
+   <dc:creator><rdf:Seq><rdf:li>{creator}</rdf:li></rdf:Seq></dc:creator>
+   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt></dc:description>
+   <dc:subject><rdf:Bag>{subjects}</rdf:Bag></dc:subject>
+   <dc:date><rdf:Seq><rdf:li>{date}</rdf:li></rdf:Seq></dc:date>
+   <pdf:Producer>certkiosk</pdf:Producer>
+   <pdf:Keywords>{keywords}</pdf:Keywords>
+   <xmp:CreatorTool>certkiosk</xmp:CreatorTool>
+   <xmp:CreateDate>{now}</xmp:CreateDate>
+   <xmp:ModifyDate>{now}</xmp:ModifyDate>
+   <xmp:MetadataDate>{now}</xmp:MetadataDate>
+   <pdfaid:part>3</pdfaid:part>
+   <pdfaid:conformance>B</pdfaid:conformance>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>"""
+"""The document's XMP (PDF/A-3b identification, Dublin Core), filled in with escaped values: what
+pikepdf's metadata editor wrote, without parsing and re-serialising the packet per document."""
+
+
+def xmp_packet(
+    title: str, creator: str, description: str, subjects: tuple[str, ...], date: str, keywords: str, now: _dt.datetime
+) -> bytes:
+    """The XMP packet for one certificate (values XML-escaped)."""
+    return XMP.format(
+        title=escape(title), creator=escape(creator), description=escape(description),
+        subjects="".join(f"<rdf:li>{escape(s)}</rdf:li>" for s in subjects), date=escape(date),
+        keywords=escape(keywords), now=now.isoformat(),
+    ).encode("utf-8")  # fmt: skip
 
 
 def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None = None) -> bytes:
@@ -134,24 +174,27 @@ def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None 
         pdf.Root.AF = Array([spec.obj])
 
         title = f"职业技能等级证书 {meta.number}"
-        with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
-            xmp["dc:title"] = title
-            xmp["dc:creator"] = [meta.institution]
-            xmp["dc:description"] = f"{meta.institution}（{meta.filing_number}）于{meta.issue_date.isoformat()}颁发"
-            xmp["dc:subject"] = [meta.number, meta.filing_number, meta.institution, meta.issue_date.isoformat()]
-            xmp["dc:date"] = [meta.issue_date.isoformat()]
-            xmp["pdf:Producer"] = "certkiosk"
-            xmp["pdf:Keywords"] = f"{meta.number} {meta.filing_number}"
-            xmp["xmp:CreatorTool"] = "certkiosk"
-            xmp["xmp:CreateDate"] = now.isoformat()
-            xmp["xmp:ModifyDate"] = now.isoformat()
-            xmp["xmp:MetadataDate"] = now.isoformat()
-            xmp["pdfaid:part"] = "3"
-            xmp["pdfaid:conformance"] = "B"
-        out = io.BytesIO()
-        pdf.save(
-            out, fix_metadata_version=True, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate
+        description = f"{meta.institution}（{meta.filing_number}）于{meta.issue_date.isoformat()}颁发"
+        keywords = f"{meta.number} {meta.filing_number}"
+        subjects = (meta.number, meta.filing_number, meta.institution, meta.issue_date.isoformat())
+        pdf.Root.Metadata = pdf.make_stream(
+            xmp_packet(title, meta.institution, description, subjects, meta.issue_date.isoformat(), keywords, now)
         )
+        pdf.Root.Metadata.Type, pdf.Root.Metadata.Subtype = Name.Metadata, Name.XML
+        stamp = now.strftime("D:%Y%m%d%H%M%S+00'00")
+        pdf.trailer.Info = pdf.make_indirect(
+            Dictionary(
+                Title=String(title), Author=String(meta.institution), Subject=String(description),
+                Keywords=String(keywords), Creator=String("certkiosk"), Producer=String("certkiosk"),
+                CreationDate=String(stamp), ModDate=String(stamp), Trapped=Name("/False"),
+            )
+        )  # fmt: skip
+        out = io.BytesIO()
+        pdf.save(  # streams are copied as reportlab compressed them, not decoded and compressed again
+            out, fix_metadata_version=False, deterministic_id=True,
+            object_stream_mode=pikepdf.ObjectStreamMode.generate, stream_decode_level=pikepdf.StreamDecodeLevel.none,
+            recompress_flate=False,
+        )  # fmt: skip
         return out.getvalue()
 
 

@@ -50,6 +50,8 @@ class CertificateFont:
     """Distance from the top of a line to its baseline, as a multiple of the size."""
     codepoints: frozenset[int]
     """Every code point the font maps to a glyph."""
+    tabular_digits: bool = False
+    """Whether the digits 0-9 all have one advance width (numbers of equal length are equally wide)."""
 
     def missing(self, text: str) -> list[str]:
         """The distinct characters of ``text`` that the font has no glyph for, in order of appearance."""
@@ -71,8 +73,7 @@ class CertificateFont:
         return float(pdfmetrics.stringWidth(text, self.name, size))
 
 
-def _metrics(path: Path) -> tuple[str, float, float, frozenset[int]]:
-    face = TTFontFile(str(path))
+def _metrics(face: TTFontFile) -> tuple[str, float, float, frozenset[int]]:
     head = face.get_table("head")
     upm = struct.unpack(">H", head[18:20])[0]
     os2 = face.get_table("OS/2") if "OS/2" in face.table else b""
@@ -114,19 +115,56 @@ def find_font(kind: str, extra: list[Path] | None = None) -> Path | None:
     return None
 
 
+class _TableSlices:
+    """A font table read in place: slicing copies only the slice (reportlab's subsetting slices
+    the glyph table per glyph, but copied the whole 15.7 MB table for every document first)."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def __getitem__(self, index: slice) -> bytes:
+        return bytes(self._view[index])
+
+
+def _share_tables(face: TTFontFile) -> None:
+    """Serve the font's tables from one parse for every document of the process (and of the
+    worker processes forked after it): small tables are read once, the glyph table in place."""
+    data = memoryview(face._ttf_data)
+    read = face.get_table
+    tables: dict[str, bytes] = {}
+
+    def get_table(tag: str) -> bytes | _TableSlices:
+        if tag == "glyf":
+            pos, length = face.get_table_pos(tag)
+            return _TableSlices(data[pos : pos + length])
+        if tag not in tables:
+            tables[tag] = read(tag)
+        return tables[tag]
+
+    face.get_table = get_table
+
+
 @functools.cache
 def load_font(path: Path) -> CertificateFont:
     """Register a TrueType font file with reportlab (once per process)."""
     if path.suffix.lower() == ".ttc":
         raise FontError(f"字体 {path} 是字体集（.ttc），请提供单个 .ttf 文件")
     try:
-        family, line, ascent, codepoints = _metrics(path)
         name = f"ck-{path.stem}"
-        if name not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(name, str(path)))
+        if name in pdfmetrics.getRegisteredFontNames():
+            font = pdfmetrics.getFont(name)
+        else:
+            font = TTFont(name, str(path))  # the file is parsed once, for reportlab and for the metrics
+            _share_tables(font.face)
+            pdfmetrics.registerFont(font)
+        family, line, ascent, codepoints = _metrics(font.face)
     except (OSError, ValueError, struct.error, KeyError) as exc:
         raise FontError(f"无法使用字体文件 {path}：{exc}") from None
-    return CertificateFont(path, name, family, line, ascent, codepoints)
+    tabular = len({pdfmetrics.stringWidth(d, name, 10) for d in "0123456789"}) == 1
+    return CertificateFont(path, name, family, line, ascent, codepoints, tabular)
 
 
 def is_kind(font_name: str, kind: str) -> bool:

@@ -23,6 +23,8 @@ REFUSE_DPI = 200
 WARN_DPI = 300
 EMBED_DPI = 300
 ASPECT_TOLERANCE = 0.06
+ORIENTATION = 0x0112
+"""The EXIF tag of the photo's orientation (1: upright)."""
 WHITE_MIN = 215
 """Mean brightness (0-255) the photo's border strip must reach to count as a white background."""
 WHITE_MAX_SPREAD = 40
@@ -52,20 +54,21 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
     except OSError as exc:
         raise PhotoError(f"无法读取照片 {path}：{exc.strerror}") from None
     try:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only: the size is known before decoding
-            if img.format not in ("JPEG", "PNG"):
-                raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
-            if img.width * img.height > MAX_PIXELS:
-                raise Image.DecompressionBombError(f"{img.width}x{img.height}")
-            img.load()
-            image = ImageOps.exif_transpose(img)
+        img = Image.open(io.BytesIO(data))  # reads the header only: the size is known before decoding
+        if img.format not in ("JPEG", "PNG"):
+            raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
+        if img.width * img.height > MAX_PIXELS:
+            raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+        img.load()  # decoded once, in memory (nothing to close: the bytes are read already)
+        turned = ImageOps.exif_transpose(img) if img.getexif().get(ORIENTATION, 1) != 1 else None
+        image = turned if turned is not None else img  # upright already: no copy of its pixels
     except Image.DecompressionBombError:  # ours, or Pillow's own above twice its default limit
         raise PhotoError(f"照片 {path} 像素过多（上限 {MAX_PIXELS} 像素），疑似解压炸弹，拒绝处理") from None
     except UnidentifiedImageError:
         raise PhotoError(f"照片 {path} 不是可识别的图片文件") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"照片 {path} 已损坏或不完整：{exc}") from None
-    image = image.convert("RGB")
+    image = image if image.mode == "RGB" else image.convert("RGB")
     w, h = image.size
     wanted, actual = width_mm / height_mm, w / h
     if abs(actual - wanted) / wanted > ASPECT_TOLERANCE:

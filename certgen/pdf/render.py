@@ -49,6 +49,32 @@ class Line:
     """Baseline, in points from the page's bottom edge."""
 
 
+class PreparedImage(ImageReader):  # type: ignore[misc]  # reportlab has no type hints
+    """A prepared JPEG handed to reportlab as it is: embedded with DCTDecode, never decoded again,
+    re-compressed or hashed pixel by pixel (reportlab's ImageReader does all three)."""
+
+    def __init__(self, jpeg: bytes, width_px: int, height_px: int) -> None:  # no super(): nothing to open
+        self.fileName = "prepared.jpg"
+        self._jpeg = jpeg
+        self._width, self._height = width_px, height_px
+        self._image = None
+        self._data = self._dataA = None
+        self.mode = "RGB"
+
+    def jpeg_fh(self) -> io.BytesIO:
+        return io.BytesIO(self._jpeg)
+
+    def getSize(self) -> tuple[int, int]:
+        return self._width, self._height
+
+    def getRGBData(self) -> bytes:  # reportlab takes only its cache key from it
+        return self._jpeg
+
+
+Laid = list[tuple[float, list[Line]]]
+"""A laid-out certificate: each block's font size and placed lines."""
+
+
 def wrap(text: str, font: CertificateFont, size: float, width_pt: float, indent_pt: float = 0.0) -> list[str]:
     """Break ``text`` into lines no wider than ``width_pt`` (continuation lines ``indent_pt`` less).
 
@@ -149,12 +175,12 @@ def qr_matrix(text: str) -> np.ndarray:
 
 def qr_path(matrix: np.ndarray) -> str:
     """PDF path operators for the dark modules, in module units, one rectangle per run in a row."""
-    ops: list[str] = []
-    for r, row in enumerate(matrix):
-        padded = np.concatenate(([False], row, [False]))
-        edges = np.flatnonzero(padded[1:] != padded[:-1])
-        ops.extend(f"{start} {r} {end - start} 1 re" for start, end in zip(edges[::2], edges[1::2], strict=True))
-    return "\n".join(ops)
+    rows, width = matrix.shape
+    padded = np.zeros((rows, width + 2), dtype=bool)
+    padded[:, 1:-1] = matrix
+    r, c = np.nonzero(padded[:, 1:] != padded[:, :-1])  # row by row: each run's start, then its end
+    runs = np.column_stack((c[::2], r[::2], c[1::2] - c[::2]))
+    return ("%d %d %d 1 re\n" * len(runs) % tuple(runs.ravel().tolist()))[:-1]
 
 
 def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
@@ -170,9 +196,7 @@ def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     return (n - 17) // 4
 
 
-def layout(
-    record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper"
-) -> list[tuple[float, list[Line]]]:
+def layout(record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper") -> Laid:
     """Every text line the certificate prints, placed, with its font size.
 
     FontError when the font lacks a printed character, LayoutError when a block overflows: the
@@ -185,7 +209,7 @@ def layout(
     everything = "".join(texts.values()) + "".join(label + values[f] for f, label in template.info.fields) + "："
     font.require(everything, f"证书 {record.number or ''}（{record.name}）")
     ph = template.page_h
-    laid: list[tuple[float, list[Line]]] = []
+    laid: Laid = []
     for key, what in (("title", "证书名称"), ("body", "正文"), ("url", "网址")):
         block: TextBlock = getattr(template, key)
         laid.append((block.size_pt, layout_text(block, texts[key], font, ph, f"{record.name} 的{what}")))
@@ -197,6 +221,25 @@ def layout(
     return laid
 
 
+def renumber(laid: Laid, sample: str, number: str, font: CertificateFont) -> Laid | None:
+    """The lines laid out for the ``sample`` number, now printing ``number``; None when they may differ.
+
+    They are the same lines when the numbers differ only in digits, every digit of the font has one
+    width (tabular figures) and the sample is printed whole on one line; the real number's
+    characters are checked against the font here, so nothing the check would catch is skipped.
+    """
+    if len(sample) != len(number) or not font.tabular_digits:
+        return None
+    if any(a != b and not (a.isdigit() and b.isdigit()) for a, b in zip(sample, number, strict=True)):
+        return None
+    if sum(line.text.count(sample) for _, lines in laid for line in lines) != 1:
+        return None
+    font.require(number, f"证书 {number}")
+    return [
+        (size, [Line(ln.text.replace(sample, number), ln.x_pt, ln.baseline_pt) for ln in lines]) for size, lines in laid
+    ]
+
+
 def render(
     record: CertificateRecord,
     template: Template,
@@ -205,13 +248,15 @@ def render(
     photo: PreparedPhoto | None,
     seal: bytes | None = None,
     form: str = "paper",
+    laid: Laid | None = None,
 ) -> bytes:
     """The certificate as a one-page PDF (reportlab's output, before finishing).
 
     ``seal`` (PNG) is drawn into the page of a paper certificate; an electronic one gets it as the
     appearance of its PDF signature instead (certgen.pdf.sign), and its template's marking.
+    ``laid``: the record's lines as :func:`layout` placed them (laid out here when not given).
     """
-    laid = layout(record, template, font, form)
+    laid = laid if laid is not None else layout(record, template, font, form)
     ph = template.page_h
 
     buf = io.BytesIO()
@@ -238,7 +283,8 @@ def render(
 
     if photo is not None:
         p = template.photo
-        canvas.drawImage(ImageReader(io.BytesIO(photo.jpeg)), p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
+        image = PreparedImage(photo.jpeg, photo.width_px, photo.height_px)
+        canvas.drawImage(image, p.x * mm, (ph - p.bottom) * mm, p.w * mm, p.h * mm)
     if seal is not None and template.seal is not None and form == "paper":
         s = template.seal
         canvas.drawImage(ImageReader(io.BytesIO(seal)), s.x * mm, (ph - s.bottom) * mm, s.w * mm, s.h * mm, mask="auto")

@@ -725,10 +725,15 @@ class Register:
         return [self._row(r) for r in rows]
 
     def batch(self, batch_id: str) -> list[IssuedCertificate]:
+        return list(self.iter_batch(batch_id))
+
+    def iter_batch(self, batch_id: str) -> Iterator[IssuedCertificate]:
+        """A batch's certificates in number order, read as they are used (not all held at once)."""
         rows = self._db.execute(
             f"SELECT {self._COLUMNS} FROM certificates WHERE batch_id = ? ORDER BY number", (batch_id,)
         )
-        return [self._row(r) for r in rows]
+        for r in rows:
+            yield self._row(r)
 
     def for_row(self, batch_id: str, row_key: str) -> IssuedCertificate | None:
         """The issued certificate of one roster row in a batch, if there is one."""
