@@ -332,31 +332,43 @@ def test_work_in_flight_is_bounded_whatever_the_archive_size(kind: str, cluster:
 
 def test_a_unit_whose_worker_dies_is_split_and_every_file_still_examined(tmp_path: Path) -> None:
     """With Dask told to give up on a task after one lost worker, a killed worker's unit comes back
-    as KilledWorker: its files are sent again one by one, and none is reported as crashing."""
-    strict = Cluster(tmp_path, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
-    try:
-        strict.start_worker("a")
-        strict.start_worker("b")
-        items = discover([_bigger_archive(tmp_path / "archive")]).items
-        units = [Unit(i, tuple(range(i, min(i + 4, len(items)))), tuple(items[i : i + 4])) for i in range(0, 16, 4)]
-        returned: list[int] = []
-        killed: list[str] = []
-        sizes: list[int] = []
-        with DaskExecutor(strict.address, in_flight=1) as executor:
-            client = executor.client
-            client.wait_for_workers(2, timeout=WAIT)
-            for result in executor.run(iter(units), make_context(DEFAULT_LIMITS, "zxing", None, None)):
-                returned += result.unit.positions
-                sizes.append(len(result.unit.items))
-                assert all(CRASHED not in (e.error or "") for e in result.examined)
-                if not killed:
-                    busy = [n for n, a in strict.names(client).items() if client.processing(workers=[a])[a]]
-                    if busy:
-                        os.kill(strict.workers[busy[0]].pid, signal.SIGKILL)
-                        strict.workers.pop(busy[0]).wait()
-                        killed.append(busy[0])
-        assert killed, "no worker was busy to be killed"
-        assert sorted(returned) == list(range(16))  # every file once ...
-        assert sizes.count(1) == 4 and sizes.count(4) == 3  # ... the killed worker's unit file by file
-    finally:
-        strict.close()
+    as KilledWorker: its files are sent again one by one, and none is reported as crashing.
+
+    The kill races the unit it aims at: a worker seen busy may finish its unit before the signal
+    lands, and then nothing is lost. Such a run proves nothing about splitting and is run again
+    (at most three times); every run must still return every file exactly once.
+    """
+    items = discover([_bigger_archive(tmp_path / "archive")]).items
+    units = [Unit(i, tuple(range(i, min(i + 4, len(items)))), tuple(items[i : i + 4])) for i in range(0, 16, 4)]
+    split = False
+    for attempt in range(3):
+        (tmp_path / f"run{attempt}").mkdir()
+        strict = Cluster(tmp_path / f"run{attempt}", DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
+        try:
+            strict.start_worker("a")
+            strict.start_worker("b")
+            returned: list[int] = []
+            killed: list[str] = []
+            sizes: list[int] = []
+            with DaskExecutor(strict.address, in_flight=1) as executor:
+                client = executor.client
+                client.wait_for_workers(2, timeout=WAIT)
+                for result in executor.run(iter(units), make_context(DEFAULT_LIMITS, "zxing", None, None)):
+                    returned += result.unit.positions
+                    sizes.append(len(result.unit.items))
+                    assert all(CRASHED not in (e.error or "") for e in result.examined)
+                    if not killed:
+                        busy = [n for n, a in strict.names(client).items() if client.processing(workers=[a])[a]]
+                        if busy:
+                            os.kill(strict.workers[busy[0]].pid, signal.SIGKILL)
+                            strict.workers.pop(busy[0]).wait()
+                            killed.append(busy[0])
+            assert killed, "no worker was busy to be killed"
+            assert sorted(returned) == list(range(16))  # every file once, whether the kill landed or not
+            if sizes.count(1):
+                assert sizes.count(1) == 4 and sizes.count(4) == 3  # the killed worker's unit, file by file
+                split = True
+                break
+        finally:
+            strict.close()
+    assert split, "in three runs the kill never caught a worker in the middle of a unit"
