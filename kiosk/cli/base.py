@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -171,3 +171,22 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def issuer_options(command: F) -> F:
+    """The options of every command that issues: output folder, template, institution, passphrase, seal."""
+    for option in reversed((
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Output folder. / 输出目录。"),
+        click.option("--template", "template_name", default="liaoning-2020", show_default=True,
+                     help="Template id. / 模板。"),
+        click.option("--institution", "filing_number", help="Filing number of the issuing institution. / 机构备案号。"),
+        click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="File holding the passphrase. / 口令文件。"),
+        click.option("--seal", type=click.Path(dir_okay=False, path_type=Path), help="Seal image (PNG). / 印章图片。"),
+    )):  # fmt: skip
+        command = option(command)
+    return command

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.cli.base import Progress, cli, read_passphrase, station_of
+from kiosk.cli.base import Progress, cli, issuer_options, read_passphrase, station_of
 
 
 @cli.command("issue")
@@ -14,15 +14,7 @@ from kiosk.cli.base import Progress, cli, read_passphrase, station_of
 @click.option(
     "--photos", type=click.Path(file_okay=False, path_type=Path), help="Folder of photos named in 照片. / 照片目录。"
 )
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder. / 输出目录。")
-@click.option("--template", "template_name", default="liaoning-2020", show_default=True, help="Template id. / 模板。")
-@click.option("--institution", "filing_number", help="Filing number of the issuing institution. / 机构备案号。")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase. / 口令文件。",
-)
-@click.option("--seal", type=click.Path(dir_okay=False, path_type=Path), help="Seal image (PNG). / 印章图片。")
+@issuer_options
 @click.option(
     "--electronic", is_flag=True,
     help="Electronic certificates: PDFs signed with the institution's seal (PAdES). / 签发电子证书。",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from certgen.exceptions import ConfigError
-from kiosk.cli.base import cli, read_passphrase, station_of
+from kiosk.cli.base import cli, issuer_options, read_passphrase, station_of
 
 
 @cli.command("reissue")
@@ -20,15 +20,7 @@ from kiosk.cli.base import cli, read_passphrase, station_of
 @click.option("--set", "changes", multiple=True, metavar="FIELD=VALUE", help="A corrected field. / 更正的字段。")
 @click.option("--issue-date", type=click.DateTime(["%Y-%m-%d"]), help="Issue date (default today). / 发证日期。")
 @click.option("--photo", type=click.Path(dir_okay=False, path_type=Path), help="Photo (else the original). / 照片。")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder. / 输出目录。")
-@click.option("--template", "template_name", default="liaoning-2020", show_default=True, help="Template id. / 模板。")
-@click.option("--institution", "filing_number", help="Filing number of the issuing institution. / 机构备案号。")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase. / 口令文件。",
-)
-@click.option("--seal", type=click.Path(dir_okay=False, path_type=Path), help="Seal image (PNG). / 印章图片。")
+@issuer_options
 @click.pass_context
 def reissue_cmd(
     ctx: click.Context, number: str, reason: str, changes: tuple[str, ...], issue_date: _dt.datetime | None,
