@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import hashlib
 import io
 import json
 import sys
@@ -51,8 +50,6 @@ class Roster:
 
     source: Path
     """The file."""
-    sha256: str
-    """SHA-256 of the file's bytes: the same file is the same batch."""
     encoding: str
     """``utf-8``, ``utf-8-sig``, ``gb18030``, ``xlsx`` or ``json``."""
     rows: tuple[RosterRow, ...]
@@ -182,7 +179,6 @@ def read_roster(path: Path, *, max_rows: int = MAX_ROWS) -> Roster:
         data = path.read_bytes()
     except OSError as exc:
         raise RosterError(f"无法读取名册 {path}：{exc.strerror}") from None
-    digest = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()
     if suffix == ".json":
         try:
@@ -202,7 +198,7 @@ def read_roster(path: Path, *, max_rows: int = MAX_ROWS) -> Roster:
             raise RosterError(f"名册 {path} 应为一个记录对象（或记录对象的列表）")
         headers = list(dict.fromkeys(k for item in items for k in item))
         table = [headers] + [[item.get(h) for h in headers] for item in items]
-        return Roster(path, digest, "json", _rows(table, path, max_rows))
+        return Roster(path, "json", _rows(table, path, max_rows))
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
@@ -225,7 +221,7 @@ def read_roster(path: Path, *, max_rows: int = MAX_ROWS) -> Roster:
                     f"名册 {path} 第{row.row}行：证件号码被 Excel 存成了数字（{value}），末几位可能已丢失；"
                     "请把该列设为文本后重新录入"
                 )
-        return Roster(path, digest, "xlsx", rows)
+        return Roster(path, "xlsx", rows)
     if suffix in (".csv", ".txt"):
         text, encoding = _decode_csv(data, path)
         _check_csv_encoding(data, text, encoding, path)
@@ -233,5 +229,5 @@ def read_roster(path: Path, *, max_rows: int = MAX_ROWS) -> Roster:
             table = _limited(csv.reader(io.StringIO(text, newline="")), path, max_rows)
         except csv.Error as exc:
             raise RosterError(f"名册 {path} 不是有效的 CSV：{exc}") from None
-        return Roster(path, digest, encoding, _rows(table, path, max_rows))
+        return Roster(path, encoding, _rows(table, path, max_rows))
     raise RosterError(f"名册 {path} 的类型 {suffix or '（无扩展名）'} 不受支持：请用 .csv、.xlsx 或 .json")
