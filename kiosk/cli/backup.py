@@ -9,12 +9,10 @@ from typing import Any, TypeVar
 import click
 
 from certgen.exceptions import ConfigError
-from kiosk.cli.base import cli, read_passphrase, station_of
+from kiosk.cli.base import cli, passphrase_file_option, read_passphrase, station_of
 
-_PASSPHRASE = click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase (the manifest is signed). / 口令文件（签署备份清单）。",
+_PASSPHRASE = passphrase_file_option(
+    "File holding the passphrase (the manifest is signed). / 口令文件（签署备份清单）。"
 )
 
 

@@ -176,6 +176,11 @@ class Progress:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def passphrase_file_option(help: str = "File holding the passphrase. / 口令文件。") -> Callable[[F], F]:
+    """``--passphrase-file``: every command that unlocks the institution key (see :func:`read_passphrase`)."""
+    return click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), help=help)
+
+
 def issuer_options(command: F) -> F:
     """The options of every command that issues: output folder, template, institution, passphrase, seal."""
     for option in reversed((
@@ -184,8 +189,7 @@ def issuer_options(command: F) -> F:
         click.option("--template", "template_name", default="liaoning-2020", show_default=True,
                      help="Template id. / 模板。"),
         click.option("--institution", "filing_number", help="Filing number of the issuing institution. / 机构备案号。"),
-        click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="File holding the passphrase. / 口令文件。"),
+        passphrase_file_option(),
         click.option("--seal", type=click.Path(dir_okay=False, path_type=Path), help="Seal image (PNG). / 印章图片。"),
     )):  # fmt: skip
         command = option(command)

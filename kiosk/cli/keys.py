@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
+from kiosk.cli.base import CertkioskGroup, cli, json_line, passphrase_file_option, read_passphrase, station_of
 
 
 @cli.group(cls=CertkioskGroup)
@@ -21,11 +21,7 @@ def keys() -> None:
     "--institution", "filing_number", required=True, help="Filing number, 13 characters. / 机构备案号（13位）。"
 )
 @click.option("--name", required=True, help="Institution name as filed. / 机构名称（与备案一致）。")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase. / 口令文件。",
-)
+@passphrase_file_option()
 @click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), help="First valid day (default today). / 生效日期。")
 @click.option("--years", type=int, default=10, show_default=True, help="Validity in years. / 有效年限。")
 @click.option(
@@ -98,11 +94,7 @@ def trust() -> None:
 @click.option(
     "--since", type=click.IntRange(1), help="Only what changed since bundle N (an update). / 只导出第N号之后的变化。"
 )
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase. / 口令文件。",
-)
+@passphrase_file_option()
 @click.pass_context
 def trust_export(
     ctx: click.Context, file: Path, filing_number: str | None, since: int | None, passphrase_file: Path | None

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgen.exceptions import ConfigError
-from kiosk.cli.base import read_passphrase, station_of
+from kiosk.cli.base import passphrase_file_option, read_passphrase, station_of
 from kiosk.cli.register import register
 
 
@@ -16,10 +16,7 @@ from kiosk.cli.register import register
     "--scan", "scan", multiple=True, type=click.Path(file_okay=False, path_type=Path),
     help="Also search this folder for PDFs of numbers not issued (repeatable). / 另行检查的输出目录。",
 )  # fmt: skip
-@click.option(
-    "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
-    help="The institution key's passphrase: a revocation recovery makes is signed. / 口令文件。",
-)  # fmt: skip
+@passphrase_file_option("The institution key's passphrase: a revocation recovery makes is signed. / 口令文件。")
 @click.pass_context
 def register_recover(ctx: click.Context, scan: tuple[Path, ...], passphrase_file: Path | None) -> None:
     """Void unfinished numbers, publish committed PDFs, quarantine PDFs of void numbers.

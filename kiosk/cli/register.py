@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.cli.base import CertkioskGroup, cli, json_line, read_passphrase, station_of
+from kiosk.cli.base import CertkioskGroup, cli, json_line, passphrase_file_option, read_passphrase, station_of
 
 
 @cli.group(cls=CertkioskGroup)
@@ -94,11 +94,7 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
 @click.option("--batch", help="A batch id. / 批次号。")
 @click.option("--key", "kid", help="A key id (hex). / 密钥标识。")
 @click.option("--reason", required=True, help="Why (recorded in the audit log). / 吊销原因。")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase (the revocation is signed). / 口令文件（吊销记录需签名）。",
-)
+@passphrase_file_option("File holding the passphrase (the revocation is signed). / 口令文件（吊销记录需签名）。")
 @click.pass_context
 def register_revoke(
     ctx: click.Context, number: str | None, batch: str | None, kid: str | None, reason: str,

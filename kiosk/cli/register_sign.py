@@ -6,16 +6,12 @@ from pathlib import Path
 
 import click
 
-from kiosk.cli.base import read_passphrase, station_of
+from kiosk.cli.base import passphrase_file_option, read_passphrase, station_of
 from kiosk.cli.register import register
 
 
 @register.command("sign")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase. / 口令文件。",
-)
+@passphrase_file_option()
 @click.pass_context
 def register_sign(ctx: click.Context, passphrase_file: Path | None) -> None:
     """Sign the register's head now (e.g. after a revocation made in the UI). / 立即签名登记库链头。"""

@@ -6,16 +6,12 @@ from pathlib import Path
 
 import click
 
-from kiosk.cli.base import read_passphrase, station_of
+from kiosk.cli.base import passphrase_file_option, read_passphrase, station_of
 from kiosk.cli.keys import keys
 
 
 @keys.command("x509")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the passphrase. / 口令文件。",
-)
+@passphrase_file_option()
 @click.pass_context
 def keys_x509(ctx: click.Context, passphrase_file: Path | None) -> None:
     """Give every own key without one a document-signing certificate (for electronic certificates).
