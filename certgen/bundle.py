@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from certgen.exceptions import PayloadError, TrustConflict, TrustError
 from certgen.payload import parse_cose, sign_detached
 from certgen.trust import (
-    BUNDLE_MAX_BYTES,
     Endorsement,
     InstitutionTrust,
     PublicKeyInfo,
@@ -40,6 +39,7 @@ from certgen.trust import (
     key_from_json,
     kid_of,
     raw_public,
+    read_trust_json,
 )
 
 SIGNED_FORMAT = "certkiosk-trust-signed/1"
@@ -89,12 +89,7 @@ class BundleBody:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BundleBody:
-        try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TrustError(f"信任包内容不是有效的 JSON：{exc}") from None
-        except RecursionError:
-            raise TrustError("信任包内容嵌套过深，不是有效的信任包") from None
+        doc = read_trust_json(data, "信任包内容")
         if not isinstance(doc, dict) or doc.get("format") != BODY_FORMAT or set(doc) != _BODY_KEYS:
             raise TrustError(f"信任包内容格式不符（应为 {BODY_FORMAT}，字段 {sorted(_BODY_KEYS)}）")
         for name in ("keys", "revocations", "endorsements"):
@@ -160,14 +155,7 @@ def make_bundle(body: BundleBody, key: Ed25519PrivateKey) -> bytes:
 
 def open_bundle(data: bytes, source: str = "信任包") -> SignedBundle:
     """Check the signature, then read the body; TrustError with the reason otherwise."""
-    if len(data) > BUNDLE_MAX_BYTES:
-        raise TrustError(f"{source} 过大：{len(data)} 字节，上限 {BUNDLE_MAX_BYTES} 字节")
-    try:
-        envelope = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
-    except RecursionError:
-        raise TrustError(f"{source} 嵌套过深，不是有效的信任包") from None
+    envelope = read_trust_json(data, source)
     if not isinstance(envelope, dict) or envelope.get("format") != SIGNED_FORMAT:
         if isinstance(envelope, dict) and ("keys" in envelope or "revocations" in envelope):
             raise TrustError(f"{source} 没有签名（旧格式或签名被去掉）：拒绝导入，请向签发机构索取签名的信任包")

@@ -241,6 +241,19 @@ def endorsement_content(info: PublicKeyInfo) -> bytes:
     return canonical_json(doc)
 
 
+def read_trust_json(data: bytes, source: str) -> Any:
+    """A trust document's JSON (store, bundle, bundle body), read within BUNDLE_MAX_BYTES: TrustError
+    naming ``source`` for one too large, not UTF-8 JSON, or nested too deep (never a traceback)."""
+    if len(data) > BUNDLE_MAX_BYTES:
+        raise TrustError(f"{source} 过大：{len(data)} 字节，上限 {BUNDLE_MAX_BYTES} 字节")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
+    except RecursionError:
+        raise TrustError(f"{source} 嵌套过深，不是有效的信任包") from None
+
+
 def canonical_json(doc: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8 (what bundles and manifests sign)."""
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -399,14 +412,7 @@ class TrustBundle:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "信任包") -> TrustBundle:
-        if len(data) > BUNDLE_MAX_BYTES:
-            raise TrustError(f"{source} 过大：{len(data)} 字节，上限 {BUNDLE_MAX_BYTES} 字节")
-        try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TrustError(f"{source} 不是有效的 JSON：{exc}") from None
-        except RecursionError:
-            raise TrustError(f"{source} 嵌套过深，不是有效的信任包") from None
+        doc = read_trust_json(data, source)
         if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
             raise TrustError(f'{source} 不是 certkiosk 信任包（应有 "format": "{BUNDLE_FORMAT}"）')
         entries: dict[str, list[Any]] = {}
