@@ -43,7 +43,7 @@ from bench.peer_issue import peer_issue  # noqa: E402
 from certgen.issuing.batch import plan_batch, run_batch  # noqa: E402
 from certgen.issuing.issuer import Issuer  # noqa: E402
 from certgen.issuing.roster import read_roster  # noqa: E402
-from certgen.pdf.fonts import BUNDLED  # noqa: E402
+from certgen.pdf.fonts import bundled_font  # noqa: E402
 from certgen.pdf.render import draw_qr  # noqa: E402
 from certgen.pdf.template import placeholders  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
@@ -65,7 +65,7 @@ def floor_page(issuer: Issuer, rec: CertificateRecord, photo: Path, qr_text: str
     """The same text, border, photo and QR code, drawn with stock reportlab alone (the font
     registered the ordinary way, the photo file passed as it is, the QR code as one path)."""
     if FLOOR_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FLOOR_FONT, str(BUNDLED)))
+        pdfmetrics.registerFont(TTFont(FLOOR_FONT, str(bundled_font().path)))
     t = issuer.template
     values = placeholders(rec.replace(evaluator="示例职业技能等级认定中心（示例）"))
     buf = io.BytesIO()

@@ -29,7 +29,7 @@ from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 from certgen.issuing.roster import read_roster  # noqa: E402
 from certgen.number import format_number  # noqa: E402
 from certgen.payload import sign  # noqa: E402
-from certgen.pdf.fonts import BUNDLED  # noqa: E402
+from certgen.pdf.fonts import bundled_font  # noqa: E402
 from certgen.pdf.template import Template, load_template, placeholders  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
 from certgen.station.home import StationHome  # noqa: E402
@@ -42,7 +42,7 @@ def draw_page(path: Path, record: CertificateRecord, template: Template, qr_text
     """The certificate's text, border, photo and QR code, as reportlab draws them plainly."""
     t = template
     if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT, str(BUNDLED)))
+        pdfmetrics.registerFont(TTFont(FONT, str(bundled_font().path)))
     values = placeholders(record)
     if not record.job_type:
         values["job_type"] = t.absent
