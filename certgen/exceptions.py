@@ -69,6 +69,14 @@ class RegisterError(CertkioskError):
     """The issuance register refused an operation."""
 
 
+class PrintSerialUsed(RegisterError):
+    """A certificate blank's print serial (印制流水码) is already recorded for another certificate."""
+
+    def __init__(self, serial: str, number: str) -> None:
+        self.serial, self.number = serial, number
+        super().__init__(f"印制流水码 {serial} 已用于证书 {number}：一张证书用纸只能使用一次")
+
+
 class DuplicateResult(RegisterError):
     """The person already holds a live certificate for this result (occupation, job type, level)."""
 

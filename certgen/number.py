@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -119,6 +120,9 @@ class ProvinceProfile:
     """The province's name."""
     parts: tuple[ProfilePart, ...]
     """The sub-fields of the institution code, in order."""
+    query_url: str | None = None
+    """The province's own certificate query site (人社鉴发〔2021〕1号's optional 省级查询网址), printed by
+    templates that place it; None: the province's rule names none (no seed states one)."""
 
     @classmethod
     def from_toml(cls, data: dict[str, Any], source: str) -> ProvinceProfile:
@@ -131,9 +135,14 @@ class ProvinceProfile:
                 )
                 for p in data["part"]
             )  # fmt: skip
-            profile = cls(str(data["id"]), str(data["province"]), str(data["name"]), parts)
+            url = data.get("query_url")
+            profile = cls(str(data["id"]), str(data["province"]), str(data["name"]), parts, url)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"省份规则文件 {source} 格式错误：{exc!r}") from None
+        if url is not None and not (
+            isinstance(url, str) and re.fullmatch(r"https?://[\x21-\x7e]{1,100}", url) and "{" not in url
+        ):
+            raise ValueError(f"省份规则文件 {source} 的 query_url 应为 http:// 或 https:// 开头的网址，实际为 {url!r}")
         covered = sorted(pos for p in parts for pos in range(p.start, p.end + 1))
         if covered != list(range(8, 14)):
             raise ValueError(f"省份规则文件 {source} 应恰好覆盖第8-13位，实际覆盖 {covered}")

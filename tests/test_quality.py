@@ -40,6 +40,7 @@ PURE_CORE = (
     "number",
     "payload",
     "pool",
+    "printserial",
     "profiles",
     "provinces",
     "record",

@@ -20,11 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgen.exceptions import BatchClosed, BatchInvalid, CertkioskError, DuplicateResult, RecordError, RowProblem
+from certgen.exceptions import (
+    BatchClosed,
+    BatchInvalid,
+    CertkioskError,
+    DuplicateResult,
+    PrintSerialUsed,
+    RecordError,
+    RowProblem,
+)
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import BatchEntry, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.pool import worker_pool
+from certgen.printserial import PRINT_SERIAL_HEADER, normal_print_serial
 from certgen.record import CertificateRecord, id_key, result_key
 from certgen.secret import Secret
 from certgen.station import Station
@@ -44,6 +53,8 @@ class PlannedRow:
     """Its record (with institution filled in)."""
     key: str
     """Its result's identity (person, occupation, level)."""
+    print_serial: str | None = None
+    """The 印制流水码 of the blank its paper form is printed on (the roster's 印制流水码 column)."""
 
 
 @dataclass
@@ -80,8 +91,8 @@ def batch_id_of(roster: Roster) -> str:
     rows = []
     for row in roster.rows:
         cells = {k: _normal(v) for k, v in row.fields.items()} | {
-            "extra:" + k: _normal(v) for k, v in row.extras.items()
-        }
+            "extra:" + k: _normal(v) for k, v in row.extras.items() if k != PRINT_SERIAL_HEADER
+        }  # which blank a row is printed on is not who the batch is: correcting it continues the batch
         rows.append({k: v for k, v in cells.items() if v})
     text = json.dumps(sorted(rows, key=lambda r: json.dumps(r, sort_keys=True)), ensure_ascii=False, sort_keys=True)
     return "B" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -108,6 +119,7 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
     seen: dict[str, int] = {}
     names: dict[str, tuple[str, int]] = {}
     numbers: dict[str, int] = {}
+    blanks: dict[str, int] = {}
     for row in roster.rows:
         fields = dict(row.fields)
         photo = fields.get("photo")
@@ -142,10 +154,14 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
             plan.problems.append(RowProblem(row.row, f"与第{seen[ident]}行是同一人、同一职业和等级，重复"))
             continue
         seen[ident] = row.row
+        blank, problem = _print_serial_of(issuer, reg, row, record, blanks)
+        if problem is not None:
+            plan.problems.append(RowProblem(row.row, problem))
+            continue
         live = reg.live_certificate(record)
         if live is not None:
             plan.done[ident] = live.number
-            plan.rows.append(PlannedRow(row, record, ident))
+            plan.rows.append(PlannedRow(row, record, ident, blank))
             continue
         others = reg.live_names(record)
         if others:
@@ -168,13 +184,38 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
             if existing is not None:
                 plan.problems.append(RowProblem(row.row, f"证书编号 {record.number} 已在登记库中，不能重复使用"))
                 continue
-        try:
-            issuer.check_printable(record, signing_key)  # the photo is prepared again when issued: not kept
+        try:  # the photo is prepared again when issued: not kept
+            issuer.prepare(record, signing_key, blank)
         except CertkioskError as exc:
             plan.problems.append(RowProblem(row.row, str(exc)))
             continue
-        plan.rows.append(PlannedRow(row, record, ident))
+        plan.rows.append(PlannedRow(row, record, ident, blank))
     return plan
+
+
+def _print_serial_of(
+    issuer: Issuer, reg: Register, row: RosterRow, record: CertificateRecord, blanks: dict[str, int]
+) -> tuple[str | None, str | None]:
+    """The row's print serial (印制流水码) and the problem with it, if any: malformed, given for an
+    electronic-only batch, on two rows, or a blank the register has already used for another
+    certificate (a row issued before keeps the blank recorded for it)."""
+    try:
+        serial = normal_print_serial(row.extras.get(PRINT_SERIAL_HEADER))
+    except ValueError as exc:
+        return None, str(exc)
+    if serial is None:
+        return None, None
+    if "paper" not in issuer.forms:
+        return None, f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书"
+    if serial in blanks:
+        return None, f"印制流水码 {serial} 与第{blanks[serial]}行重复：一张证书用纸只能使用一次"
+    blanks[serial] = row.row
+    owner = reg.print_serial_owner(serial)
+    if owner is not None:
+        live = reg.live_certificate(record)
+        if live is None or live.number != owner:
+            return None, str(PrintSerialUsed(serial, owner))
+    return serial, None
 
 
 @dataclass(frozen=True)
@@ -214,18 +255,20 @@ def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> Non
     _WORKER["register"] = Register(home.register_path)
 
 
-def _issue_one(issuer: Issuer, reg: Register, record: CertificateRecord, batch_id: str, key: str) -> tuple[str, bool]:
+def _issue_one(
+    issuer: Issuer, reg: Register, record: CertificateRecord, batch_id: str, key: str, print_serial: str | None = None
+) -> tuple[str, bool]:
     """Issue one row: ``(number, True)``, or ``(existing number, False)`` when the register already
     holds a live certificate for the result (issued since the plan was made)."""
     try:
-        issued = issuer.issue(reg, record, batch_id=batch_id, row_key=key)
+        issued = issuer.issue(reg, record, batch_id=batch_id, row_key=key, print_serial=print_serial)
     except DuplicateResult as exc:
         return exc.existing, False
     return str(issued.record.number), True
 
 
-def _issue_in_worker(record: CertificateRecord, batch_id: str, key: str) -> tuple[str, bool]:
-    return _issue_one(_WORKER["issuer"], _WORKER["register"], record, batch_id, key)
+def _issue_in_worker(record: CertificateRecord, batch_id: str, key: str, print_serial: str | None) -> tuple[str, bool]:
+    return _issue_one(_WORKER["issuer"], _WORKER["register"], record, batch_id, key, print_serial)
 
 
 def _sha256_of(path: Path) -> str:
@@ -243,7 +286,9 @@ def _in_order(
     at a time (a large roster is not queued whole)."""
     pending: deque[tuple[PlannedRow, Future[tuple[str, bool]]]] = deque()
     for planned in todo:
-        pending.append((planned, pool.submit(_issue_in_worker, planned.record, batch_id, planned.key)))
+        pending.append(
+            (planned, pool.submit(_issue_in_worker, planned.record, batch_id, planned.key, planned.print_serial))
+        )
         if len(pending) >= window:
             done, future = pending.popleft()
             yield done, future.result()
@@ -286,7 +331,7 @@ def run_batch(
         late: dict[str, str] = {}
         if workers <= 1 or total < 2:
             results: Iterator[tuple[PlannedRow, tuple[str, bool]]] = (
-                (p, _issue_one(issuer, reg, p.record, plan.batch_id, p.key)) for p in todo
+                (p, _issue_one(issuer, reg, p.record, plan.batch_id, p.key, p.print_serial)) for p in todo
             )
             late = _collect(results, total, progress)
         else:
@@ -307,7 +352,13 @@ def run_batch(
         first = next((c for c in reg.iter_batch(plan.batch_id) if c.status == "issued" and c.output_path), None)
         institution = first.record.evaluator if first else ""
         entries = (
-            BatchEntry(cert.record, path, _sha256_of(path), extras.get(cert.row_key or "", {}))
+            BatchEntry(
+                cert.record,
+                path,
+                _sha256_of(path),
+                extras.get(cert.row_key or "", {}),
+                next(reversed(reg.print_serials(cert.number)), None),
+            )
             for cert in reg.iter_batch(plan.batch_id)
             if cert.status == "issued" and cert.output_path is not None
             for path in (Path(cert.output_path),)

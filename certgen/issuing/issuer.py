@@ -27,11 +27,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from certgen.exceptions import CertkioskError, RegisterError
+from certgen.exceptions import CertkioskError, PrintSerialUsed, RegisterError
 from certgen.files import write_bytes_atomic
 from certgen.issuing.faults import fault_point
 from certgen.issuing.recovery import FILE_SUFFIX, Recovery, publish, recover_station, settle, temp_path
-from certgen.number import filing_part, format_number
+from certgen.number import filing_part, format_number, load_profiles
 from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
 from certgen.pdf.fonts import CertificateFont, choose_font
@@ -41,6 +41,7 @@ from certgen.pdf.seal import PreparedSeal, prepare_seal
 from certgen.pdf.seal import sample_seal as make_sample_seal
 from certgen.pdf.sign import SealAppearance, sign_pdf
 from certgen.pdf.template import Template, load_template, placeholders
+from certgen.printserial import normal_print_serial
 from certgen.record import FIELD_NAMES, CertificateRecord, result_key
 from certgen.secret import Secret
 from certgen.station import Station
@@ -141,6 +142,7 @@ class Issuer:
             if self.prepared_seal is None and not self.sample_seal:
                 raise CertkioskError("电子证书需要机构印章：请用 --seal 指定印章 PNG（透明背景）")
         self._sample_seals: dict[str, PreparedSeal] = {}
+        self._province_urls: dict[str, str | None] = {}
 
     def seal_for(self, institution: str) -> PreparedSeal | None:
         """The seal to use: the station's own, else (demo) a sample seal with the institution's name."""
@@ -170,7 +172,7 @@ class Issuer:
         """Font coverage, layout and photo checks, without allocating anything."""
         return self.prepare(record, key).photo
 
-    def prepare(self, record: CertificateRecord, key: PublicKeyInfo) -> Printable:
+    def prepare(self, record: CertificateRecord, key: PublicKeyInfo, print_serial: str | None = None) -> Printable:
         """Check the record is printable (font coverage, layout, photo) and keep what the checks made:
         the layout of each form (for a sample number of the same length) and the prepared photo."""
         sample = record if record.number else record.with_number(
@@ -178,11 +180,24 @@ class Issuer:
         )  # fmt: skip
         # every field's characters, printed by this template or not (a template may be switched)
         self.font.require("".join(placeholders(sample).values()), f"{record.name} 的证书")
-        laid = {form: layout(sample, self.template, self.font, form) for form in self.forms}
+        optional = self.optional_values(key, print_serial)
+        laid = {form: layout(sample, self.template, self.font, form, optional) for form in self.forms}
         photo = None
         if record.photo is not None:
             photo = prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
         return Printable(photo, laid, str(sample.number))
+
+    def optional_values(self, key: PublicKeyInfo, print_serial: str | None = None) -> dict[str, str | None]:
+        """The values of the template's optional lines: the province's query URL (from the province
+        profile of the institution's filing number, a station's own profile first) and the blank's
+        print serial (paper only)."""
+        if print_serial is not None and "paper" not in self.forms:
+            raise CertkioskError(f"印制流水码 {print_serial} 只用于纸质证书：本次只签发电子证书")
+        province = key.filing_number[5:7]
+        if province not in self._province_urls:
+            profile = load_profiles(self.station.home.profiles_dir).get(province)
+            self._province_urls[province] = profile.query_url if profile else None
+        return {"province_url": self._province_urls[province], "print_serial": print_serial}
 
     def unlocked(self, keys: Mapping[bytes, Ed25519PrivateKey] | None = None) -> dict[bytes, Ed25519PrivateKey]:
         """The signing keys decrypted so far, by kid, after adding ``keys`` (decrypted elsewhere with
@@ -215,14 +230,17 @@ class Issuer:
         photo: PreparedPhoto | None,
         out: Path,
         laid: Laid | None = None,
+        print_serial: str | None = None,
     ) -> tuple[SignedPayload, bytes]:
         """Sign the QR payload of one form, render, finish (and for an electronic one sign the PDF).
 
-        ``laid``: the form's lines as the checks laid them out for this number (else laid out here)."""
+        ``laid``: the form's lines as the checks laid them out for this number (else laid out here,
+        with the blank's ``print_serial`` on the paper form)."""
         signed = sign(record, self.template.id, self.private_key(key), key.kid, form)
         seal = self.seal_for(key.institution)
         png = seal.png if seal else None
-        raw = render(record, self.template, self.font, signed.text, photo, png, form, laid)
+        optional = self.optional_values(key, print_serial if form == "paper" else None)
+        raw = render(record, self.template, self.font, signed.text, photo, png, form, laid, optional)
         meta = CertificateMeta(
             str(record.number), key.institution, key.filing_number, record.issue_date, record.to_dict(),
             signed.text, self.template.id, form,
@@ -267,10 +285,14 @@ class Issuer:
         row_key: str | None = None,
         photo: PreparedPhoto | None = None,
         reissue: Reissue | None = None,
+        print_serial: str | None = None,
     ) -> Issued:
-        """Issue one certificate (see the module docstring for the order of steps)."""
+        """Issue one certificate (see the module docstring for the order of steps).
+
+        ``print_serial``: the 印制流水码 of the blank the paper form will be printed on (printed where
+        the template places it, recorded with the paper form; a used blank is refused)."""
         with self.locked(reg):
-            return self._issue(reg, record, batch_id, row_key, photo, reissue)
+            return self._issue(reg, record, batch_id, row_key, photo, reissue, print_serial)
 
     def _issue(
         self,
@@ -280,12 +302,15 @@ class Issuer:
         row_key: str | None,
         photo: PreparedPhoto | None,
         reissue: Reissue | None,
+        print_serial: str | None = None,
     ) -> Issued:
         key = self.key_for(reg, record)
         record = self.complete_record(record, key)
+        if print_serial is not None:
+            print_serial = self.check_print_serial(reg, print_serial)
         printable = None
         if photo is None:
-            printable = self.prepare(record, key)
+            printable = self.prepare(record, key, print_serial)
             photo = printable.photo
         private = self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
         reg.signer = CheckpointSigner(key.kid_hex, private)  # the commit that issues signs the register
@@ -311,8 +336,11 @@ class Issuer:
             for form in self.forms:
                 final = folder / (number + FILE_SUFFIX[form])
                 laid = printable.laid_for(form, number, self.font) if printable else None
-                signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final), laid)
-                reg.record_form(number, form, output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest())
+                blank = print_serial if form == "paper" else None
+                signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final), laid, blank)
+                reg.record_form(
+                    number, form, output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest(), print_serial=blank
+                )
                 made.append((form, final, signed, pdf))
             _, path, signed, pdf = made[0]
             fault_point("after_write")
@@ -338,6 +366,22 @@ class Issuer:
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
 
+    def check_print_serial(self, reg: Register, value: object) -> str:
+        """The print serial normalised, before anything is allocated: CertkioskError when it is
+        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used."""
+        try:
+            serial = normal_print_serial(value)
+        except ValueError as exc:
+            raise CertkioskError(str(exc)) from None
+        if serial is None:
+            raise CertkioskError("印制流水码为空")
+        if "paper" not in self.forms:
+            raise CertkioskError(f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书")
+        owner = reg.print_serial_owner(serial)
+        if owner is not None:
+            raise PrintSerialUsed(serial, owner)
+        return serial
+
     # --- deliberate re-issue (补发 / 换发) ---------------------------------------------------------
     def reissue(
         self,
@@ -348,12 +392,14 @@ class Issuer:
         changes: Mapping[str, object] | None = None,
         issue_date: _dt.date,
         photo: Path | None = None,
+        print_serial: str | None = None,
     ) -> Issued:
         """Re-issue the live certificate ``number`` under a new number linked to it in the register.
 
         ``lost`` (补发): the same content; the old certificate stays valid. ``correction`` (换发):
         ``changes`` correct fields; the old certificate is revoked in the transaction that issues
         the new one. The new certificate joins the old one's batch, so a batch revocation covers it.
+        ``print_serial``: the new blank its paper form is printed on (recorded for the new number).
         """
         old = reg.get(number)
         if old is None or old.status != "issued":
@@ -373,7 +419,12 @@ class Issuer:
         record = CertificateRecord.from_fields(fields)  # validated against today's rules: it is being written
         with self.locked(reg):
             issued = self.issue(
-                reg, record, batch_id=old.batch_id, row_key=result_key(record), reissue=Reissue(number, reason)
+                reg,
+                record,
+                batch_id=old.batch_id,
+                row_key=result_key(record),
+                reissue=Reissue(number, reason),
+                print_serial=print_serial,
             )
         if reason == "correction":
             revoked = [r for r in reg.revocations() if r.scope == "certificate" and r.target == number]

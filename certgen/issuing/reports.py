@@ -4,7 +4,7 @@
 - 结果汇总表 (002 附件7): occupation (job type) x level 5..1, subtotals and a total row.
 - 数据合规审核表 (004 附件3): upload unit, file name, 职业名称 / 工种名称 / 等级 / 数量.
 - 公示名册 (000 附件6): the public-notice list (ID numbers masked: it is published).
-- manifest.json: every number, file and the SHA-256 of each PDF.
+- manifest.json: every number, file and the SHA-256 of each PDF (and the 印制流水码 of its paper blank).
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ class BatchEntry:
     """SHA-256 of the PDF."""
     extras: dict[str, str] = field(default_factory=dict)
     """Public-notice columns from the roster (学历, 成绩 ...)."""
+    print_serial: str | None = None
+    """The 印制流水码 of the blank the paper form was printed on, as the register records it."""
 
 
 def data_table_row(r: CertificateRecord) -> list[Any]:
@@ -281,6 +283,8 @@ def write_batch_reports(
             data.add(data_table_row(e.record))
             public.add(public_row(count, e))
             item = {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
+            if e.print_serial:
+                item["print_serial"] = e.print_serial
             out.write(("\n  " if count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False))
         out.write(f'\n ],\n "count": {count}\n}}\n')
         out.flush()

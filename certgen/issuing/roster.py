@@ -19,6 +19,7 @@ from typing import Any
 
 from certgen.exceptions import RosterError
 from certgen.labels import FIELD_LABELS, HEADER_ALIASES
+from certgen.printserial import PRINT_SERIAL_HEADER, PRINT_SERIAL_HEADERS
 from certgen.record import FIELD_NAMES
 
 HEADERS: dict[str, str] = {text: field for field, text in FIELD_LABELS.items() if field != "template"} | HEADER_ALIASES
@@ -67,12 +68,14 @@ def _map_headers(headers: list[str], source: Path) -> list[str | None]:
             mapped.append(h)
         elif h in EXTRA_HEADERS:
             mapped.append("extra:" + h)
+        elif h in PRINT_SERIAL_HEADERS:  # the paper blank's serial: not a record field (certgen.printserial)
+            mapped.append("extra:" + PRINT_SERIAL_HEADER)
         elif not h:
             mapped.append(None)
         else:
             unknown.append(h)
     if unknown:
-        known = "、".join([*HEADERS, *EXTRA_HEADERS])
+        known = "、".join([*HEADERS, *EXTRA_HEADERS, PRINT_SERIAL_HEADER])
         raise RosterError(f"名册 {source} 有无法识别的列：{'、'.join(unknown)}。可用列名：{known}（或英文字段名）")
     names = [m for m in mapped if m]
     duplicates = sorted({m for m in names if names.count(m) > 1})
@@ -127,7 +130,7 @@ def _decode_csv(data: bytes, source: Path) -> tuple[str, str]:
 
 
 def _known_headers(headers: list[str]) -> int:
-    return sum(1 for h in headers if h.strip() in HEADERS or h.strip() in FIELD_NAMES or h.strip() in EXTRA_HEADERS)
+    return sum(1 for h in headers if h.strip() in (*HEADERS, *FIELD_NAMES, *EXTRA_HEADERS, *PRINT_SERIAL_HEADERS))
 
 
 def _check_csv_encoding(data: bytes, text: str, encoding: str, source: Path) -> None:

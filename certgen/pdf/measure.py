@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from certgen.exceptions import CertkioskError
-from certgen.pdf.template import Box, Template
+from certgen.pdf.template import OPTIONAL_BLOCKS, Box, Template
 
 PT_PER_MM = 72 / 25.4
 MM_TOLERANCE = 0.2
@@ -57,6 +57,15 @@ def _inside(obj: dict[str, Any], box: Box) -> bool:
     return box.x <= cx <= box.right and box.y <= cy <= box.bottom
 
 
+def _text_size(page: Any, box: Box, expected: float) -> float | None:
+    """The size of the characters drawn inside ``box`` (the one furthest from ``expected`` when they
+    differ); None when nothing is drawn there."""
+    sizes = Counter(round(float(c["size"]), 2) for c in page.chars if _inside(c, box) and c["text"].strip())
+    if not sizes:
+        return None
+    return max(sizes, key=lambda s: abs(s - expected))
+
+
 def measure(pdf_path: Path, template: Template) -> tuple[list[Measurement], list[str]]:
     """Measurements and problems (marks in the QR quiet zone, missing elements)."""
     import pdfplumber
@@ -85,13 +94,11 @@ def measure(pdf_path: Path, template: Template) -> tuple[list[Measurement], list
         ]
         labels = {"title": "证书名称字号", "body": "正文字号", "url": "网址字号", "info": "基本信息字号"}
         for key, block in template.text_blocks.items():
-            sizes = Counter(
-                round(float(c["size"]), 2) for c in page.chars if _inside(c, block.box) and c["text"].strip()
-            )
-            actual = sizes.most_common(1)[0][0] if sizes else None
-            if sizes and len(sizes) > 1:  # report the size furthest from the template
-                actual = max(sizes, key=lambda s: abs(s - block.size_pt))
-            rows.append(Measurement(labels[key], block.size_pt, actual, "pt"))
+            rows.append(Measurement(labels[key], block.size_pt, _text_size(page, block.box, block.size_pt), "pt"))
+        for key, optional in template.optional:  # measured like the others where drawn; absent: optional
+            actual = _text_size(page, optional.box, optional.size_pt)
+            if actual is not None:
+                rows.append(Measurement(f"{OPTIONAL_BLOCKS[key]}字号", optional.size_pt, actual, "pt"))
 
         modules = [r for r in page.rects if r.get("fill") and not r.get("stroke") and r["height"] < 3 * PT_PER_MM]
         qr_box: tuple[float, float, float, float] | None = None

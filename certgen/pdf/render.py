@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ from certgen.exceptions import LayoutError
 from certgen.payload import QR_ERROR, QR_MAX_VERSION
 from certgen.pdf.fonts import CertificateFont
 from certgen.pdf.photo import PreparedPhoto
-from certgen.pdf.template import Box, FieldsBlock, Template, TextBlock, placeholders
+from certgen.pdf.template import OPTIONAL_BLOCKS, Box, FieldsBlock, Template, TextBlock, placeholders
 from certgen.record import CertificateRecord
 
 rl_config.useA85 = 0  # binary streams: ASCII85 only makes files bigger and slower to write
@@ -196,11 +197,19 @@ def draw_qr(canvas: Canvas, text: str, box: Box, page_h_mm: float) -> int:
     return (n - 17) // 4
 
 
-def layout(record: CertificateRecord, template: Template, font: CertificateFont, form: str = "paper") -> Laid:
+def layout(
+    record: CertificateRecord,
+    template: Template,
+    font: CertificateFont,
+    form: str = "paper",
+    optional: Mapping[str, str | None] | None = None,
+) -> Laid:
     """Every text line the certificate prints, placed, with its font size.
 
     FontError when the font lacks a printed character, LayoutError when a block overflows: the
     checks issuing runs before a number is allocated, and rendering runs again on the real number.
+    ``optional``: values of the template's optional lines (``province_url``, ``print_serial``); a
+    line is drawn only when its value is given, and the print serial only on the paper form.
     """
     values = placeholders(record)
     if not record.job_type:
@@ -218,6 +227,20 @@ def layout(record: CertificateRecord, template: Template, font: CertificateFont,
         mark = template.marking
         font.require(mark.text, "电子证书标记")
         laid.append((mark.size_pt, layout_text(mark, mark.text.format_map(values), font, ph, "电子证书标记")))
+    laid += layout_optional(template, font, form, optional or {})
+    return laid
+
+
+def layout_optional(template: Template, font: CertificateFont, form: str, values: Mapping[str, str | None]) -> Laid:
+    """The template's optional lines that have a value (no value: no line, no empty label)."""
+    laid: Laid = []
+    for key, block in template.optional:
+        value = values.get(key)
+        if not value or (key == "print_serial" and form != "paper"):
+            continue
+        text = block.text.format_map({key: value})
+        font.require(text, OPTIONAL_BLOCKS[key])
+        laid.append((block.size_pt, layout_text(block, text, font, template.page_h, OPTIONAL_BLOCKS[key])))
     return laid
 
 
@@ -249,14 +272,16 @@ def render(
     seal: bytes | None = None,
     form: str = "paper",
     laid: Laid | None = None,
+    optional: Mapping[str, str | None] | None = None,
 ) -> bytes:
     """The certificate as a one-page PDF (reportlab's output, before finishing).
 
     ``seal`` (PNG) is drawn into the page of a paper certificate; an electronic one gets it as the
     appearance of its PDF signature instead (certgen.pdf.sign), and its template's marking.
-    ``laid``: the record's lines as :func:`layout` placed them (laid out here when not given).
+    ``laid``: the record's lines as :func:`layout` placed them (laid out here when not given, with
+    the ``optional`` lines' values).
     """
-    laid = laid if laid is not None else layout(record, template, font, form)
+    laid = laid if laid is not None else layout(record, template, font, form, optional)
     ph = template.page_h
 
     buf = io.BytesIO()

@@ -119,6 +119,13 @@ class Template:
     marking: TextBlock | None = None
     """What an electronic certificate prints to say so (e.g. 电子证书, or the R of Suzhou 2019); None:
     no marking."""
+    optional: tuple[tuple[str, TextBlock], ...] = ()
+    """Lines drawn only when their value is given, in print order: ``(key, block)`` with ``key`` one
+    of :data:`OPTIONAL_BLOCKS` (the provincial query URL; the print serial, on paper only)."""
+
+    def optional_block(self, key: str) -> TextBlock | None:
+        """The optional block ``key`` (``province_url``, ``print_serial``), if the template has it."""
+        return dict(self.optional).get(key)
 
     @property
     def text_blocks(self) -> dict[str, TextBlock | FieldsBlock]:
@@ -160,6 +167,11 @@ def placeholders(record: CertificateRecord) -> dict[str, str]:
 
 
 _SAMPLE = dict.fromkeys(PLACEHOLDERS, "")
+
+OPTIONAL_BLOCKS = {"province_url": "省级查询网址", "print_serial": "证书印制流水码"}
+"""Optional items of 人社鉴发〔2021〕1号 a template may place, each as a table of its own name whose
+text prints ``{key}``: drawn only when the value is given (the province profile's query URL; the
+blank's print serial, on the paper form only). Their values are not in the record nor signed."""
 
 
 class _Reader:
@@ -208,7 +220,7 @@ class _Reader:
             raise TemplateError(f"模板 {self.source}：[{self.where}] 有未知的键 {', '.join(unknown)}")
 
 
-def _text_block(data: Any, where: str, source: str) -> TextBlock:
+def _text_block(data: Any, where: str, source: str, extra: tuple[str, ...] = ()) -> TextBlock:
     r = _Reader(data, where, source)
     block = TextBlock(
         box=r.box(),
@@ -221,10 +233,13 @@ def _text_block(data: Any, where: str, source: str) -> TextBlock:
     if block.align not in ("left", "center", "right"):
         raise TemplateError(f"模板 {source}：[{where}] align 应为 left、center 或 right，实际为 {block.align!r}")
     for _, name, _, _ in Formatter().parse(block.text):
-        if name is not None and name not in _SAMPLE:
+        if name is not None and name not in _SAMPLE and name not in extra:
             raise TemplateError(
-                f"模板 {source}：[{where}] 的文字含未知占位符 {{{name}}}，可用：{', '.join(PLACEHOLDERS)}"
+                f"模板 {source}：[{where}] 的文字含未知占位符 {{{name}}}，可用：{', '.join((*PLACEHOLDERS, *extra))}"
             )
+    for name in extra:
+        if f"{{{name}}}" not in block.text:
+            raise TemplateError(f"模板 {source}：[{where}] 的文字应含占位符 {{{name}}}（{OPTIONAL_BLOCKS[name]}）")
     return block
 
 
@@ -269,12 +284,13 @@ def parse_template(data: dict[str, Any], source: str) -> Template:
         seal_r = _Reader(top.raw("seal"), "seal", source)
         seal = seal_r.box(square=True)
         seal_r.done()
+    optional = tuple((key, _text_block(top.raw(key), key, source, (key,))) for key in OPTIONAL_BLOCKS if key in data)
     top.done()
     template = Template(
         tid, name, src, page_w, page_h,
         Box((page_w - bw) / 2, (page_h - bh) / 2, bw, bh), bpt,
         blocks["title"], blocks["body"], blocks["url"], photo, qr,
-        FieldsBlock(info_box, info_size, spacing, tuple(fields)), seal, absent, font_kind, marking,
+        FieldsBlock(info_box, info_size, spacing, tuple(fields)), seal, absent, font_kind, marking, optional,
     )  # fmt: skip
     _check_geometry(template, source)
     return template
@@ -287,6 +303,7 @@ def _check_geometry(t: Template, source: str) -> None:
         "title": t.title.box, "body": t.body.box, "url": t.url.box, "photo": t.photo, "qr": t.qr,
         "info": t.info.box,
     }  # fmt: skip
+    placed |= {key: block.box for key, block in t.optional}
     for key, box in placed.items():
         if box.x < t.border.x or box.y < t.border.y or box.right > t.border.right or box.bottom > t.border.bottom:
             raise TemplateError(f"模板 {source}：[{key}] 超出边框（{box.x},{box.y} {box.w}×{box.h}mm）")

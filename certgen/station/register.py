@@ -33,6 +33,7 @@ from certgen.exceptions import (
     DuplicateNumber,
     DuplicateResult,
     NameMismatch,
+    PrintSerialUsed,
     RegisterError,
 )
 from certgen.files import is_disk_full
@@ -134,6 +135,13 @@ CREATE TABLE IF NOT EXISTS certificate_forms (
     pdf_sha256 TEXT,
     PRIMARY KEY (number, form)
 );
+CREATE TABLE IF NOT EXISTS print_serials (
+    serial TEXT PRIMARY KEY,
+    number TEXT NOT NULL REFERENCES certificates(number),
+    form TEXT NOT NULL CHECK (form = 'paper'),
+    used_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS print_serials_number ON print_serials (number);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -399,9 +407,21 @@ class Register:
                 raise RegisterError(f"密钥 {kid.hex()} 已有文档签名证书")
             self._insert_key_certificate(db, kid, der)
 
-    def record_form(self, number: str, form: str, *, output_path: str | None, pdf_sha256: str | None) -> None:
-        """Record that the ``paper`` or ``electronic`` form of an issued certificate was made (again)."""
+    def record_form(
+        self,
+        number: str,
+        form: str,
+        *,
+        output_path: str | None,
+        pdf_sha256: str | None,
+        print_serial: str | None = None,
+    ) -> None:
+        """Record that the ``paper`` or ``electronic`` form of an issued certificate was made (again);
+        ``print_serial``: the blank a paper form is printed on, recorded in the same transaction
+        (PrintSerialUsed when another certificate already used that blank)."""
         with self._transaction() as db:
+            if print_serial is not None:
+                self._use_print_serial(db, number, form, print_serial)
             db.execute(
                 "INSERT INTO certificate_forms (number, form, made_at, output_path, pdf_sha256) VALUES (?,?,?,?,?) "
                 "ON CONFLICT (number, form) DO UPDATE SET made_at = excluded.made_at, "
@@ -411,6 +431,41 @@ class Register:
             self._audit(
                 db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256},
                 (("certificate_forms", (number, form)),),
+            )  # fmt: skip
+
+    def _use_print_serial(self, db: sqlite3.Connection, number: str, form: str, serial: str) -> None:
+        if form != "paper":
+            raise RegisterError(f"印制流水码 {serial} 只能用于纸质证书，不能用于{form}形式")
+        owner = db.execute("SELECT number FROM print_serials WHERE serial = ?", (serial,)).fetchone()
+        if owner is not None and owner[0] != number:
+            raise PrintSerialUsed(serial, owner[0])
+        if owner is None:  # the primary key refuses a second use even if a check above were skipped
+            db.execute(
+                "INSERT INTO print_serials (serial, number, form, used_at) VALUES (?,?,?,?)",
+                (serial, number, form, utc_now()),
+            )
+            self._audit(
+                db, "certificate.print_serial", {"number": number, "serial": serial},
+                (("print_serials", (serial,)),),
+            )  # fmt: skip
+
+    def print_serial_owner(self, serial: str) -> str | None:
+        """The certificate whose paper form used the blank ``serial`` (None: unused)."""
+        row = self._db.execute("SELECT number FROM print_serials WHERE serial = ?", (serial,)).fetchone()
+        return str(row[0]) if row else None
+
+    def print_serials(self, number: str) -> list[str]:
+        """The blanks the certificate's paper form was printed on, oldest first."""
+        rows = self._db.execute("SELECT serial FROM print_serials WHERE number = ? ORDER BY used_at, serial", (number,))
+        return [s for (s,) in rows]
+
+    def _release_print_serials(self, db: sqlite3.Connection, number: str) -> None:
+        """A number voided before it was issued printed nothing: its blanks are free again."""
+        for (serial,) in db.execute("SELECT serial FROM print_serials WHERE number = ?", (number,)).fetchall():
+            db.execute("DELETE FROM print_serials WHERE serial = ?", (serial,))
+            self._audit(
+                db, "certificate.print_serial_release", {"number": number, "serial": serial},
+                (("print_serials", (serial,)),),
             )  # fmt: skip
 
     def form_files(self, number: str) -> list[tuple[str, str | None, str | None]]:
@@ -637,6 +692,7 @@ class Register:
                     "UPDATE certificates SET status = 'void', void_reason = ? WHERE number = ?", (reason, number)
                 )
                 self._release_result(db, number)
+                self._release_print_serials(db, number)
                 self._audit(
                     db, "certificate.void", {"number": number, "reason": reason}, (("certificates", (number,)),)
                 )

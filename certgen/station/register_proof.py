@@ -41,6 +41,7 @@ COVERED: dict[str, tuple[str, ...]] = {
     "key_certificates": ("kid",),
     "certificate_forms": ("number", "form"),
     "reissues": ("number",),
+    "print_serials": ("serial",),
 }
 """Every table whose rows the chain covers, with its primary key columns."""
 

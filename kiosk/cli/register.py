@@ -58,6 +58,7 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
     found = station.find_certificates(text)
     with station.register() as reg:
         links = {state.certificate.number: reg.reissue_links(state.certificate.number) for state in found}
+        blanks = {state.certificate.number: reg.print_serials(state.certificate.number) for state in found}
     if not found:  # with --json, standard output stays JSON lines only (none)
         click.echo(f"没有找到包含「{text}」的证书", err=as_json)
     for state in found:
@@ -72,6 +73,7 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
                     "batch_id": item.batch_id,
                     "record": item.record.to_dict(),
                     "output_path": item.output_path,
+                    "print_serials": blanks[item.number],
                     "reissues": [
                         {"number": x.number, "replaces": x.replaces, "reason": x.reason, "at": x.at}
                         for x in links[item.number]
@@ -80,7 +82,10 @@ def register_find(ctx: click.Context, text: str, as_json: bool) -> None:
             )
             continue
         mark = f"，已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
-        click.echo(f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}")
+        blank = f"  印制流水码 {'、'.join(blanks[item.number])}" if blanks[item.number] else ""
+        click.echo(
+            f"{item.number}  {item.record.name}  {item.record.level_text}  {STATUS_TEXT[item.status]}{mark}{blank}"
+        )
         for x in links[item.number]:
             what = REISSUE_TEXT[x.reason]
             if x.number == item.number:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from certgen.exceptions import ConfigError
 from kiosk.cli.base import cli, issuer_options, read_passphrase, station_of
+
+if TYPE_CHECKING:
+    from certgen.station.register import ReissueReason
 
 
 @cli.command("reissue")
@@ -20,11 +24,15 @@ from kiosk.cli.base import cli, issuer_options, read_passphrase, station_of
 @click.option("--set", "changes", multiple=True, metavar="FIELD=VALUE", help="A corrected field. / 更正的字段。")
 @click.option("--issue-date", type=click.DateTime(["%Y-%m-%d"]), help="Issue date (default today). / 发证日期。")
 @click.option("--photo", type=click.Path(dir_okay=False, path_type=Path), help="Photo (else the original). / 照片。")
+@click.option(
+    "--print-serial", metavar="SERIAL",
+    help="The 印制流水码 of the new paper blank (recorded; a used blank is refused). / 新证书用纸的印制流水码。",
+)  # fmt: skip
 @issuer_options
 @click.pass_context
 def reissue_cmd(
     ctx: click.Context, number: str, reason: str, changes: tuple[str, ...], issue_date: _dt.datetime | None,
-    photo: Path | None, out_dir: Path | None, template_name: str, filing_number: str | None,
+    photo: Path | None, print_serial: str | None, out_dir: Path | None, template_name: str, filing_number: str | None,
     passphrase_file: Path | None, seal: Path | None,
 ) -> None:  # fmt: skip
     """Re-issue a certificate under a new number linked to the old one. / 补发或换发证书（新编号关联原证书）。
@@ -46,7 +54,10 @@ def reissue_cmd(
     issuer = Issuer(station, read_passphrase(passphrase_file), filing_number, template_name, out_dir, seal)
     when = issue_date.date() if issue_date else _dt.date.today()
     with station.register() as reg:
-        issued = issuer.reissue(reg, number, reason, changes=fields, issue_date=when, photo=photo)  # type: ignore[arg-type]
+        why: ReissueReason = "lost" if reason == "lost" else "correction"
+        issued = issuer.reissue(
+            reg, number, why, changes=fields, issue_date=when, photo=photo, print_serial=print_serial
+        )
     for line in issuer.last_recovery.lines():
         click.echo(line)
     what = "补发" if reason == "lost" else "换发"

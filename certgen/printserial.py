@@ -1,0 +1,36 @@
+"""证书印制流水码: the serial printed on a physical certificate blank (人社鉴发〔2021〕1号, optional).
+
+A fact of the paper form, recorded in the register with it (one blank is used once); not part of
+the certificate's record nor of its signed QR payload (docs/record.md).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+PRINT_SERIAL_HEADER = "印制流水码"
+"""The roster column (also accepted: 证书印制流水码, print_serial)."""
+PRINT_SERIAL_HEADERS = (PRINT_SERIAL_HEADER, "证书印制流水码", "print_serial")
+MIN_LENGTH, MAX_LENGTH = 4, 24
+_FORM = re.compile(r"[0-9A-Z-]+")
+
+
+def normal_print_serial(value: object) -> str | None:
+    """The serial as stored: NFKC (full-width digits from a Chinese input method become ASCII), upper
+    case, trimmed; None when empty. ValueError (in Chinese, with the value) when it is not 4-24
+    letters, digits or hyphens with at least one digit."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a spreadsheet cell typed as a number
+    text = unicodedata.normalize("NFKC", str(value)).strip().upper()
+    if not text:
+        return None
+    rule = f"印制流水码「{value}」无效：应为{MIN_LENGTH}-{MAX_LENGTH}位字母、数字或连字符（至少含一位数字）"
+    if not MIN_LENGTH <= len(text) <= MAX_LENGTH:
+        raise ValueError(f"{rule}，实际为{len(text)}位")
+    if not _FORM.fullmatch(text) or not any(c.isdigit() for c in text):
+        bad = "".join(dict.fromkeys(c for c in text if not _FORM.fullmatch(c))) or "没有数字"
+        raise ValueError(f"{rule}，含有不允许的字符：{bad}" if bad != "没有数字" else f"{rule}，其中没有数字")
+    return text

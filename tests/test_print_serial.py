@@ -1,0 +1,246 @@
+"""证书印制流水码 (print serial) and the provincial query URL: the optional items of 人社鉴发〔2021〕1号.
+
+The print serial comes from the roster's 印制流水码 column (or the issue screen, or ``reissue
+--print-serial``), is validated, recorded with the paper form in the register (one blank is used
+once, guarded by the register itself), printed only on the paper form of a template that places
+it, and listed in the batch manifest and ``register find``. The provincial query URL comes from the
+province profile (a station's own profile wins) and is drawn only when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pdfplumber
+import pytest
+from click.testing import CliRunner
+
+from certgen.exceptions import PrintSerialUsed
+from certgen.issuing.batch import batch_id_of, plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
+from certgen.pdf.measure import measure
+from certgen.printserial import normal_print_serial
+from certgen.station import Station
+from tests.conftest import PASSPHRASE, make_record, resident_id
+from tests.test_batch import roster_rows, write_csv
+
+LIAONING_PROFILE = Path(__file__).parents[1] / "certgen" / "profiles" / "liaoning.toml"
+
+
+def _text(path: Path) -> str:
+    with pdfplumber.open(path) as pdf:
+        return "".join(pdf.pages[0].extract_text().split())
+
+
+def _national(issuer: Issuer, forms: tuple[str, ...] = ("paper",)) -> Issuer:
+    return Issuer(
+        issuer.station, PASSPHRASE, template_name="national-2021", out_dir=issuer.out_dir, forms=forms,
+        sample_seal="electronic" in forms,
+    )  # fmt: skip
+
+
+def _roster(tmp_path: Path, serials: list[str], name: str = "roster.csv") -> Path:
+    rows = roster_rows(len(serials))
+    rows[0] = [*rows[0], "印制流水码"]
+    for row, serial in zip(rows[1:], serials, strict=True):
+        row.append(serial)
+    return write_csv(tmp_path / name, rows, "utf-8")
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("LN2021-000101", "LN2021-000101"), (" ln0001 ", "LN0001"), ("ＬＮ０００１", "LN0001"), ("", None), (None, None)],
+)
+def test_a_print_serial_is_normalised(value: str | None, stored: str | None) -> None:
+    assert normal_print_serial(value) == stored
+
+
+@pytest.mark.parametrize("value", ["12", "LN 0001", "LN0001；", "ABCDEF", "1" * 25, "=1+1"])
+def test_a_malformed_print_serial_is_refused_naming_the_value(value: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"印制流水码「{value}」无效：应为4-24位")):
+        normal_print_serial(value)
+
+
+def test_a_batch_prints_each_blank_serial_on_the_paper_form_and_records_it(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    issuer = _national(issuer, ("paper", "electronic"))
+    roster = read_roster(_roster(tmp_path, ["LN2021-000101", "LN2021-000102"]))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photo_dir)
+    assert plan.problems == []
+    result = run_batch(issuer, plan)
+    with issuer.station.register() as reg:
+        issued = [c for c in reg.batch(plan.batch_id) if c.status == "issued"]
+        serials = {c.record.name: reg.print_serials(c.number) for c in issued}
+        assert reg.check() == []  # the new table is covered by the audit chain
+    by_name = {row.fields["name"]: row.extras["印制流水码"] for row in roster.rows}
+    assert serials == {name: [serial] for name, serial in by_name.items()}
+    for cert in issued:
+        paper = _text(Path(str(cert.output_path)))
+        serial = by_name[cert.record.name]
+        assert paper.endswith(f"证书印制流水码：{serial}") or f"证书印制流水码：{serial}" in paper
+        # after the two national URLs, in the notice's order
+        assert paper.index("评价机构查询网址：http://pjjg.osta.org.cn") < paper.index("证书印制流水码")
+        electronic = Path(str(cert.output_path)).with_name(f"{cert.number}-e.pdf")
+        assert "流水码" not in _text(electronic)  # never on the electronic form
+        rows, problems = measure(Path(str(cert.output_path)), issuer.template)
+        assert problems == [] and [m.item for m in rows if not m.ok] == []
+        assert {m.item: m.actual for m in rows}["证书印制流水码字号"] == 12.0
+    manifest = json.loads((result.folder / "manifest.json").read_text("utf-8"))
+    assert {c["name"]: c["print_serial"] for c in manifest["certificates"]} == by_name
+
+
+def test_the_print_serial_column_is_not_part_of_the_batch_identity(tmp_path: Path) -> None:
+    first = read_roster(_roster(tmp_path, ["LN0001"], "a.csv"))
+    corrected = read_roster(_roster(tmp_path, ["LN0009"], "b.csv"))
+    assert batch_id_of(first) == batch_id_of(corrected)
+
+
+def test_bad_duplicate_and_used_serials_are_row_problems_naming_row_and_value(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        used = issuer.issue(reg, make_record(id_number=resident_id(90), photo=None), print_serial="LN0500")
+        plan = plan_batch(
+            issuer, reg, read_roster(_roster(tmp_path, ["LN 01", "LN0600", "LN0600", "LN0500"])), photo_dir
+        )
+    assert [str(p) for p in plan.problems] == [
+        "第2行：印制流水码「LN 01」无效：应为4-24位字母、数字或连字符（至少含一位数字），含有不允许的字符： ",
+        "第4行：印制流水码 LN0600 与第3行重复：一张证书用纸只能使用一次",
+        f"第5行：印制流水码 LN0500 已用于证书 {used.record.number}：一张证书用纸只能使用一次",
+    ]
+
+
+def test_an_electronic_only_batch_refuses_a_print_serial(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> None:
+    issuer = _national(issuer, ("electronic",))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN0001"])), photo_dir)
+    assert [str(p) for p in plan.problems] == ["第2行：印制流水码 LN0001 只用于纸质证书：本次只签发电子证书"]
+
+
+def test_a_used_blank_is_refused_before_a_number_is_allocated(issuer: Issuer) -> None:
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(), print_serial="ln0001")
+        assert reg.print_serials(str(first.record.number)) == ["LN0001"]
+        before = reg.counts()
+        with pytest.raises(PrintSerialUsed, match=f"印制流水码 LN0001 已用于证书 {first.record.number}"):
+            issuer.issue(reg, make_record(id_number=resident_id(1)), print_serial="LN0001")
+        assert reg.counts() == before  # nothing allocated, nothing voided
+
+
+def test_the_register_itself_refuses_a_second_use_of_a_blank(issuer: Issuer) -> None:
+    """The guard is the register's: even a caller that skipped the check cannot record a blank twice."""
+    with issuer.station.register() as reg:
+        one = issuer.issue(reg, make_record())
+        two = issuer.issue(reg, make_record(id_number=resident_id(2)))
+        reg.record_form(str(one.record.number), "paper", output_path=None, pdf_sha256=None, print_serial="LN0007")
+        with pytest.raises(PrintSerialUsed, match=f"LN0007 已用于证书 {one.record.number}"):
+            reg.record_form(
+                str(two.record.number), "paper", output_path="x", pdf_sha256="0" * 64, print_serial="LN0007"
+            )
+        assert reg.form_files(str(two.record.number))[0][1] != "x"  # the form's row rolled back with it
+        assert reg.print_serial_owner("LN0007") == one.record.number
+    with sqlite3.connect(issuer.station.home.register_path) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO print_serials VALUES ('LN0007', ?, 'paper', 'now')", (two.record.number,))
+
+
+def test_editing_a_recorded_print_serial_is_found_by_register_check(issuer: Issuer) -> None:
+    with issuer.station.register() as reg:
+        issuer.issue(reg, make_record(), print_serial="LN0003")
+    with sqlite3.connect(issuer.station.home.register_path) as db:
+        db.execute("UPDATE print_serials SET serial = 'LN0004'")
+    with issuer.station.register() as reg:
+        problems = reg.check()
+    assert any("print_serials" in p for p in problems), problems
+
+
+def test_a_number_voided_before_issue_frees_its_blank(issuer: Issuer) -> None:
+    with issuer.station.register() as reg:
+        record = make_record()
+        numbered = reg.allocate(record, "Y000021012001", kid=None)
+        reg.record_form(str(numbered.number), "paper", output_path=None, pdf_sha256=None, print_serial="LN0042")
+        assert reg.void_pending("测试", number=str(numbered.number)) == [numbered.number]
+        assert reg.print_serial_owner("LN0042") is None
+        assert reg.check() == []
+
+
+def test_the_liaoning_template_records_but_does_not_print_the_serial(issuer: Issuer) -> None:
+    assert issuer.template.optional_block("print_serial") is None  # its seed (附件6) has no such item
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record(), print_serial="LN0101")
+        assert reg.print_serials(str(issued.record.number)) == ["LN0101"]
+    assert "LN0101" not in _text(issued.path)
+
+
+def test_a_reissue_onto_a_new_blank_records_the_new_serial(issuer: Issuer) -> None:
+    from kiosk.cli import cli
+
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        old = issuer.issue(reg, make_record(), print_serial="LN0001")
+    pw = issuer.station.home.root / "pw"
+    pw.write_text(PASSPHRASE)
+    args = ["--home", str(issuer.station.home.root), "reissue", str(old.record.number), "--reason", "lost",
+            "--template", "national-2021", "--passphrase-file", str(pw), "--issue-date", "2024-05-20"]  # fmt: skip
+    used = CliRunner().invoke(cli, [*args, "--print-serial", "LN0001"])
+    assert used.exit_code != 0 and f"印制流水码 LN0001 已用于证书 {old.record.number}" in used.output
+    done = CliRunner().invoke(cli, [*args, "--print-serial", "LN0002"])
+    assert done.exit_code == 0, done.output
+    with issuer.station.register() as reg:
+        new = next(c for c in reg.find("张三") if c.number != old.record.number and c.status == "issued")
+        assert reg.print_serials(new.number) == ["LN0002"]
+    assert "证书印制流水码：LN0002" in _text(Path(str(new.output_path)))
+    found = CliRunner().invoke(cli, ["--home", str(issuer.station.home.root), "register", "find", "张三", "--json"])
+    serials = {json.loads(line)["number"]: json.loads(line)["print_serials"] for line in found.output.splitlines()}
+    assert serials == {old.record.number: ["LN0001"], new.number: ["LN0002"]}
+    text = CliRunner().invoke(cli, ["--home", str(issuer.station.home.root), "register", "find", "张三"])
+    assert "印制流水码 LN0002" in text.output
+
+
+# --- the provincial query URL ---------------------------------------------------------------------
+def _with_province_url(station: Station, url: str) -> None:
+    """A station's own Liaoning profile with a query URL (how a station sets it: docs/layout.md)."""
+    station.home.profiles_dir.mkdir(parents=True, exist_ok=True)
+    text = LIAONING_PROFILE.read_text("utf-8")
+    (station.home.profiles_dir / "liaoning.toml").write_text(f'query_url = "{url}"\n' + text, "utf-8")
+
+
+def test_no_provincial_url_is_shipped_and_none_is_drawn(issuer: Issuer) -> None:
+    from certgen.number import bundled_profiles
+
+    assert all(p.query_url is None for p in bundled_profiles().values())  # no seed states one
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record())
+    text = _text(issued.path)
+    assert "省级" not in text and "流水码" not in text  # no empty label
+
+
+def test_the_optional_items_follow_the_required_ones_in_the_notices_order(issuer: Issuer, photo_dir: Path) -> None:
+    _with_province_url(issuer.station, "http://zscx.ln12333.example/query")
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record(photo=photo_dir / "small0.jpg"), print_serial="LN2021-000001")
+    text = _text(issued.path)
+    order = ["证书查询网址：http://jndj.osta.org.cn", "评价机构查询网址：http://pjjg.osta.org.cn",
+             "省级查询网址：http://zscx.ln12333.example/query", "证书印制流水码：LN2021-000001"]  # fmt: skip
+    positions = [text.find(item) for item in order]
+    assert -1 not in positions and positions == sorted(positions), positions
+    rows, problems = measure(issued.path, issuer.template)
+    assert problems == [] and [m.item for m in rows if not m.ok] == []
+    assert {m.item for m in rows} >= {"省级查询网址字号", "证书印制流水码字号"}
+
+
+def test_a_bad_provincial_url_in_a_profile_is_refused(station: Station) -> None:
+    from certgen.number import load_profiles
+
+    _with_province_url(station, "javascript:alert(1)")
+    with pytest.raises(ValueError, match="query_url 应为 http:// 或 https:// 开头的网址"):
+        load_profiles(station.home.profiles_dir)
