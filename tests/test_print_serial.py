@@ -244,3 +244,40 @@ def test_a_bad_provincial_url_in_a_profile_is_refused(station: Station) -> None:
     _with_province_url(station, "javascript:alert(1)")
     with pytest.raises(ValueError, match="query_url 应为 http:// 或 https:// 开头的网址"):
         load_profiles(station.home.profiles_dir)
+
+
+def test_the_issue_screen_takes_the_print_serial_and_names_a_used_blank(keyed_station: tuple[Station, object]) -> None:
+    from textual.pilot import Pilot
+    from textual.widgets import Select
+
+    from kiosk.app import StationApp
+    from kiosk.widgets.field import Field
+    from tests.test_kiosk import drive, notes, press, settle, text_of
+
+    station, _ = keyed_station
+    results: list[str] = []
+
+    async def issue(app: StationApp, pilot: Pilot[None]) -> None:
+        screen = app.screen
+        screen.query_one("#template", Select).value = "national-2021"
+        for id_number in ("11010519491231002X", resident_id(3)):
+            for name, value in (
+                ("name", "李四"), ("id_number", id_number), ("occupation_code", "6-18-01-01"), ("occupation", "车工"),
+                ("issue_date", "2020-11-15"), ("passphrase", PASSPHRASE), ("print_serial", "ln2021-0007"),
+            ):  # fmt: skip
+                screen.query_one(f"#field-{name}", Field).value = value
+            await press(app, pilot, "#check")
+            results.append(text_of(app, "#summary"))
+            await press(app, pilot, "#sign")
+            await settle(app, pilot)
+        screen.query_one("#field-print_serial", Field).value = "7"
+        await press(app, pilot, "#check")
+        results.append(str(screen.query_one("#error-print_serial").render()))
+
+    app = drive(station, "issue", issue)
+    assert "印制流水码：LN2021-0007（记入登记库，只印在纸质证书上）" in results[0]
+    errors = notes(app, "error")
+    assert len(errors) == 1 and "印制流水码 LN2021-0007 已用于证书 Y000021012001203000001" in errors[0]
+    assert results[2].startswith("印制流水码「7」无效")
+    paper = station.home.output_dir / "single" / "Y000021012001203000001.pdf"
+    assert "证书印制流水码：LN2021-0007" in _text(paper)

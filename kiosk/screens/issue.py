@@ -16,6 +16,7 @@ from certgen.issuing.issuer import Issued, Issuer
 from certgen.labels import label
 from certgen.levels import LEVELS
 from certgen.pdf.template import available_templates
+from certgen.printserial import normal_print_serial
 from certgen.record import CertificateRecord, check_field
 from certgen.secret import Secret
 from kiosk.screens.base import StationScreen
@@ -36,12 +37,22 @@ HINTS = {
 TEXT_FIELDS = [(label(key), key, hint) for key, hint in HINTS.items()]
 
 
+def print_serial_problem(value: str) -> str | None:
+    """The as-you-type check of the 印制流水码 field (certgen.printserial)."""
+    try:
+        normal_print_serial(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 class IssueScreen(StationScreen):
     """A form for every field of the record, a summary to confirm, then sign and write the PDF."""
 
     def __init__(self) -> None:
         super().__init__()
         self.record: CertificateRecord | None = None
+        self.print_serial: str | None = None
         self.issued: Issued | None = None
 
     def compose(self) -> ComposeResult:
@@ -76,6 +87,9 @@ class IssueScreen(StationScreen):
             with Horizontal(classes="row"):
                 yield Label("证书形式", classes="label")
                 yield Select(FORM_CHOICES, value="paper", allow_blank=False, id="form")
+            yield Field(
+                "印制流水码", "print_serial", check=print_serial_problem, placeholder="纸质证书用纸上的流水码，可留空"
+            )
             yield Field("私钥口令", "passphrase", password=True, placeholder="不会显示，也不会记录")
             with Horizontal(classes="buttons"):
                 yield Button("检查", variant="primary", id="check")
@@ -121,6 +135,13 @@ class IssueScreen(StationScreen):
                     self.query_one(f"#field-{error.field}", Field).show_error(str(error))
             self.notify(f"有{len(exc.errors)}个字段需要修改", title="请检查", severity="warning")
             return
+        serial_field = self.query_one("#field-print_serial", Field)
+        try:
+            self.print_serial = normal_print_serial(serial_field.value)
+        except ValueError as exc:
+            serial_field.show_error(str(exc))
+            self.notify("印制流水码需要修改", title="请检查", severity="warning")
+            return
         self.record = record
         summary = [
             f"姓名：{record.name}    {record.id_type_name}：{record.id_number}",
@@ -128,6 +149,7 @@ class IssueScreen(StationScreen):
             f"等级：{record.level_text}",
             f"发证日期：{record.issue_date}    证书编号：{record.number or '由登记库按序分配'}",
             f"照片：{record.photo or '无'}",
+            *([f"印制流水码：{self.print_serial}（记入登记库，只印在纸质证书上）"] if self.print_serial else []),
             "确认无误后按“签发”。",
         ]
         self.query_one("#summary", Static).update("\n".join(summary))
@@ -141,16 +163,21 @@ class IssueScreen(StationScreen):
         forms = FORMS_OF[str(self.query_one("#form", Select).value)]
         self.query_one("#sign", Button).disabled = True
         self.query_one("#result", Static).update("正在签发……")
-        self.issue_worker(self.record, passphrase, template, forms)
+        self.issue_worker(self.record, passphrase, template, forms, self.print_serial)
 
     @work(thread=True, exclusive=True, group="issue")
     def issue_worker(
-        self, record: CertificateRecord, passphrase: Secret, template: str, forms: tuple[str, ...] = ("paper",)
+        self,
+        record: CertificateRecord,
+        passphrase: Secret,
+        template: str,
+        forms: tuple[str, ...] = ("paper",),
+        print_serial: str | None = None,
     ) -> None:
         try:
             issuer = Issuer(self.station, passphrase, template_name=template, forms=forms)
             with self.station.register() as reg:
-                issued = issuer.issue(reg, record)
+                issued = issuer.issue(reg, record, print_serial=print_serial)
         except Exception as exc:
             self.app.call_from_thread(self.issue_failed, exc)
             return

@@ -33,7 +33,9 @@ class RegisterScreen(StationScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(label("number"), label("name"), "等级", "状态", "批次", "吊销")
+        self.query_one(DataTable).add_columns(
+            label("number"), label("name"), "等级", "状态", "批次", "吊销", "印制流水码"
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.search(event.value.strip())
@@ -46,6 +48,8 @@ class RegisterScreen(StationScreen):
             return
         try:
             found = self.station.find_certificates(text)
+            with self.station.register() as reg:
+                blanks = {s.certificate.number: "、".join(reg.print_serials(s.certificate.number)) for s in found}
         except Exception as exc:
             self.fail(exc)
             return
@@ -53,7 +57,7 @@ class RegisterScreen(StationScreen):
             item = state.certificate
             mark = f"已吊销（{SCOPE_TEXT[state.revocation.scope]}）" if state.revocation else ""
             table.add_row(item.number, item.record.name, item.record.level_text, STATUS_TEXT[item.status],
-                          item.batch_id or "", mark, key=item.number)  # fmt: skip
+                          item.batch_id or "", mark, blanks[item.number], key=item.number)  # fmt: skip
         self.query_one("#register-result", Static).update(f"找到 {len(found)} 张证书")
 
     def selected(self) -> tuple[str, str] | None:
