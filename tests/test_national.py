@@ -110,3 +110,22 @@ def test_a_long_institution_name_hangs_under_its_value(issuer: Issuer, template_
     value_x = lines[first].x_pt + issuer.font.width(label, template.body.size_pt)
     assert lines[first + 1].x_pt == pytest.approx(value_x)  # under the value, not under the label
     assert long_name[len(lines[first].text.split("：")[1]) :].startswith(lines[first + 1].text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[1] / "templates").glob("*.toml"))
+    + sorted((Path(__file__).parents[1] / "certgen" / "profiles").glob("*.toml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_data_files_cite_their_sources_in_words_not_by_paths(path: Path) -> None:
+    """A station's copy of a template or profile travels without this repository: a source is cited
+    by its document (number, annex, article), never by a path of a repository file."""
+    import re
+    import tomllib
+
+    text = path.read_text("utf-8")
+    assert re.search(r"[\w.]*/[\w.-]+\.(txt|md|py|pdf)\b|\.\./|seeds/", text) is None
+    assert re.search(r"附件\d|〔20\d\d〕", text), "names its source document"
+    if path.parent.name == "templates":
+        assert re.search(r"附件\d|〔20\d\d〕", tomllib.loads(text)["source"])
