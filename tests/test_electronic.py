@@ -5,6 +5,7 @@ signature checks, cross-checked on every genuine and altered file by pyHanko's o
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import io
@@ -97,6 +98,8 @@ def test_a_genuine_electronic_certificate_is_valid_for_certkiosk_and_pyhanko(set
     assert facts is not None and facts.present and facts.intact and facts.whole_file  # type: ignore[attr-defined]
     assert facts.signer.kid == setup.key.kid  # type: ignore[attr-defined]
     assert setup.key.x509 is not None and pyhanko_says_valid(data, setup.key.x509)
+    both = setup.both.files["electronic"].read_bytes()  # the electronic copy made with a paper one
+    assert certkiosk(setup, both)[:2] == ("valid", ()) and pyhanko_says_valid(both, setup.key.x509)
     assert decode(setup.issued.qr_text).claims.form == "electronic"
     assert setup.issued.path.name.endswith("-e.pdf")
 
@@ -348,6 +351,35 @@ def test_the_signing_certificate_names_the_institution_and_the_qr_key(setup: Set
     assert path.stat().st_mode & 0o777 == 0o600 and b"ENCRYPTED" in path.read_bytes()
     exported = setup.station.trust.load().key(setup.key.kid)
     assert exported is not None and exported.x509 == setup.key.x509
+
+
+def test_the_signed_trust_bundle_carries_the_certificate_a_verifier_needs(setup: Setup, tmp_path: Path) -> None:
+    """A verifying station that knows the institution only from its signed trust bundle checks the
+    PDF signature too: the bundle carries the key's document-signing certificate."""
+    import json
+
+    bundle = tmp_path / "bundle.json"
+    setup.station.export_trust(bundle, PASSPHRASE)
+    assert setup.key.x509 is not None
+    body = json.loads(base64.b64decode(json.loads(bundle.read_bytes())["body"]))  # the signed body
+    assert base64.b64encode(setup.key.x509).decode() in [key.get("x509") for key in _keys_in(body)]
+    verifier = Station(StationHome(tmp_path / "verifier", "--home").ensure())
+    verifier.import_trust(bundle)
+    trusted = verifier.trust.load().key(setup.key.kid)
+    assert trusted is not None and trusted.x509 == setup.key.x509
+    results = verify_bytes(setup.issued.path.read_bytes(), "e.pdf", verifier.trust.load())
+    assert (results[0].status, results[0].reasons) == ("valid", ())
+    assert results[0].pdf_signature is not None and results[0].pdf_signature.signer.kid == setup.key.kid  # type: ignore[attr-defined]
+
+
+def _keys_in(doc: object) -> list[dict[str, object]]:
+    """Every key object (a dict with a ``kid``) anywhere in a bundle's JSON."""
+    if isinstance(doc, dict):
+        found = [doc] if "kid" in doc else []
+        return found + [k for v in doc.values() for k in _keys_in(v)]
+    if isinstance(doc, list):
+        return [k for v in doc for k in _keys_in(v)]
+    return []
 
 
 def test_keys_x509_gives_an_older_key_its_certificate(keyed_station: tuple[Station, PublicKeyInfo]) -> None:

@@ -27,6 +27,8 @@ from certgen.printserial import normal_print_serial
 from certgen.station import Station
 from tests.conftest import PASSPHRASE, make_record, resident_id
 from tests.test_batch import roster_rows, write_csv
+from tests.test_electronic import pyhanko_says_valid
+from verify.files import verify_bytes
 
 LIAONING_PROFILE = Path(__file__).parents[1] / "certgen" / "profiles" / "liaoning.toml"
 
@@ -88,6 +90,11 @@ def test_a_batch_prints_each_blank_serial_on_the_paper_form_and_records_it(
         assert paper.index("评价机构查询网址：http://pjjg.osta.org.cn") < paper.index("证书印制流水码")
         electronic = Path(str(cert.output_path)).with_name(f"{cert.number}-e.pdf")
         assert "流水码" not in _text(electronic)  # never on the electronic form
+        signed = electronic.read_bytes()  # and it is still a valid signed certificate, for both
+        verdict = verify_bytes(signed, electronic.name, issuer.station.trust.load())[0]
+        key = issuer.station.trust.load().key(bytes.fromhex(str(cert.kid)))
+        assert (verdict.status, verdict.reasons) == ("valid", ()) and key is not None and key.x509 is not None
+        assert pyhanko_says_valid(signed, key.x509)
         rows, problems = measure(Path(str(cert.output_path)), issuer.template)
         assert problems == [] and [m.item for m in rows if not m.ok] == []
         assert {m.item: m.actual for m in rows}["证书印制流水码字号"] == 12.0
