@@ -372,6 +372,18 @@ def test_the_signed_trust_bundle_carries_the_certificate_a_verifier_needs(setup:
     assert results[0].pdf_signature is not None and results[0].pdf_signature.signer.kid == setup.key.kid  # type: ignore[attr-defined]
 
 
+def test_keys_x509_exports_the_certificate_a_pdf_readers_user_adds(setup: Setup, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+
+    out = CliRunner().invoke(cli, ["--home", str(setup.station.home.root), "keys", "x509", "--export", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    [cer] = tmp_path.glob("*.cer")
+    assert setup.key.x509 is not None and cer.read_bytes() == setup.key.x509
+    assert cer.name.startswith(FILING) and read_certificate(setup.key.x509).sha256 in out.output
+
+
 def _keys_in(doc: object) -> list[dict[str, object]]:
     """Every key object (a dict with a ``kid``) anywhere in a bundle's JSON."""
     if isinstance(doc, dict):
