@@ -31,6 +31,7 @@ def normal_print_serial(value: object) -> str | None:
     if not MIN_LENGTH <= len(text) <= MAX_LENGTH:
         raise ValueError(f"{rule}，实际为{len(text)}位")
     if not _FORM.fullmatch(text) or not any(c.isdigit() for c in text):
-        bad = "".join(dict.fromkeys(c for c in text if not _FORM.fullmatch(c))) or "没有数字"
-        raise ValueError(f"{rule}，含有不允许的字符：{bad}" if bad != "没有数字" else f"{rule}，其中没有数字")
+        typed = str(value).strip()  # the characters as the user typed them (a full-width ；, not ;)
+        bad = "".join(dict.fromkeys(c for c in typed if not _FORM.fullmatch(unicodedata.normalize("NFKC", c).upper())))
+        raise ValueError(f"{rule}，含有不允许的字符：{bad}" if bad else f"{rule}，其中没有数字")
     return text

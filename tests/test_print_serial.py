@@ -75,7 +75,7 @@ def test_a_batch_prints_each_blank_serial_on_the_paper_form_and_records_it(
     with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, roster, photo_dir)
     assert plan.problems == []
-    result = run_batch(issuer, plan)
+    result = run_batch(issuer, plan, workers=2)  # the serials reach the worker processes
     with issuer.station.register() as reg:
         issued = [c for c in reg.batch(plan.batch_id) if c.status == "issued"]
         serials = {c.record.name: reg.print_serials(c.number) for c in issued}
@@ -288,3 +288,28 @@ def test_the_issue_screen_takes_the_print_serial_and_names_a_used_blank(keyed_st
     assert results[2].startswith("印制流水码「7」无效")
     paper = station.home.output_dir / "single" / "Y000021012001203000001.pdf"
     assert "证书印制流水码：LN2021-0007" in _text(paper)
+
+
+def test_the_issue_command_names_the_row_and_value_of_a_bad_serial(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    from kiosk.cli import cli
+
+    roster = _roster(tmp_path, ["LN0001", "LN-0001；"])
+    pw = tmp_path / "pw"
+    pw.write_text(PASSPHRASE)
+    home = str(issuer.station.home.root)
+    args = ["--home", home, "issue", str(roster), "--passphrase-file", str(pw), "--photos", str(photo_dir)]
+    bad = CliRunner().invoke(cli, args)
+    assert (
+        bad.exit_code == 1
+        and "✗ 第3行：印制流水码「LN-0001；」无效" in bad.output
+        and "含有不允许的字符：；" in bad.output
+    )
+    with issuer.station.register() as reg:
+        assert reg.counts()["issued"] == 0 and reg.print_serial_owner("LN0001") is None
+    roster.write_text(roster.read_text("utf-8").replace("LN-0001；", "LN0002"), "utf-8")
+    good = CliRunner().invoke(cli, args)
+    assert good.exit_code == 0, good.output
+    with issuer.station.register() as reg:
+        assert {reg.print_serial_owner(s) is not None for s in ("LN0001", "LN0002")} == {True}

@@ -35,8 +35,10 @@ def issue_cmd(
     """Issue certificates from a roster (CSV, XLSX or JSON). / 按名册批量发证。
 
     Every row is checked first; by default nothing is issued if any row is bad. Re-running the
-    same roster completes an interrupted batch without issuing anyone twice.
+    same roster completes an interrupted batch without issuing anyone twice. An optional column
+    印制流水码 gives the serial of each paper blank (recorded; a used blank is refused).
     先检查所有行，有错误则（默认）不发任何证书；重新运行同一名册可续发中断的批次。
+    可选列“印制流水码”填写每张纸质证书用纸的流水码（记入登记库，同一张用纸不能用两次）。
     """
     from certgen.issuing.batch import batch_id_of, plan_batch, run_batch
     from certgen.issuing.issuer import Issuer
