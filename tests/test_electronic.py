@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,15 +71,14 @@ def certkiosk(setup: Setup, data: bytes, name: str = "x.pdf") -> tuple[str, tupl
     return results[0].status, results[0].reasons, results[0].pdf_signature
 
 
-def pyhanko_says_valid(data: bytes, certificate: bytes) -> bool:
-    """pyHanko alone: a signature, intact, valid, trusted to the institution's certificate, and
-    nothing but validation data after it."""
+def pyhanko_says_valid(data: bytes, certificate: bytes, tsa: bytes | None = None) -> bool:
+    """pyHanko alone: a signature, intact, valid, trusted to the institution's certificate (and the
+    time-stamping authority's, if given), and nothing but validation data after it."""
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     if not reader.embedded_signatures:
         return False
-    context = ValidationContext(
-        trust_roots=[asn1_x509.Certificate.load(certificate)], allow_fetching=False, revocation_mode="soft-fail"
-    )
+    roots = [asn1_x509.Certificate.load(der) for der in (certificate, tsa) if der is not None]
+    context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
     status = validate_pdf_signature(reader.embedded_signatures[0], context)
     level = status.modification_level
     return bool(status.bottom_line) and level is not None and level <= ModificationLevel.LTA_UPDATES
@@ -488,3 +488,101 @@ def test_checking_a_pdf_signature_imports_no_pdf_writer(setup: Setup) -> None:
     status, modules = json.loads(out.stdout)
     assert status == "valid" and "pyhanko" in modules
     assert not {"reportlab", "pikepdf", "textual"} & set(modules)
+
+
+# --- time-stamps ----------------------------------------------------------------------------------
+TSA = Callable[[dt.datetime | None], tuple[str, bytes]]
+
+
+@pytest.fixture
+def local_tsa() -> Iterator[TSA]:
+    """Start real RFC 3161 time-stamping services over HTTP on 127.0.0.1 (pyHanko's test TSA behind
+    http.server), each stamping the current time or a fixed one: its URL and certificate (DER)."""
+    import http.server
+    import threading
+
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import tsp
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(fixed: dt.datetime | None) -> tuple[str, bytes]:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TSA")])
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(dt.datetime(2010, 1, 1)).not_valid_after(dt.datetime(2049, 1, 1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            .sign(key, hashes.SHA256())
+        )  # fmt: skip
+        der = cert.public_bytes(serialization.Encoding.DER)
+        pkcs8 = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        stamper = DummyTimeStamper(
+            asn1_x509.Certificate.load(der), asn1_keys.PrivateKeyInfo.load(pkcs8), fixed_dt=fixed
+        )
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = tsp.TimeStampReq.load(self.rfile.read(int(self.headers["Content-Length"])))
+                body = stamper.request_tsa_response(request).dump()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/timestamp-reply")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/", der
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _stamped(setup: Setup, url: str, name: str, seed: int) -> bytes:
+    issuer = Issuer(
+        setup.station, PASSPHRASE, out_dir=setup.station.home.root / "tsa", forms=("electronic",), sample_seal=True,
+        tsa_url=url,
+    )  # fmt: skip
+    with setup.station.register() as reg:
+        issued = issuer.issue(
+            reg, make_record(name=name, id_number=resident_id(seed), photo=setup.photo_dir / "p2.jpg")
+        )
+    data = issued.path.read_bytes()
+    signer_info = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures[0].signer_info
+    assert "signature_time_stamp_token" in [a["type"].native for a in signer_info["unsigned_attrs"]]
+    return data
+
+
+def test_a_station_with_a_tsa_url_adds_a_signature_time_stamp(setup: Setup, local_tsa: TSA) -> None:
+    url, tsa_certificate = local_tsa(None)
+    data = _stamped(setup, url, "赵六", 6)
+    status, reasons, facts = certkiosk(setup, data)
+    assert (status, reasons) == ("valid", ())
+    # certkiosk trusts no time-stamping authority: the time is the signer's claim, and says so
+    assert not facts.timestamped  # type: ignore[attr-defined]
+    assert setup.key.x509 is not None and not pyhanko_says_valid(data, setup.key.x509)  # pyHanko: TSA untrusted
+    assert pyhanko_says_valid(data, setup.key.x509, tsa_certificate)  # trusting the TSA too: valid for both
+
+
+def test_a_time_stamp_from_an_untrusted_authority_does_not_set_the_signing_time(setup: Setup, local_tsa: TSA) -> None:
+    """Anyone can put a time-stamp token into a signature (it is an unsigned attribute): one whose
+    authority nobody trusts must not move the signing time, e.g. outside the key's validity."""
+    url, _ = local_tsa(dt.datetime(2019, 6, 1, tzinfo=dt.UTC))  # before the key's validity (2020-01-01)
+    data = _stamped(setup, url, "钱七", 7)
+    status, reasons, facts = certkiosk(setup, data)
+    assert (status, reasons) == ("valid", ())
+    assert not facts.timestamped and facts.signing_time.year != 2019  # type: ignore[attr-defined]

@@ -48,7 +48,8 @@ class PdfSignatureFacts:
     signing_time: _dt.datetime | None = None
     """The time-stamp's time, else the signer's own claim (offline stations have no time-stamp)."""
     timestamped: bool = False
-    """Whether the signing time comes from an RFC 3161 time-stamp."""
+    """Whether the signing time comes from an RFC 3161 time-stamp of a trusted authority (certkiosk
+    trusts none yet: a time-stamp in the file is then ignored and the time is the signer's claim)."""
     problem: str | None = None
     """Why the signature could not be read or checked, if it could not."""
 
@@ -118,7 +119,10 @@ def signature_facts(data: bytes) -> dict[str, Any]:
         and len(signatures) == 1
     )
     stamp = status.timestamp_validity
-    stamped = stamp is not None and stamp.intact and stamp.valid
+    # A time-stamp token is an unsigned attribute: anyone can put one into a signature. Its time is
+    # used only when its authority is trusted (``trusted``: a validation path to a root of the
+    # context, which holds no time-stamping authority), else the time is the signer's claim.
+    stamped = stamp is not None and stamp.trusted
     when = stamp.timestamp if stamped and stamp is not None else status.signer_reported_dt
     return {
         "present": True,
