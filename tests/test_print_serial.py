@@ -9,6 +9,7 @@ province profile (a station's own profile wins) and is drawn only when there is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -313,3 +314,36 @@ def test_the_issue_command_names_the_row_and_value_of_a_bad_serial(
     assert good.exit_code == 0, good.output
     with issuer.station.register() as reg:
         assert {reg.print_serial_owner(s) is not None for s in ("LN0001", "LN0002")} == {True}
+
+
+def test_a_reprint_onto_a_new_blank_keeps_the_number_and_qr_and_records_the_serial(
+    issuer: Issuer, photo_dir: Path
+) -> None:
+    from kiosk.cli import cli
+    from verify.files import verify_bytes as check
+
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=photo_dir / "small1.jpg"), print_serial="LN0010")
+        other = issuer.issue(reg, make_record(id_number=resident_id(4)), print_serial="LN0020")
+    number = str(first.record.number)
+    pw = issuer.station.home.root / "pw"
+    pw.write_text(PASSPHRASE)
+    base = ["--home", str(issuer.station.home.root), "reprint", number, "--passphrase-file", str(pw)]
+    used = CliRunner().invoke(cli, [*base, "--template", "national-2021", "--print-serial", "LN0020"])
+    assert used.exit_code != 0 and f"印制流水码 LN0020 已用于证书 {other.record.number}" in used.output
+    wrong = CliRunner().invoke(cli, [*base, "--print-serial", "LN0011"])  # the default template, not the one used
+    assert wrong.exit_code != 0 and "请用 --template 指定签发时的模板" in wrong.output
+    done = CliRunner().invoke(cli, [*base, "--template", "national-2021", "--print-serial", "LN0011"])
+    assert done.exit_code == 0, done.output
+    assert "LN0010、LN0011" in done.output
+    text = _text(first.path)
+    assert "证书印制流水码：LN0011" in text and "LN0010" not in text
+    verdict = check(first.path.read_bytes(), first.path.name, issuer.station.trust.load())[0]
+    assert (verdict.status, verdict.reasons) == ("valid", ())
+    with issuer.station.register() as reg:
+        assert reg.print_serials(number) == ["LN0010", "LN0011"]  # the spoiled blank stays used
+        assert reg.form_files(number)[0][2] == hashlib.sha256(first.path.read_bytes()).hexdigest()
+        assert reg.check() == []
+        with pytest.raises(PrintSerialUsed, match=f"LN0010 已用于证书 {number}"):
+            issuer.issue(reg, make_record(id_number=resident_id(5)), print_serial="LN0010")

@@ -366,9 +366,10 @@ class Issuer:
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
 
-    def check_print_serial(self, reg: Register, value: object) -> str:
+    def check_print_serial(self, reg: Register, value: object, number: str | None = None) -> str:
         """The print serial normalised, before anything is allocated: CertkioskError when it is
-        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used."""
+        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used (by a
+        certificate other than ``number``, the one being reprinted)."""
         try:
             serial = normal_print_serial(value)
         except ValueError as exc:
@@ -378,7 +379,7 @@ class Issuer:
         if "paper" not in self.forms:
             raise CertkioskError(f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书")
         owner = reg.print_serial_owner(serial)
-        if owner is not None:
+        if owner is not None and owner != number:
             raise PrintSerialUsed(serial, owner)
         return serial
 
@@ -430,3 +431,51 @@ class Issuer:
             revoked = [r for r in reg.revocations() if r.scope == "certificate" and r.target == number]
             self.station.trust.save(self.station.trust.load().with_revocations(revoked))
         return issued
+
+    # --- reprint onto a new blank (印制流水码) ------------------------------------------------------
+    def reprint(self, reg: Register, number: str, print_serial: str) -> Path:
+        """Make the paper form of the issued certificate ``number`` again for a new blank (the first
+        was spoiled in the printer): the same record and signed QR code, the new blank's print serial
+        printed and recorded; the spoiled blank stays recorded against this number (never reused).
+
+        The QR payload is signed again (Ed25519 is deterministic: the same text) and must hash to the
+        one the register holds: a different template or record is refused, not silently reprinted.
+        """
+        with self.locked(reg):
+            cert = reg.get(number)
+            if cert is None or cert.status != "issued":
+                raise RegisterError(f"证书 {number} 未在本站发证，不能重印")
+            if cert.kid is None or cert.payload_sha256 is None:
+                raise RegisterError(f"证书 {number} 在登记库中缺少签名密钥或二维码哈希，不能重印")
+            revoked = [r for r in reg.revocations() if number in (r.target, *r.numbers) or r.target == cert.kid]
+            if revoked:
+                raise RegisterError(f"证书 {number} 已吊销（{revoked[0].reason}），不能重印")
+            files = {form: path for form, path, _ in reg.form_files(number) if path}
+            if "paper" not in files:
+                raise CertkioskError(f"证书 {number} 没有纸质形式，不能重印到证书用纸上")
+            serial = self.check_print_serial(reg, print_serial, number)
+            key = next((k for k in reg.institution_keys() if k.kid_hex == cert.kid), None)
+            if key is None:
+                raise RegisterError(f"证书 {number} 的签名密钥 {cert.kid} 不在本站")
+            reg.signer = CheckpointSigner(key.kid_hex, self.private_key(key))
+            photo = None
+            if cert.record.photo is not None:
+                photo = prepare_photo(cert.record.photo, self.template.photo.w, self.template.photo.h)
+            final = Path(files["paper"])
+            temp = temp_path(final)
+            try:
+                signed, pdf = self.make_form("paper", cert.record, key, photo, temp, None, serial)
+                if signed.sha256 != cert.payload_sha256:
+                    raise CertkioskError(
+                        f"证书 {number} 的二维码与用模板 {self.template.id} 重新生成的不同："
+                        "请用 --template 指定签发时的模板"
+                    )
+                reg.record_form(
+                    number, "paper", output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+                    print_serial=serial,
+                )  # fmt: skip
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            publish(temp, final)
+            return final

@@ -64,3 +64,35 @@ def reissue_cmd(
     click.echo(f"已{what}：新证书 {issued.record.number}（原证书 {number}）  {issued.path}")
     if reason == "correction":
         click.echo(f"原证书 {number} 已吊销。请重新导出信任包（certkiosk trust export）并分发给核验方。")
+
+
+@cli.command("reprint")
+@click.argument("number")
+@click.option(
+    "--print-serial", metavar="SERIAL", required=True,
+    help="The 印制流水码 of the new blank (the spoiled one stays recorded). / 新证书用纸的印制流水码。",
+)  # fmt: skip
+@issuer_options
+@click.pass_context
+def reprint_cmd(
+    ctx: click.Context, number: str, print_serial: str, out_dir: Path | None, template_name: str,
+    filing_number: str | None, passphrase_file: Path | None, seal: Path | None,
+) -> None:  # fmt: skip
+    """Make a certificate's paper form again for a new blank. / 换用新证书用纸重新生成纸质证书。
+
+    The same number and signed QR code; the new blank's 印制流水码 is printed and recorded, the
+    spoiled blank stays recorded against the certificate. 编号与二维码不变；记录新用纸的流水码。
+    """
+    from certgen.issuing.issuer import Issuer
+
+    station = station_of(ctx)
+    if not station.home.register_path.exists():
+        raise ConfigError(f"登记库 {station.home.register_path} 不存在")
+    issuer = Issuer(station, read_passphrase(passphrase_file), filing_number, template_name, out_dir, seal)
+    with station.register() as reg:
+        path = issuer.reprint(reg, number, print_serial)
+        blanks = reg.print_serials(number)
+    for line in issuer.last_recovery.lines():
+        click.echo(line)
+    click.echo(f"已重新生成证书 {number} 的纸质版：{path}")
+    click.echo(f"  本证书用过的印制流水码：{'、'.join(blanks)}（最后一个为本次用纸）")
