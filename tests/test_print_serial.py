@@ -347,3 +347,17 @@ def test_a_reprint_onto_a_new_blank_keeps_the_number_and_qr_and_records_the_seri
         assert reg.check() == []
         with pytest.raises(PrintSerialUsed, match=f"LN0010 已用于证书 {number}"):
             issuer.issue(reg, make_record(id_number=resident_id(5)), print_serial="LN0010")
+
+
+def test_a_revoked_or_unknown_certificate_is_not_reprinted(issuer: Issuer) -> None:
+    from certgen.exceptions import RegisterError
+
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record(), print_serial="LN0030")
+        number = str(issued.record.number)
+        reg.revoke("certificate", number, "测试吊销")
+        with pytest.raises(RegisterError, match=f"证书 {number} 已吊销（测试吊销），不能重印"):
+            issuer.reprint(reg, number, "LN0031")
+        with pytest.raises(RegisterError, match="未在本站发证"):
+            issuer.reprint(reg, "Y000021012001203999999", "LN0031")
+        assert reg.print_serial_owner("LN0031") is None
