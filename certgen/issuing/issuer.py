@@ -312,11 +312,13 @@ class Issuer:
                 final = folder / (number + FILE_SUFFIX[form])
                 laid = printable.laid_for(form, number, self.font) if printable else None
                 signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final), laid)
-                reg.record_form(number, form, output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest())
                 made.append((form, final, signed, pdf))
             _, path, signed, pdf = made[0]
             fault_point("after_write")
-            reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex)
+            forms = [(form, str(final), hashlib.sha256(data).hexdigest()) for form, final, _, data in made]
+            # the forms' files and the number issued in one commit (recovery removes the temporary
+            # files of every form of a number that is not issued, recorded or not)
+            reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex, forms=forms)
             committed = True
             fault_point("after_commit")
             fault_point("before_rename")

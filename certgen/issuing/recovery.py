@@ -127,6 +127,9 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     for number, where in reg.unpublished():
         cert = reg.get(number)
         files = [(Path(p), sha) for _, p, sha in reg.form_files(number) if p] or [(Path(where), None)]
+        if cert is None or cert.status != "issued":  # a form's file may be written before it is recorded
+            named = {final for final, _ in files}
+            files += [(f, None) for s in FILE_SUFFIX.values() if (f := Path(where).with_name(number + s)) not in named]
         for final, pdf_sha256 in files:
             temp = temp_path(final)
             if cert is not None and cert.status == "issued":

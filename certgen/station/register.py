@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,16 +402,21 @@ class Register:
     def record_form(self, number: str, form: str, *, output_path: str | None, pdf_sha256: str | None) -> None:
         """Record that the ``paper`` or ``electronic`` form of an issued certificate was made (again)."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO certificate_forms (number, form, made_at, output_path, pdf_sha256) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (number, form) DO UPDATE SET made_at = excluded.made_at, "
-                "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256",
-                (number, form, utc_now(), output_path, pdf_sha256),
-            )
-            self._audit(
-                db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256},
-                (("certificate_forms", (number, form)),),
-            )  # fmt: skip
+            self._record_form(db, number, form, output_path, pdf_sha256)
+
+    def _record_form(
+        self, db: sqlite3.Connection, number: str, form: str, output_path: str | None, pdf_sha256: str | None
+    ) -> None:
+        db.execute(
+            "INSERT INTO certificate_forms (number, form, made_at, output_path, pdf_sha256) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (number, form) DO UPDATE SET made_at = excluded.made_at, "
+            "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256",
+            (number, form, utc_now(), output_path, pdf_sha256),
+        )
+        self._audit(
+            db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256},
+            (("certificate_forms", (number, form)),),
+        )  # fmt: skip
 
     def form_files(self, number: str) -> list[tuple[str, str | None, str | None]]:
         """Each form's file and the SHA-256 of its bytes: ``[(form, output_path, pdf_sha256)]``."""
@@ -599,9 +604,23 @@ class Register:
             (("certificates", (record.number,)), ("serials", serial_key)),
         )  # fmt: skip
 
-    def complete(self, number: str, *, payload_sha256: str, output_path: str | None, kid: str) -> None:
-        """Mark a pending number issued, with the hash of its payload and where its PDF went."""
+    def complete(
+        self,
+        number: str,
+        *,
+        payload_sha256: str,
+        output_path: str | None,
+        kid: str,
+        forms: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Mark a pending number issued, with the hash of its payload and where its PDF went.
+
+        ``forms``: ``(form, output_path, pdf_sha256)`` of each form written for it, recorded (as by
+        :meth:`record_form`) in the same transaction: one commit for the certificate, not one more per form.
+        """
         with self._transaction() as db:
+            for form, form_path, pdf_sha256 in forms:
+                self._record_form(db, number, form, form_path, pdf_sha256)
             cur = db.execute(
                 "UPDATE certificates SET status = 'issued', payload_sha256 = ?, output_path = ?, kid = ?, "
                 "issued_at = ? WHERE number = ? AND status = 'pending'",
