@@ -323,7 +323,7 @@ class Issuer:
             fault_point("after_commit")
             fault_point("before_rename")
             for _, final, _, _ in made:
-                publish(temp_path(final), final)
+                publish(temp_path(final), final, durable=False)  # the folder is fsync'd when the run settles
             fault_point("after_rename")
         except BaseException as exc:
             if not committed:  # after the commit the number is issued: recovery publishes its files
