@@ -2,6 +2,9 @@
 
     python bench/issue.py [--samples 60] [--rows 200] [--repeats 3] [--memory-rows 2000,20000]
 
+``--cpu-only`` (a diagnostic) prints only the first figure, with fsync a no-op and SQLite's
+synchronous OFF: what the code costs apart from the disk.
+
 Each pair of figures is measured alternating (one certificate of each, one roster run of each),
 and the medians are compared, so that a busy spell on a shared machine hits both.
 
@@ -184,6 +187,21 @@ def memory_child(folder: str, rows: int, cheap: bool) -> None:
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
 
 
+def cpu_only() -> None:
+    """Diagnostic (``--cpu-only``): fsync a no-op and SQLite's synchronous OFF in this process, to
+    see what the code costs apart from the disk. Never how a station runs."""
+    import os
+    import sqlite3
+
+    class Connection(sqlite3.Connection):
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            return super().execute("PRAGMA synchronous=OFF" if sql.startswith("PRAGMA synchronous") else sql, *args)
+
+    connect = sqlite3.connect
+    os.fsync = lambda fd: None
+    sqlite3.connect = lambda *a, **k: connect(*a, factory=Connection, **k)  # type: ignore[assignment,misc]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=60, help="certificates timed one by one (alternating)")
@@ -192,7 +210,22 @@ def main() -> None:
     parser.add_argument("--memory-rows", default="2000,20000", help="roster sizes for the memory runs")
     parser.add_argument("--full-pages", action="store_true", help="memory runs draw every page (slow)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="diagnostic: only the single-certificate figure, "
+        "with fsync a no-op and SQLite's synchronous OFF (what the code costs apart from the disk)",
+    )
     args = parser.parse_args()
+    if args.cpu_only:
+        cpu_only()
+        with tempfile.TemporaryDirectory() as tmp:
+            ours, floor = per_certificate(Path(tmp), args.samples)
+        print(
+            f"CPU only (no fsync): per certificate {ours:.1f} ms median; floor {floor:.1f} ms; "
+            f"ratio {ours / floor:.2f}x"
+        )
+        return
     if args.memory_child:
         memory_child(args.memory_child[0], int(args.memory_child[1]), not args.full_pages)
         return
