@@ -65,6 +65,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> Setup:
     return Setup(station, key, one, two, photo_dir)
 
 
+def test_an_electronic_only_run_settles_its_publishing_entry(setup: Setup) -> None:
+    # the run ends by making its renames durable and forgetting their entries; an electronic-only
+    # certificate has no <number>.pdf, and its entry is settled by its form's file all the same
+    out = setup.issued.path.parent.parent
+    issuer = Issuer(setup.station, PASSPHRASE, out_dir=out, forms=("electronic",), sample_seal=True)
+    with setup.station.register() as reg:
+        issued = issuer.issue(reg, make_record(name="王五", id_number=resident_id(5)))
+        assert issued.path.name.endswith("-e.pdf") and issued.path.is_file()
+        assert reg.unpublished() == []
+
+
 def certkiosk(setup: Setup, data: bytes, name: str = "x.pdf") -> tuple[str, tuple[Reason, ...], object]:
     results = verify_bytes(data, name, setup.station.trust.load())
     assert len(results) == 1

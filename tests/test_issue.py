@@ -202,6 +202,28 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert (prepared.width_px, prepared.height_px) == (413, 579)
 
 
+@pytest.mark.parametrize("options", [{}, {"progressive": True}, {"restart_marker_blocks": 2}, {"subsampling": 0}])
+def test_a_photo_at_300_dpi_is_embedded_as_its_pixels_without_its_metadata(
+    tmp_path: Path, options: dict[str, object]
+) -> None:
+    # a JPEG that needs no downsampling or turning is not re-encoded: the same compressed pixels,
+    # but not its camera, place, comment, or whatever was appended to the file
+    image = Image.new("RGB", (413, 579), (255, 255, 255))
+    image.paste((200, 40, 40), (100, 150, 300, 500))
+    exif = image.getexif()
+    exif[0x010F] = "CameraMakerX"  # Make
+    exif[0x0131] = "SecretSoftwareY"  # Software
+    path = tmp_path / "p.jpg"
+    image.save(path, "JPEG", exif=exif, comment=b"COMMENT-Z", quality=95, **options)
+    path.write_bytes(path.read_bytes() + b"APPENDED-ZIP-PK\x03\x04")
+    prepared = prepare_photo(path, 35, 49)
+    for secret in (b"CameraMakerX", b"SecretSoftwareY", b"COMMENT-Z", b"APPENDED", b"Exif"):
+        assert secret not in prepared.jpeg
+    assert prepared.jpeg.endswith(b"\xff\xd9") and (prepared.width_px, prepared.height_px) == (413, 579)
+    with Image.open(path) as source, Image.open(io.BytesIO(prepared.jpeg)) as embedded:
+        assert embedded.tobytes() == source.tobytes(), "the same pixels, not re-encoded"
+
+
 @pytest.mark.parametrize("size", [(10_000, 14_000), (6_000, 7_000)], ids=["140Mpx", "42Mpx"])
 def test_a_decompression_bomb_is_refused(tmp_path: Path, size: tuple[int, int]) -> None:
     # 42 Mpx is under Pillow's own limit and over the photo's; the limit is checked without changing

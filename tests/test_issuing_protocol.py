@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from certgen.exceptions import BatchClosed, DuplicateResult, NameMismatch, RecordError, RegisterError
+from certgen.issuing.recovery import recover
 from certgen.record import TEXT_LIMITS, TextLimit, result_key
 from certgen.station import Station
 from certgen.station.home import StationHome
@@ -346,6 +347,36 @@ def test_a_published_pdf_of_a_void_number_is_quarantined_and_revoked(site: Site)
     assert quarantined.read_bytes() == copy
     result = verify_bytes(copy, "copy.pdf", site.station.trust.load())[0]
     assert result.reasons == (Reason.REVOKED,), "a copy that left the station is revoked, not silently void"
+    issued_once_per_result(site, 4)
+    assert_disk_matches_register(site)
+
+
+def test_an_electronic_form_of_a_void_number_is_found_though_no_form_was_recorded(site: Site) -> None:
+    """Forms are recorded in the commit that issues: killed before it, recovery still finds every
+    form's file of the number by its name (the temporary ones deleted, a leaked one quarantined)."""
+    from certgen.pdf.fonts import bundled_font
+    from certgen.pdf.seal import sample_seal
+
+    seal = site.out.parent / "seal.png"
+    seal.write_bytes(sample_seal(INSTITUTION, bundled_font().path).png)
+    args = [*site.issue_args(), "--electronic", "--paper", "--seal", str(seal)]
+    code, _, _ = site.run(args, CERTKIOSK_TEST_CRASH_AT="after_write:2")
+    assert code == -signal.SIGKILL
+    number = site.rows_in_register()[-1][0]
+    with Register(site.home.register_path) as reg:
+        assert reg.form_files(number) == [], "nothing recorded before the commit"
+    temp = next(p for p in site.pdfs() if p.name == f".{number}-e.pdf.partial")
+    leaked = temp.with_name(f"{number}-e.pdf")
+    temp.rename(leaked)  # the electronic form published (or copied back) without its number issued
+    with Register(site.home.register_path) as reg:  # from the register alone: no folder scanned
+        done = recover(reg, site.home.quarantine_dir)
+    assert done.voided == (number,) and [n for n, _ in done.quarantined] == [number]
+    assert [p.name for p in done.removed] == [f".{number}.pdf.partial"] and not leaked.exists()
+    assert (site.home.quarantine_dir / f"{number}-e.pdf").is_file()
+    assert {n: s for n, s, _ in site.rows_in_register()}[number] == "void"
+    assert not [p for p in site.pdfs() if number in p.name]
+    code, _, err = site.run(args)
+    assert code == 0, err
     issued_once_per_result(site, 4)
     assert_disk_matches_register(site)
 

@@ -56,6 +56,33 @@ def test_pending_numbers_become_void_never_reused(reg: Register) -> None:
         reg.complete(first, payload_sha256="0" * 64, output_path=None, kid="00")
 
 
+def test_every_commit_is_fsynced_except_settling_published_files(reg: Register, tmp_path: Path) -> None:
+    # settling only forgets publishing entries a power cut would bring back for recovery to settle
+    # again; every other commit (allocate, complete with its forms, void) runs with synchronous=FULL
+    statements: list[str] = []
+    reg._db.set_trace_callback(statements.append)
+    number = str(reg.allocate(make_record(), FILING, output_dir=tmp_path).number)
+    form = ("paper", str(tmp_path / f"{number}.pdf"), "1" * 64)
+    reg.complete(number, payload_sha256="0" * 64, output_path=form[1], kid="00", forms=[form])
+    reg.settle_published([number])
+    reg.void_pending()  # changes nothing: committed at FULL again
+    mode, written, commits = "FULL", set(), []
+    for sql in statements:
+        words = sql.split()
+        if sql.startswith("PRAGMA synchronous="):
+            mode = sql.split("=")[1]
+        elif words[0] in ("INSERT", "UPDATE", "DELETE"):
+            written.add(words[1] if words[0] == "UPDATE" else words[2])
+        elif sql == "COMMIT":
+            commits.append((sorted(written), mode))
+            written = set()
+    assert [m for tables, m in commits if "certificates" in tables] == ["FULL", "FULL"]  # allocate, complete
+    assert (["unpublished"], "NORMAL") in commits
+    assert [m for tables, m in commits if tables != ["unpublished"]] == ["FULL"] * (len(commits) - 1)
+    assert reg._db.execute("PRAGMA synchronous").fetchone() == (2,)
+    assert reg.form_files(number) == [form]
+
+
 def test_a_supplied_number_is_checked_against_the_register(reg: Register) -> None:
     supplied = make_record(number="Y000021012001203000007")
     reg.record_supplied(supplied)

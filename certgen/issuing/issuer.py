@@ -338,18 +338,21 @@ class Issuer:
                 laid = printable.laid_for(form, number, self.font) if printable else None
                 blank = print_serial if form == "paper" else None
                 signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final), laid, blank)
-                reg.record_form(
-                    number, form, output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest(), print_serial=blank
-                )
                 made.append((form, final, signed, pdf))
             _, path, signed, pdf = made[0]
             fault_point("after_write")
-            reg.complete(number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex)
+            forms = [(form, str(final), hashlib.sha256(data).hexdigest()) for form, final, _, data in made]
+            # the forms' files and the number issued in one commit (recovery removes the temporary
+            # files of every form of a number that is not issued, recorded or not)
+            reg.complete(
+                number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex, forms=forms,
+                print_serial=print_serial if "paper" in self.forms else None,
+            )  # fmt: skip
             committed = True
             fault_point("after_commit")
             fault_point("before_rename")
             for _, final, _, _ in made:
-                publish(temp_path(final), final)
+                publish(temp_path(final), final, durable=False)  # the folder is fsync'd when the run settles
             fault_point("after_rename")
         except BaseException as exc:
             if not committed:  # after the commit the number is issued: recovery publishes its files

@@ -40,10 +40,12 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{TEMP_SUFFIX}")
 
 
-def publish(temp: Path, final: Path) -> None:
-    """Rename the temporary file to its final name, durably."""
+def publish(temp: Path, final: Path, *, durable: bool = True) -> None:
+    """Rename the temporary file to its final name, durably (``durable=False``: the folder is
+    fsync'd later, by :func:`settle`, before the number's publishing entry is forgotten)."""
     os.replace(temp, final)
-    fsync_folder(final.parent)
+    if durable:
+        fsync_folder(final.parent)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,9 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     for number, where in reg.unpublished():
         cert = reg.get(number)
         files = [(Path(p), sha) for _, p, sha in reg.form_files(number) if p] or [(Path(where), None)]
+        if cert is None or cert.status != "issued":  # a form's file may be written before it is recorded
+            named = {final for final, _ in files}
+            files += [(f, None) for s in FILE_SUFFIX.values() if (f := Path(where).with_name(number + s)) not in named]
         for final, pdf_sha256 in files:
             temp = temp_path(final)
             if cert is not None and cert.status == "issued":
@@ -162,6 +167,8 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
             else:
                 unissued_file(number, path)
     if settled:
+        for folder in sorted({Path(where).parent for _, where in reg.unpublished()}):
+            fsync_folder(folder)  # a rename an issuing run left to be made durable at its end
         reg.settle_published(settled)
     return Recovery(
         tuple(voided), tuple(published), tuple(removed), tuple(quarantined), tuple(missing), tuple(revocations)
@@ -177,11 +184,20 @@ def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders
 
 
 def settle(reg: Register) -> None:
-    """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run)."""
+    """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run).
+
+    Their folders are fsync'd first: issuing renames without an fsync per certificate, so a power
+    cut may undo a rename until here, and until its entry is forgotten recovery publishes the
+    file again from its temporary name (one fsync per folder and run instead of one per file)."""
     done = []
+    folders: set[Path] = set()
     for number, where in reg.unpublished():
         cert = reg.get(number)
-        if cert is not None and cert.status == "issued" and Path(where).exists():
+        files = [Path(p) for _, p, _ in reg.form_files(number) if p] or [Path(where)]
+        if cert is not None and cert.status == "issued" and all(f.exists() for f in files):
             done.append(number)
+            folders.update(f.parent for f in files)
+    for folder in sorted(folders):
+        fsync_folder(folder)
     if done:
         reg.settle_published(done)

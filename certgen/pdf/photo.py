@@ -86,9 +86,62 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
     target_w = round(width_mm / 25.4 * EMBED_DPI)
     if w > target_w:
         image = image.resize((target_w, round(h * target_w / w)), Image.Resampling.LANCZOS)
+    elif image is img and img.format == "JPEG" and img.mode == "RGB":  # upright, at most 300 dpi
+        plain = plain_jpeg(data)
+        if plain is not None:  # the same compressed pixels, without re-encoding them (~0.7 ms)
+            return PreparedPhoto(plain, w, h, dpi, tuple(notes))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90, dpi=(EMBED_DPI, EMBED_DPI))
     return PreparedPhoto(out.getvalue(), image.size[0], image.size[1], dpi, tuple(notes))
+
+
+_KEPT_APP = (0xE0, 0xEE)
+"""The application segments a plain JPEG keeps: JFIF (APP0) and Adobe (APP14, which says how to
+convert its colours); EXIF, XMP, ICC profiles (APP1-APP13, APP15) and comments are dropped, as
+Pillow's re-encoding drops them."""
+
+
+def plain_jpeg(data: bytes) -> bytes | None:
+    """The JPEG's segments from its start marker to its end marker, without metadata (EXIF with its
+    camera and place, XMP, ICC profiles, comments) and without anything after the end marker; None
+    when ``data`` does not walk as a JPEG (it is then re-encoded)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    kept = [b"\xff\xd8"]
+    i, n = 2, len(data)
+    while i + 2 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            i += 1
+            continue
+        if marker == 0xD9:  # the end: anything after it is not the image's
+            kept.append(b"\xff\xd9")
+            return b"".join(kept)
+        if i + 4 > n:
+            return None
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if end <= i + 3 or end > n:
+            return None
+        if marker == 0xDA:  # a scan: its entropy-coded data runs to the next real marker
+            j = end
+            while True:
+                j = data.find(b"\xff", j)
+                if j < 0 or j + 1 >= n:
+                    return None
+                following = data[j + 1]
+                if following == 0xFF:
+                    j += 1
+                elif following == 0x00 or 0xD0 <= following <= 0xD7:  # a stuffed 0xFF or a restart marker
+                    j += 2
+                else:
+                    break
+            end = j
+        if not ((0xE0 <= marker <= 0xEF and marker not in _KEPT_APP) or marker == 0xFE):
+            kept.append(data[i:end])
+        i = end
+    return None
 
 
 def _check_background(image: Image.Image, path: Path) -> None:
