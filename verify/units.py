@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -97,8 +97,11 @@ class UnitResult:
     """One per file: its content hash and decoding facts, or why it could not be read."""
 
 
-def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) -> Iterator[Unit]:
-    """Cut ``(position, item)`` pairs into units of at most ``size`` files, lazily.
+def make_units(
+    todo: Iterable[tuple[int, Item]], size: int, workers: int = 1, *, total: int | None = None
+) -> Iterator[Unit]:
+    """Cut ``(position, item)`` pairs into units of at most ``size`` files, lazily: ``todo`` may be
+    a generator over the listing (``total``: how many it will yield, default ``len(todo)``).
 
     Units shrink towards the end (guided scheduling: at most a quarter of each worker's share of
     what is left, at least an eighth of ``size`` so per-task overhead stays small), so workers finish
@@ -108,6 +111,7 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
     """
     if size < 1:
         raise ValueError(f"work unit size must be at least 1, got {size}")
+    count = len(todo) if total is None and isinstance(todo, Sequence) else total or 0
     batch: list[tuple[int, Item]] = []
     container: str | None = None
     limit = size
@@ -117,7 +121,7 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
             yield _unit(batch)
             batch = []
         if not batch:
-            limit = max(1, size // 8, min(size, (len(todo) - index) // (4 * max(1, workers))))
+            limit = max(1, size // 8, min(size, (count - index) // (4 * max(1, workers))))
         container = where
         batch.append((position, replace(item, path=str(Path(item.path).resolve()))))
     if batch:
