@@ -558,25 +558,34 @@ class State:
         (the content compared leaves the form out, see :func:`_content`).
         """
         with self._guard():
+            for table, columns in (
+                ("numbers", "number TEXT PRIMARY KEY, contents INTEGER"),  # numbers on several contents
+                ("firsts", "payload TEXT PRIMARY KEY, place TEXT, copies INTEGER"),  # payloads on several files
+                ("amend", "kind INTEGER, position INTEGER, sub INTEGER, others INTEGER, first TEXT, "
+                 "PRIMARY KEY (kind, position, sub)"),
+            ):  # fmt: skip
+                self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns})")  # fixed names
+                self.db.execute(f"DELETE FROM {table}")
             self.db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS amend (kind INTEGER, position INTEGER, sub INTEGER, others INTEGER, "
-                "first TEXT, PRIMARY KEY (kind, position, sub))"
+                "INSERT INTO numbers SELECT number, COUNT(DISTINCT content) AS contents FROM results "
+                "WHERE run = ? AND number IS NOT NULL GROUP BY number HAVING contents > 1",
+                (run,),
             )
-            self.db.execute("DELETE FROM amend")
             self.db.execute(
+                """INSERT INTO firsts SELECT payload, place, copies FROM (
+                       SELECT payload, place, COUNT(*) OVER (PARTITION BY payload) AS copies,
+                              ROW_NUMBER() OVER (PARTITION BY payload ORDER BY kind, position, sub) AS rank
+                       FROM results WHERE run = ? AND payload IS NOT NULL)
+                   WHERE rank = 1 AND copies > 1""",
+                (run,),
+            )
+            self.db.execute(  # indexed joins: the cost grows as n log n with the archive
                 """INSERT INTO amend
-                WITH n AS (SELECT number, COUNT(DISTINCT content) AS contents FROM results
-                           WHERE run = :run AND number IS NOT NULL GROUP BY number),
-                     c AS (SELECT payload, place, COUNT(*) OVER (PARTITION BY payload) AS copies,
-                                  ROW_NUMBER() OVER (PARTITION BY payload ORDER BY kind, position, sub) AS rank
-                           FROM results WHERE run = :run AND payload IS NOT NULL),
-                     f AS (SELECT payload, place, copies FROM c WHERE rank = 1)
-                SELECT r.kind, r.position, r.sub, n.contents - 1,
-                       CASE WHEN f.copies > 1 AND f.place != r.place THEN f.place END
-                FROM results r JOIN n ON n.number = r.number JOIN f ON f.payload = r.payload
-                WHERE r.run = :run AND r.payload IS NOT NULL
-                      AND (n.contents > 1 OR (f.copies > 1 AND f.place != r.place))""",
-                {"run": run},
+                SELECT r.kind, r.position, r.sub, COALESCE(n.contents - 1, 0),
+                       CASE WHEN f.place != r.place THEN f.place END
+                FROM results r LEFT JOIN numbers n ON n.number = r.number LEFT JOIN firsts f ON f.payload = r.payload
+                WHERE r.run = ? AND r.payload IS NOT NULL AND (n.contents IS NOT NULL OR f.place != r.place)""",
+                (run,),
             )
             after = (-1, -1, -1)
             while True:  # a page at a time: the rows read are not the rows being rewritten
@@ -600,7 +609,8 @@ class State:
                         r = replace(r, notes=(*r.notes, f"与 {first} 内容相同（副本）"))
                     self._write(key, run, kind, position, sub, r, None, None, None, replacing=stored)
                 after = tuple(page[-1][:3])
-            self.db.execute("DELETE FROM amend")
+            for table in ("numbers", "firsts", "amend"):
+                self.db.execute(f"DELETE FROM {table}")  # fixed names
 
     def commit(self, *, now: bool = True) -> None:
         """Commit (unless ``now`` is False and the last commit is less than COMMIT_EVERY old)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -114,6 +115,7 @@ def make_units(
     count = len(todo) if total is None and isinstance(todo, Sequence) else total or 0
     batch: list[tuple[int, Item]] = []
     container: str | None = None
+    last = ("", str(Path().resolve()))
     limit = size
     for index, (position, item) in enumerate(todo):
         where = item.path if item.member is not None else None
@@ -123,7 +125,10 @@ def make_units(
         if not batch:
             limit = max(1, size // 8, min(size, (count - index) // (4 * max(1, workers))))
         container = where
-        batch.append((position, replace(item, path=str(Path(item.path).resolve()))))
+        folder, name = os.path.split(item.path)
+        if folder != last[0]:  # resolved once per folder, not per file (a stat per path component)
+            last = (folder, str(Path(folder).resolve()))
+        batch.append((position, replace(item, path=os.path.join(last[1], name))))
     if batch:
         yield _unit(batch)
 
