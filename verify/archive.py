@@ -9,8 +9,12 @@ facts of exactly these bytes (QR texts, the PDF's embedded record and printed fi
 skipped. The checks that depend on the trust store (signature, key validity, revocation) and the
 comparisons run again on every run. See docs/verify.md.
 
-After all files: checks no single scan can do: one certificate number on two different payloads
-(DUPLICATE_NUMBER) and one payload on two files (reported as a copy, not an error).
+Memory does not grow with the archive: the inputs are listed lazily (one folder's entries or one
+ZIP's directory at a time), a bounded number of work units is in flight, and each result is stored
+as it arrives in the state file's results table (one run's rows, sealed with a key held only in
+this process). After all files, the checks no single scan can do run as SQL over that table: one
+certificate number on two different payloads (DUPLICATE_NUMBER) and one payload on two files
+(reported as a copy, not an error). :class:`ArchiveRun` streams the results back in input order.
 """
 
 from __future__ import annotations
