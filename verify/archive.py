@@ -440,7 +440,7 @@ class State:
                 "position INTEGER NOT NULL, sub INTEGER NOT NULL, status TEXT NOT NULL, reasons TEXT NOT NULL, "
                 "noted INTEGER NOT NULL, stale INTEGER NOT NULL, number TEXT, content TEXT, payload TEXT, "
                 "place TEXT NOT NULL, data BLOB NOT NULL, mac BLOB NOT NULL, "
-                "PRIMARY KEY (run, kind, position, sub)) WITHOUT ROWID"
+                "PRIMARY KEY (run, kind, position, sub))"  # rows of ~1 KB: a rowid table packs them (~5x smaller)
             )
             db.execute("CREATE INDEX IF NOT EXISTS results_number ON results (run, number) WHERE number IS NOT NULL")
             db.execute("CREATE INDEX IF NOT EXISTS results_payload ON results (run, payload) WHERE payload IS NOT NULL")
