@@ -5,7 +5,7 @@
 - median time to verify one 300 dpi A4 JPEG scan, and its ratio to only opening and decoding that
   image with Pillow (target <= 1.5x: the pixels must be read anyway);
 - the same scan with pyzbar on the whole page, as a ratio to ours (target >= 5x faster);
-- archive throughput with 2 workers against 1 (target >= 1.8x).
+- archive throughput with 2 workers against 1 (target >= 1.8x), on distinct scans (every one decoded).
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def main() -> None:
         archive.mkdir()
         scans = [scan(item.path, 200 + 50 * (i % 3)) for i, item in enumerate(issued)]
         for copy in range(COPIES):  # enough files that start-up does not dominate
-            for i, data in enumerate(scans):
-                (archive / f"{copy}-{i:03d}.jpg").write_bytes(data)
+            for i, data in enumerate(scans):  # distinct bytes (after the JPEG's end): facts are reused by content,
+                n = copy * len(scans) + i  # so copies would measure hashing, not decoding
+                (archive / f"{copy}-{i:03d}.jpg").write_bytes(data + n.to_bytes(4, "big"))
         rates = {}
         for workers in (1, 2):
             start = time.perf_counter()

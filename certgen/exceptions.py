@@ -237,6 +237,10 @@ def field_label(field: str) -> str:
     return f"{text}({field})" if text else field
 
 
+class ArchiveStateError(CertkioskError):
+    """An archive run's results in its state file cannot be read: replaced by a later run, or altered."""
+
+
 class InputRefused(CertkioskError):
     """An input file was not read (or not read to its end): not a regular file, or over a limit."""
 

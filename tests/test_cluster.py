@@ -127,7 +127,7 @@ def _claims(i: int) -> dict[int, object]:
 
 def _same(a: ArchiveRun, b: ArchiveRun) -> None:
     assert [r.summary() for r in a.results] == [r.summary() for r in b.results]
-    assert (a.files, a.skipped) == (b.files, b.skipped)
+    assert (a.files, list(a.skipped)) == (b.files, list(b.skipped))
     assert to_json(a) == to_json(b) and to_csv(a) == to_csv(b)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.test_verify import _archive
-from verify.archive import Item, discover
+from verify.archive import Item, discover, listing
 from verify.units import make_units
 
 
@@ -37,3 +38,31 @@ def test_units_shrink_towards_the_end_so_workers_finish_together() -> None:
     assert sizes[0] == 16 and min(sizes[:-1]) == 2  # never below 16 // 8 but for what is left at the end
     with pytest.raises(ValueError, match="at least 1, got 0"):
         next(make_units(todo, 0))
+
+
+def test_units_are_cut_from_a_generator_one_file_ahead_at_most() -> None:
+    pulled = 0
+
+    def todo() -> Iterator[tuple[int, Item]]:
+        nonlocal pulled
+        for n in range(1000):
+            pulled += 1
+            yield n, Item(f"{n}.png", f"/x/{n}.png")
+
+    units = make_units(todo(), 16, workers=2, total=1000)
+    assert len(next(units).items) == 16 and pulled == 17  # the 17th file closed the first unit
+    assert len(next(units).items) == 16 and pulled == 33
+
+
+def test_the_listing_is_walked_as_it_is_read(tmp_path: Path) -> None:
+    """The listing holds one folder at a time: a file added to a folder not reached yet is found."""
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.png").write_bytes(b"x")
+    walk = listing([tmp_path])
+    first = next(walk)
+    assert isinstance(first, Item) and first.source.endswith("a/1.png")
+    (tmp_path / "c" / "2.png").write_bytes(b"x")
+    assert [Path(i.source).relative_to(tmp_path).as_posix() for i in walk if isinstance(i, Item)] == [
+        "b/1.png", "c/1.png", "c/2.png"
+    ]  # fmt: skip

@@ -19,6 +19,7 @@ import zxingcpp
 from click.testing import CliRunner
 from PIL import Image
 
+from certgen.cells import shown
 from certgen.exceptions import RecordError
 from certgen.issuing.issuer import Issued, Issuer
 from certgen.payload import Claim, claims_map, protected_header, sig_structure, to_text
@@ -31,7 +32,7 @@ from verify.archive import run_archive
 from verify.check import verify_text
 from verify.files import verify_bytes
 from verify.reasons import Reason
-from verify.report import write_report
+from verify.report import to_json, write_report
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -274,6 +275,28 @@ def test_archive_checks_duplicates_copies_and_reports(tmp_path: Path) -> None:
     assert doc["totals"] == run.totals() and len(doc["not_valid"]) == 4
     assert "DUPLICATE_NUMBER" in (tmp_path / "report.csv").read_text("utf-8-sig")
     assert "证书核验报告" in (tmp_path / "report.html").read_text("utf-8")
+
+
+def test_reports_are_streamed_from_the_state_file_with_the_content_of_one_whole_document(tmp_path: Path) -> None:
+    folder = _archive(tmp_path / "archive")
+    (tmp_path / "empty").mkdir()
+    for inputs in ([folder], [tmp_path / "empty"]):
+        run = run_archive(inputs, trust(), state_path=tmp_path / "state.sqlite", workers=1, today=TODAY)
+        results, skipped = list(run.results), list(run.skipped)
+        assert len(results) == len(run.results) and len(skipped) == len(run.skipped)
+        whole = {
+            "files": run.files,
+            "skipped": [{"source": shown(s.source), "reason": shown(s.reason)} for s in skipped],
+            "reused": run.reused,
+            "certificates": len(results),
+            "totals": run.totals(),
+            "by_reason": run.by_reason(),
+            "not_valid": [r.summary() for r in results if not r.valid],
+            "copies": [r.summary() for r in results if r.notes],
+            "valid_with_old_revocation_data": [r.summary() for r in results if r.valid and r.trust_stale],
+        }
+        assert to_json(run) == (json.dumps(whole, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        assert sum(run.totals().values()) == len(results)
 
 
 def test_an_interrupted_archive_run_resumes(tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import pikepdf
@@ -18,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from certgen.exceptions import ArchiveStateError
 from certgen.issuing.issuer import Issued, Issuer
 from certgen.station import Station
 from certgen.trust import PublicKeyInfo, Revocation
@@ -554,3 +557,54 @@ def test_reading_stops_at_the_limit_and_never_opens_a_fifo_or_device(tmp_path: P
     run = run_archive([fifo, Path("/dev/zero")], trust(), state_path=tmp_path / "s.sqlite", workers=1)
     assert [r.status for r in run.results] == ["unreadable", "unreadable"]
     assert "命名管道" in run.results[0].findings[0].detail and "字符设备" in run.results[1].findings[0].detail
+
+
+# --- 10. results kept in the state file count only for the run that wrote them -------------------
+def _forged_and_genuine(folder: Path) -> None:
+    folder.mkdir()
+    forged = signed_text(base_claims(number="Y000021012001203000002"), mv.other_key())
+    (folder / "forged.png").write_bytes(png(qr_image(forged)))  # listed first: position 0
+    (folder / "genuine.png").write_bytes(good_png())  # position 1
+
+
+def test_results_planted_in_the_state_file_between_runs_never_count(tmp_path: Path) -> None:
+    """Whoever can write the state file between two runs copies the genuine scan's sealed row over
+    the forged one, marks every row valid, and plants those rows, with every unit marked finished,
+    under the id the next run will get: the next run still finds the forged scan invalid."""
+    folder = tmp_path / "archive"
+    _forged_and_genuine(folder)
+    state = tmp_path / "state.sqlite"
+    first = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY)
+    forged = by_name(first.results, "forged.png")
+    assert forged.status == "invalid" and forged.reasons
+    following = first.run + 1
+    with closing(sqlite3.connect(state)) as db, db:
+        genuine = db.execute("SELECT data, mac FROM results WHERE kind = 1 AND position = 1").fetchone()
+        db.execute("UPDATE results SET data = ?, mac = ?, status = 'valid', reasons = '[]'", genuine)
+        db.execute(
+            "INSERT INTO results SELECT ?, kind, position, sub, status, reasons, noted, stale, number, content, "
+            "payload, place, data, mac FROM results WHERE run = ?",
+            (following, first.run),
+        )
+        db.execute("INSERT INTO units VALUES (?, 0), (?, 1)", (following, following))
+    second = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY)
+    assert second.run == following and second.reused == 2  # the facts are reused, the verdicts are not
+    assert by_name(second.results, "forged.png").reasons == forged.reasons
+    assert second.totals() == {"valid": 1, "invalid": 1, "unreadable": 0} and not second.all_valid
+    with pytest.raises(ArchiveStateError, match="取代"):  # the first run's handle reads nothing now
+        list(first.results)
+
+
+def test_a_result_altered_in_the_state_file_after_the_run_is_refused_not_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    _forged_and_genuine(folder)
+    state = tmp_path / "state.sqlite"
+    run = run_archive([folder], trust(), state_path=state, workers=1, today=TODAY)
+    with closing(sqlite3.connect(state)) as db, db:
+        genuine = db.execute("SELECT data, mac FROM results WHERE kind = 1 AND position = 1").fetchone()
+        db.execute("UPDATE results SET data = ?, mac = ?, status = 'valid', reasons = '[]' WHERE position = 0", genuine)
+    with pytest.raises(ArchiveStateError, match="被改动"):
+        list(run.results)
+    with pytest.raises(ArchiveStateError, match="被改动"):
+        write_report(run, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()  # no report rather than a wrong one

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -97,8 +98,11 @@ class UnitResult:
     """One per file: its content hash and decoding facts, or why it could not be read."""
 
 
-def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) -> Iterator[Unit]:
-    """Cut ``(position, item)`` pairs into units of at most ``size`` files, lazily.
+def make_units(
+    todo: Iterable[tuple[int, Item]], size: int, workers: int = 1, *, total: int | None = None
+) -> Iterator[Unit]:
+    """Cut ``(position, item)`` pairs into units of at most ``size`` files, lazily: ``todo`` may be
+    a generator over the listing (``total``: how many it will yield, default ``len(todo)``).
 
     Units shrink towards the end (guided scheduling: at most a quarter of each worker's share of
     what is left, at least an eighth of ``size`` so per-task overhead stays small), so workers finish
@@ -108,8 +112,10 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
     """
     if size < 1:
         raise ValueError(f"work unit size must be at least 1, got {size}")
+    count = len(todo) if total is None and isinstance(todo, Sequence) else total or 0
     batch: list[tuple[int, Item]] = []
     container: str | None = None
+    last = ("", str(Path().resolve()))
     limit = size
     for index, (position, item) in enumerate(todo):
         where = item.path if item.member is not None else None
@@ -117,9 +123,12 @@ def make_units(todo: Sequence[tuple[int, Item]], size: int, workers: int = 1) ->
             yield _unit(batch)
             batch = []
         if not batch:
-            limit = max(1, size // 8, min(size, (len(todo) - index) // (4 * max(1, workers))))
+            limit = max(1, size // 8, min(size, (count - index) // (4 * max(1, workers))))
         container = where
-        batch.append((position, replace(item, path=str(Path(item.path).resolve()))))
+        folder, name = os.path.split(item.path)
+        if folder != last[0]:  # resolved once per folder, not per file (a stat per path component)
+            last = (folder, str(Path(folder).resolve()))
+        batch.append((position, replace(item, path=os.path.join(last[1], name))))
     if batch:
         yield _unit(batch)
 

@@ -81,6 +81,7 @@ def verify_cmd(
 
         ok = verify_lines(sys.stdin.buffer, bundle, profiles, lambda r: _say(r, as_json), today=day)
         ctx.exit(0 if ok else 1)
+    counted, valid = len(results), all(r.valid for r in results)  # the exit code: from every verdict printed
     run = None
     if paths:
         from certgen.exceptions import Interrupted
@@ -110,9 +111,10 @@ def verify_cmd(
                 err=True,
             )
             ctx.exit(130)
-        results += run.results
-        for result in run.results:
+        for result in run.results:  # streamed from the run's state file, in input order
             _say(result, as_json)
+            counted += 1
+            valid = valid and result.valid
     if run is not None and not as_json:
         for line in run.summary_lines():
             click.echo(line)
@@ -121,7 +123,7 @@ def verify_cmd(
 
         write_report(run, report)
         click.echo(f"报告已写入 {report}", err=as_json)
-    ctx.exit(0 if results and all(r.valid for r in results) else 1)
+    ctx.exit(0 if counted and valid else 1)
 
 
 def _say(result: Any, as_json: bool) -> None:

@@ -87,14 +87,15 @@ class ArchiveScreen(StationScreen):
             if error is not None:
                 self.fail(error)
             return
+        totals = run.totals()  # counted in the run's state file: no list of results here
         lines = [
-            f"共 {run.files} 个文件、{len(run.results)} 张证书"
+            f"共 {run.files} 个文件、{sum(totals.values())} 张证书"
             + (f"（{run.reused} 个文件的解码结果沿用上次运行，信任检查已重新执行）" if run.reused else "")
         ]
-        lines += [f"  {VERDICT_TEXT[s]}：{n}" for s, n in run.totals().items()]
+        lines += [f"  {VERDICT_TEXT[s]}：{n}" for s, n in totals.items()]
         lines += [f"  {code} {Reason(code).text}：{n}" for code, n in run.by_reason().items()]
-        if run.skipped:
-            lines.append(f"  跳过：{len(run.skipped)} 项（原因见报告）")
+        if skipped := len(run.skipped):
+            lines.append(f"  跳过：{skipped} 项（原因见报告）")
         if report is not None:
             lines.append(f"报告：{report}")
         self.query_one("#archive-summary", Static).update("\n".join(lines))
