@@ -366,10 +366,10 @@ class Issuer:
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
 
-    def check_print_serial(self, reg: Register, value: object, number: str | None = None) -> str:
+    def check_print_serial(self, reg: Register, value: object) -> str:
         """The print serial normalised, before anything is allocated: CertkioskError when it is
-        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used (by a
-        certificate other than ``number``, the one being reprinted)."""
+        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used (by any
+        certificate: a reprint's new blank is new, a spoiled one stays used)."""
         try:
             serial = normal_print_serial(value)
         except ValueError as exc:
@@ -379,7 +379,7 @@ class Issuer:
         if "paper" not in self.forms:
             raise CertkioskError(f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书")
         owner = reg.print_serial_owner(serial)
-        if owner is not None and owner != number:
+        if owner is not None:
             raise PrintSerialUsed(serial, owner)
         return serial
 
@@ -453,7 +453,7 @@ class Issuer:
             files = {form: path for form, path, _ in reg.form_files(number) if path}
             if "paper" not in files:
                 raise CertkioskError(f"证书 {number} 没有纸质形式，不能重印到证书用纸上")
-            serial = self.check_print_serial(reg, print_serial, number)
+            serial = self.check_print_serial(reg, print_serial)  # a new blank: never one recorded
             key = next((k for k in reg.institution_keys() if k.kid_hex == cert.kid), None)
             if key is None:
                 raise RegisterError(f"证书 {number} 的签名密钥 {cert.kid} 不在本站")
@@ -463,6 +463,7 @@ class Issuer:
                 photo = prepare_photo(cert.record.photo, self.template.photo.w, self.template.photo.h)
             final = Path(files["paper"])
             temp = temp_path(final)
+            reg.republishing(number, str(final))  # a crash from here on is finished by recovery
             try:
                 signed, pdf = self.make_form("paper", cert.record, key, photo, temp, None, serial)
                 if signed.sha256 != cert.payload_sha256:
@@ -470,6 +471,7 @@ class Issuer:
                         f"证书 {number} 的二维码与用模板 {self.template.id} 重新生成的不同："
                         "请用 --template 指定签发时的模板"
                     )
+                fault_point("after_write")
                 reg.record_form(
                     number, "paper", output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest(),
                     print_serial=serial,
@@ -477,5 +479,8 @@ class Issuer:
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
+            fault_point("after_commit")
+            fault_point("before_rename")
             publish(temp, final)
+            fault_point("after_rename")
             return final

@@ -1141,6 +1141,12 @@ class Register:
         """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed."""
         return list(self._db.execute("SELECT number, path FROM unpublished ORDER BY number"))
 
+    def republishing(self, number: str, path: str) -> None:
+        """Note that an issued number's form is being made again (a reprint) before its temporary
+        file is written, so that recovery finishes or removes it after a crash (publish protocol)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO unpublished (number, path) VALUES (?,?)", (number, path))
+
     def settle_published(self, numbers: list[str]) -> None:
         """Forget the publishing entries of these numbers (their files are settled)."""
         with self._transaction() as db:

