@@ -92,3 +92,58 @@ def test_a_reprint_onto_a_blank_already_recorded_for_the_same_certificate_is_ref
         with pytest.raises(PrintSerialUsed, match=f"印制流水码 LN0011 已用于证书 {number}"):
             issuer.reprint(reg, number, "LN0011")
         assert reg.print_serials(number) == ["LN0010", "LN0011"]
+
+
+def _jpegs(pdf: bytes) -> list[bytes]:
+    """The raw bytes of every JPEG image in the PDF (the holder's photo is embedded as JPEG)."""
+    import io
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        return [
+            obj.read_raw_bytes()
+            for obj in doc.objects
+            if isinstance(obj, pikepdf.Stream)
+            and obj.get("/Subtype") == "/Image"
+            and "DCTDecode" in repr(obj.get("/Filter"))
+        ]
+
+
+def test_a_reprint_keeps_the_registered_photo_even_if_the_photo_file_was_swapped(
+    issuer: Issuer, photo_dir: Path, tmp_path: Path
+) -> None:
+    """The photo is not in the signed QR: a reprint that read the photo file again would print
+    another face under the same signed code. It takes the photo from the registered paper PDF."""
+    import shutil
+
+    issuer = _national(issuer)
+    photo = tmp_path / "holder.jpg"
+    shutil.copy(photo_dir / "small1.jpg", photo)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=photo), print_serial="LN0010")
+        number = str(first.record.number)
+        original = _jpegs(first.path.read_bytes())
+        assert len(original) == 1
+        shutil.copy(photo_dir / "small3.jpg", photo)  # someone else's face under the holder's file name
+        issuer.reprint(reg, number, "LN0011")
+        assert _jpegs(first.path.read_bytes()) == original
+        photo.unlink()  # the photo folder is gone: the registered paper still has it
+        issuer.reprint(reg, number, "LN0012")
+        assert _jpegs(first.path.read_bytes()) == original
+        assert reg.check() == []
+
+
+def test_a_reprint_refuses_when_the_registered_paper_pdf_was_altered(issuer: Issuer) -> None:
+    """The reprint's content comes from the registered paper PDF: one that is not the file the
+    register recorded is not trusted to make a new certificate from."""
+    from certgen.exceptions import CertkioskError
+
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=None), print_serial="LN0010")
+        number = str(first.record.number)
+        first.path.write_bytes(first.path.read_bytes() + b"\n% edited\n")
+        with pytest.raises(CertkioskError, match=f"证书 {number} 的纸质PDF .* 与登记库记录的不符"):
+            issuer.reprint(reg, number, "LN0011")
+        assert reg.print_serial_owner("LN0011") is None

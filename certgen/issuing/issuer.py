@@ -30,12 +30,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from certgen.exceptions import CertkioskError, PrintSerialUsed, RegisterError
 from certgen.files import write_bytes_atomic
 from certgen.issuing.faults import fault_point
-from certgen.issuing.recovery import FILE_SUFFIX, Recovery, publish, recover_station, settle, temp_path
+from certgen.issuing.recovery import (
+    FILE_SUFFIX,
+    Recovery,
+    is_registered_file,
+    publish,
+    recover_station,
+    settle,
+    temp_path,
+)
 from certgen.number import filing_part, format_number, load_profiles
 from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
 from certgen.pdf.fonts import CertificateFont, choose_font
-from certgen.pdf.photo import PreparedPhoto, prepare_photo
+from certgen.pdf.photo import PreparedPhoto, embedded_photo, prepare_photo
 from certgen.pdf.render import Laid, layout, render, renumber
 from certgen.pdf.seal import PreparedSeal, prepare_seal
 from certgen.pdf.seal import sample_seal as make_sample_seal
@@ -450,18 +458,26 @@ class Issuer:
             revoked = [r for r in reg.revocations() if number in (r.target, *r.numbers) or r.target == cert.kid]
             if revoked:
                 raise RegisterError(f"证书 {number} 已吊销（{revoked[0].reason}），不能重印")
-            files = {form: path for form, path, _ in reg.form_files(number) if path}
+            files = {form: (path, sha) for form, path, sha in reg.form_files(number) if path}
             if "paper" not in files:
                 raise CertkioskError(f"证书 {number} 没有纸质形式，不能重印到证书用纸上")
+            paper_path, paper_sha256 = files["paper"]
             serial = self.check_print_serial(reg, print_serial)  # a new blank: never one recorded
             key = next((k for k in reg.institution_keys() if k.kid_hex == cert.kid), None)
             if key is None:
                 raise RegisterError(f"证书 {number} 的签名密钥 {cert.kid} 不在本站")
             reg.signer = CheckpointSigner(key.kid_hex, self.private_key(key))
-            photo = None
-            if cert.record.photo is not None:
-                photo = prepare_photo(cert.record.photo, self.template.photo.w, self.template.photo.h)
-            final = Path(files["paper"])
+            final = Path(paper_path)
+            # the content comes from the registered paper PDF, checked to be it
+            if not final.is_file():
+                raise CertkioskError(f"证书 {number} 的纸质PDF {final} 不存在：不能据此重印（可用 reissue 补发）")
+            if not is_registered_file(final, paper_sha256, cert.payload_sha256):
+                raise CertkioskError(
+                    f"证书 {number} 的纸质PDF {final} 与登记库记录的不符（已被改动或替换）：不能据此重印"
+                )
+            registered = final.read_bytes()
+            # the photo is not in the signed QR code: the face printed is the one issued, not the file's today
+            photo = embedded_photo(registered, self.template.photo.w, str(final))
             temp = temp_path(final)
             reg.republishing(number, str(final))  # a crash from here on is finished by recovery
             try:
