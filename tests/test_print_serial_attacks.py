@@ -17,6 +17,7 @@ import pytest
 
 from certgen.exceptions import PrintSerialUsed
 from certgen.issuing.issuer import Issuer
+from certgen.printserial import normal_print_serial
 from certgen.station.register import Register
 from tests.conftest import PASSPHRASE, make_record
 from verify.files import verify_bytes
@@ -147,3 +148,33 @@ def test_a_reprint_refuses_when_the_registered_paper_pdf_was_altered(issuer: Iss
         with pytest.raises(CertkioskError, match=f"证书 {number} 的纸质PDF .* 与登记库记录的不符"):
             issuer.reprint(reg, number, "LN0011")
         assert reg.print_serial_owner("LN0011") is None
+
+
+@pytest.mark.parametrize("retyped", ["ln2021000101", "ＬＮ２０２１－０００１０１", "LN-2021-000101", "LN2021000101-"])
+def test_a_blank_retyped_with_other_case_width_or_hyphens_is_the_same_blank(issuer: Issuer, retyped: str) -> None:
+    """Hyphens are how a person groups the digits, not part of which blank it is."""
+    from tests.conftest import resident_id
+
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=None), print_serial="LN2021-000101")
+        with pytest.raises(PrintSerialUsed, match=f"已用于证书 {first.record.number}"):
+            issuer.issue(reg, make_record(id_number=resident_id(3), photo=None), print_serial=retyped)
+        assert reg.counts()["issued"] == 1
+        other = issuer.issue(reg, make_record(id_number=resident_id(4), photo=None))
+        with pytest.raises(PrintSerialUsed, match=f"已用于证书 {first.record.number}"):  # the register's own guard
+            reg.record_form(
+                str(other.record.number), "paper", output_path=None, pdf_sha256=None,
+                print_serial=normal_print_serial(retyped),
+            )  # fmt: skip
+
+
+def test_one_blank_on_two_roster_rows_typed_differently_is_a_row_problem(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    from certgen.issuing.batch import plan_batch
+    from certgen.issuing.roster import read_roster
+    from tests.test_print_serial import _roster
+
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN-0600", "ln0600"])), photo_dir)
+    assert [str(p) for p in plan.problems] == ["第3行：印制流水码 LN0600 与第2行重复：一张证书用纸只能使用一次"]
