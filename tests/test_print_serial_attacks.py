@@ -178,3 +178,63 @@ def test_one_blank_on_two_roster_rows_typed_differently_is_a_row_problem(
     with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN-0600", "ln0600"])), photo_dir)
     assert [str(p) for p in plan.problems] == ["第3行：印制流水码 LN0600 与第2行重复：一张证书用纸只能使用一次"]
+
+
+HOSTILE = {
+    "formula": "=cmd|' /C calc'!A0",
+    "escape": "LN\x1b[2J\x1b[31m0001",
+    "long": "7" * 10_000,
+    "rtl": "LN\u202e1000",
+    "zero-width": "LN0001\u200b",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_serial_cell_is_refused_naming_row_and_value_safely(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, name: str
+) -> None:
+    """Refused with the row and the value, the value shown so that it cannot drive the terminal
+    (escapes, bidi overrides, invisible characters written visibly) and cut to a readable length."""
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+    from tests.test_print_serial import _roster
+
+    roster = _roster(tmp_path, ["LN0001", HOSTILE[name]])
+    pw = tmp_path / "pw"
+    pw.write_text(PASSPHRASE)
+    args = ["--home", str(issuer.station.home.root), "issue", str(roster), "--passphrase-file", str(pw)]
+    result = CliRunner().invoke(cli, [*args, "--photos", str(photo_dir)])
+    assert result.exit_code == 1
+    (line,) = [x for x in result.output.splitlines() if "第3行" in x]
+    assert "印制流水码「" in line and "无效" in line
+    assert line.isprintable() and "\u202e" not in line and "\u200b" not in line, repr(line)
+    assert len(line) < 200, len(line)
+    shown = {"formula": "=cmd|' /C calc'!A0", "escape": "\\x1b[2J", "rtl": "\\u202e", "zero-width": "\\u200b"}
+    assert shown.get(name, "7777") in line and ("共10000个字符" in line) == (name == "long")
+    with issuer.station.register() as reg:
+        assert reg.counts()["issued"] == 0
+
+
+def test_the_issue_screen_shows_a_serial_with_markup_characters_as_typed(keyed_station: tuple[object, object]) -> None:
+    """A bracket typed in the field is text, not Textual markup: ``[/]`` must not crash the screen
+    and ``[@click=...]`` must not become a link in the error line."""
+    from textual.pilot import Pilot
+
+    from kiosk.app import StationApp
+    from kiosk.widgets.field import Field
+    from tests.test_kiosk import drive, press
+
+    station, _ = keyed_station
+    shown: list[str] = []
+
+    async def type_serial(app: StationApp, pilot: Pilot[None]) -> None:
+        for value in ("LN[/]01", "LN[@click=app.quit]1[/]"):
+            app.screen.query_one("#field-print_serial", Field).value = value
+            await press(app, pilot, "#check")
+            await pilot.pause()
+            shown.append(str(app.screen.query_one("#error-print_serial").render()))
+
+    drive(station, "issue", type_serial)  # type: ignore[arg-type]
+    assert shown[0].startswith("印制流水码「LN[/]01」无效"), shown
+    assert shown[1].startswith("印制流水码「LN[@click=app.quit]1[/]」无效"), shown
