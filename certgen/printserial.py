@@ -39,8 +39,8 @@ def normal_print_serial(value: object) -> str | None:
     text = unicodedata.normalize("NFKC", str(value)).strip().upper()
     if not text:
         return None
-    typed = _as_typed(str(value))
-    rule = f"印制流水码「{typed}」无效：应为{MIN_LENGTH}-{MAX_LENGTH}位字母、数字或连字符（至少含一位数字）"
+    seen = _as_typed(str(value))
+    rule = f"印制流水码「{seen}」无效：应为{MIN_LENGTH}-{MAX_LENGTH}位字母、数字或连字符（至少含一位数字）"
     if not MIN_LENGTH <= len(text) <= MAX_LENGTH:
         raise ValueError(f"{rule}，实际为{len(text)}位")
     if not _FORM.fullmatch(text) or not any(c.isdigit() for c in text):
