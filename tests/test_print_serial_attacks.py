@@ -238,3 +238,95 @@ def test_the_issue_screen_shows_a_serial_with_markup_characters_as_typed(keyed_s
     drive(station, "issue", type_serial)  # type: ignore[arg-type]
     assert shown[0].startswith("印制流水码「LN[/]01」无效"), shown
     assert shown[1].startswith("印制流水码「LN[@click=app.quit]1[/]」无效"), shown
+
+
+def test_two_processes_issuing_one_blank_at_once_record_it_once(issuer: Issuer, tmp_path: Path) -> None:
+    """Two real ``issue`` processes, started together, each with a roster naming blank LN0900 for a
+    different person: one certificate gets the blank; the other run is refused by the issuing lock
+    (then, run again, by the blank) or, planning after the first, by the blank naming it."""
+    from tests.test_batch import roster_rows, write_csv
+
+    home = str(issuer.station.home.root)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSPHRASE)
+    children = []
+    for i in range(2):
+        rows = roster_rows(2, photo="")
+        rows = [[*rows[0], "印制流水码"], [*rows[1 + i], "LN0900"]]
+        roster = write_csv(tmp_path / f"r{i}.csv", rows, "utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CERTKIOSK_TEST_")} | {"PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-m", "kiosk", "--home", home, "issue", str(roster), "--passphrase-file", str(pw)]
+        command += ["--out", str(tmp_path / "out")]
+        children.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        )
+    outcomes = [(c.wait(timeout=300), *c.communicate()) for c in children]
+    codes = [code for code, _, _ in outcomes]
+    assert sorted(codes) in ([0, 1], [0, 2]), outcomes  # 2: refused by the issuing lock while the other ran
+    if 2 in codes:
+        loser = children[codes.index(2)]
+        assert "另一个发证进程正在运行" in outcomes[codes.index(2)][2]
+        again = subprocess.run(loser.args, cwd=ROOT, env=env, text=True, capture_output=True, timeout=300, check=False)
+        outcomes.append((again.returncode, again.stdout, again.stderr))
+    refused = next(err for code, _, err in outcomes if code == 1)
+    with issuer.station.register() as reg:
+        owner = reg.print_serial_owner("LN0900")
+        assert owner is not None and f"印制流水码 LN0900 已用于证书 {owner}" in refused
+        assert reg.counts()["issued"] == 1 and reg.check() == []
+
+
+@pytest.mark.parametrize("edit", ["delete", "insert", "move"])
+def test_a_deleted_inserted_or_moved_print_serial_row_is_found_by_register_check(issuer: Issuer, edit: str) -> None:
+    import sqlite3
+
+    from tests.conftest import resident_id
+
+    with issuer.station.register() as reg:
+        one = issuer.issue(reg, make_record(photo=None), print_serial="LN0003")
+        two = issuer.issue(reg, make_record(id_number=resident_id(7), photo=None))
+    sql = {
+        "delete": ("DELETE FROM print_serials", ()),  # the blank would be free again
+        "insert": (
+            "INSERT INTO print_serials VALUES ('LN0004', ?, 'paper', '2024-01-01T00:00:00Z')",
+            (two.record.number,),
+        ),
+        "move": ("UPDATE print_serials SET number = ?", (two.record.number,)),
+    }[edit]
+    with sqlite3.connect(issuer.station.home.register_path) as db:
+        db.execute(*sql)
+    with issuer.station.register() as reg:
+        problems = reg.check()
+    assert any("print_serials" in p for p in problems), (one.record.number, problems)
+
+
+def test_a_backup_round_trip_keeps_the_used_blanks(issuer: Issuer, tmp_path: Path) -> None:
+    import shutil
+
+    from certgen.station import Station
+    from certgen.station.backup import create_backup, restore_backup
+
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=None), print_serial="LN0070")
+    create_backup(issuer.station.home, tmp_path / "b.zip", PASSPHRASE)
+    shutil.rmtree(issuer.station.home.root)
+    restore_backup(tmp_path / "b.zip", issuer.station.home, nothing_later=True)
+    with Station(issuer.station.home).register() as reg:
+        assert reg.print_serial_owner("ln-0070".upper()) == first.record.number
+        assert reg.check() == []
+
+
+def test_a_register_made_before_print_serials_opens_checks_and_records_them(issuer: Issuer) -> None:
+    """The previous version's register had no print_serials table: opening it creates the table,
+    its old rows still check, and a reprint of an old certificate records a blank."""
+    import sqlite3
+
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        old = issuer.issue(reg, make_record(photo=None))
+    with sqlite3.connect(issuer.station.home.register_path) as db:  # as the previous version left it
+        db.execute("DROP TABLE print_serials")
+        assert db.execute("SELECT count(*) FROM audit WHERE detail LIKE '%print_serial%'").fetchone() == (0,)
+    with issuer.station.register() as reg:
+        assert reg.check() == []
+        issuer.reprint(reg, str(old.record.number), "LN0080")
+        assert reg.print_serials(str(old.record.number)) == ["LN0080"] and reg.check() == []
