@@ -330,3 +330,29 @@ def test_a_register_made_before_print_serials_opens_checks_and_records_them(issu
         assert reg.check() == []
         issuer.reprint(reg, str(old.record.number), "LN0080")
         assert reg.print_serials(str(old.record.number)) == ["LN0080"] and reg.check() == []
+
+
+@pytest.mark.parametrize("what", ["key", "batch", "corrected", "void"])
+def test_no_live_paper_is_reprinted_for_a_revoked_key_batch_corrected_or_void_number(issuer: Issuer, what: str) -> None:
+    import datetime as dt
+
+    from certgen.exceptions import RegisterError
+    from tests.conftest import FILING, resident_id
+
+    with issuer.station.register() as reg:
+        issued = issuer.issue(reg, make_record(photo=None), batch_id="B1", print_serial="LN0040")
+        number = str(issued.record.number)
+        before = issued.path.read_bytes()
+        if what == "key":
+            reg.revoke("key", str(reg.get(number).kid), "密钥泄露")  # type: ignore[union-attr]
+        elif what == "batch":
+            reg.revoke("batch", "B1", "批次作废")
+        elif what == "corrected":
+            issuer.reissue(reg, number, "correction", changes={"name": "张叁"}, issue_date=dt.date(2024, 5, 20))
+        else:
+            number = str(reg.allocate(make_record(id_number=resident_id(9)), FILING).number)
+            reg.void_pending("测试", number=number)
+        with pytest.raises(RegisterError, match=f"证书 {number} "):
+            issuer.reprint(reg, number, "LN0041")
+        assert reg.print_serial_owner("LN0041") is None
+    assert issued.path.read_bytes() == before
