@@ -407,3 +407,31 @@ def test_a_signer_that_time_stamps_its_own_signature_gets_no_time_stamp_credit()
     facts = signature_facts(signed)
     assert facts["intact"] and not facts["timestamped"], facts
     assert facts["signing_time"] != forged.isoformat()
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "http://" + "a" * 200, "http://查询.example.cn", "http://a b", "data:text/html,x"]
+)
+def test_a_hostile_provincial_url_in_a_stations_profile_is_refused_by_the_command_clearly(
+    issuer: Issuer, url: str
+) -> None:
+    """A clear message naming the profile file and the value, no traceback, nothing issued."""
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+    from tests.test_print_serial import _with_province_url
+
+    _with_province_url(issuer.station, url.replace('"', ""))
+    pw = issuer.station.home.root / "pw"
+    pw.write_text(PASSPHRASE)
+    roster = issuer.station.home.root / "r.csv"
+    from tests.test_batch import roster_rows, write_csv
+
+    write_csv(roster, roster_rows(1, photo=""), "utf-8")
+    args = ["--home", str(issuer.station.home.root), "issue", str(roster), "--passphrase-file", str(pw)]
+    result = CliRunner().invoke(cli, [*args, "--template", "national-2021"])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "liaoning.toml" in result.output and "query_url" in result.output, result.output
+    with issuer.station.register() as reg:
+        assert reg.counts()["issued"] == 0
