@@ -367,31 +367,16 @@ def test_a_signer_that_time_stamps_its_own_signature_gets_no_time_stamp_credit()
 
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
     from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
     from pyhanko_certvalidator.registry import SimpleCertificateStore
     from reportlab.pdfgen import canvas
 
+    from tests.test_electronic import time_stamping_identity
     from verify.pdfsig import signature_facts
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyHanko's test TSA is RSA-only
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-stamping signer")])
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(7).not_valid_before(dt.datetime(2010, 1, 1)).not_valid_after(dt.datetime(2049, 1, 1))
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    der = cert.public_bytes(serialization.Encoding.DER)
-    pkcs8 = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    der, pkcs8 = time_stamping_identity("self-stamping signer")  # signs the PDF and stamps it
     c, pk = asn1_x509.Certificate.load(der), asn1_keys.PrivateKeyInfo.load(pkcs8)
     page = io.BytesIO()
     drawn = canvas.Canvas(page)
