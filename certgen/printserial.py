@@ -34,8 +34,6 @@ def normal_print_serial(value: object) -> str | None:
     letters, digits or hyphens with at least one digit."""
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a spreadsheet cell typed as a number
     text = unicodedata.normalize("NFKC", str(value)).strip().upper()
     if not text:
         return None

@@ -420,3 +420,17 @@ def test_a_hostile_provincial_url_in_a_stations_profile_is_refused_by_the_comman
     assert "liaoning.toml" in result.output and "query_url" in result.output, result.output
     with issuer.station.register() as reg:
         assert reg.counts()["issued"] == 0
+
+
+@pytest.mark.parametrize("cell", [12345, 2021000123456789, 1.2345e20])
+def test_a_serial_that_excel_stored_as_a_number_is_refused_not_shortened(tmp_path: Path, cell: float) -> None:
+    """Excel drops a serial's leading zeros (000012345 -> 12345) and digits past the 15th: the blank
+    recorded and printed would not be the one in the printer. Refused like a numeric ID number."""
+    from certgen.exceptions import RosterError
+    from certgen.issuing.roster import read_roster
+    from tests.test_batch import roster_rows, write_xlsx
+
+    rows = roster_rows(2, photo="")
+    rows = [[*rows[0], "印制流水码"], [*rows[1], "LN0001"], [*rows[2], cell]]  # type: ignore[list-item]
+    with pytest.raises(RosterError, match="第3行：印制流水码被存成了数字.*请把该列设为文本"):
+        read_roster(write_xlsx(tmp_path / "r.xlsx", rows))
