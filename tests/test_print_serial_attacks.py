@@ -432,5 +432,28 @@ def test_a_serial_that_excel_stored_as_a_number_is_refused_not_shortened(tmp_pat
 
     rows = roster_rows(2, photo="")
     rows = [[*rows[0], "印制流水码"], [*rows[1], "LN0001"], [*rows[2], cell]]  # type: ignore[list-item]
-    with pytest.raises(RosterError, match="第3行：印制流水码被存成了数字.*请把该列设为文本"):
+    with pytest.raises(RosterError, match=r"第3行：印制流水码被存成了数字.*请把该列设为文本"):
         read_roster(write_xlsx(tmp_path / "r.xlsx", rows))
+
+
+@pytest.mark.parametrize(("point", "kept"), [("after_write", False), ("after_commit", True)])
+def test_an_issue_killed_after_recording_its_blank_frees_it_only_if_the_number_is_void(
+    issuer: Issuer, tmp_path: Path, point: str, kept: bool
+) -> None:
+    """The blank's row is written with the paper form, before the number is committed: a process
+    killed then leaves a pending number, voided by recovery, which frees the blank (nothing was
+    printed); killed after the commit, the certificate is issued and keeps its blank."""
+    from tests.test_batch import roster_rows, write_csv
+
+    rows = roster_rows(1, photo="")
+    roster = write_csv(tmp_path / "r.csv", [[*rows[0], "印制流水码"], [*rows[1], "LN0950"]], "utf-8")
+    killed = _run(issuer, "issue", str(roster), "--out", str(tmp_path / "out"), CERTKIOSK_TEST_CRASH_AT=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Register(issuer.station.home.register_path) as reg:
+        assert reg.print_serial_owner("LN0950") is not None  # recorded before the kill
+    recovered = _run(issuer, "register", "recover")
+    assert recovered.returncode == 0, recovered.stderr
+    with Register(issuer.station.home.register_path) as reg:
+        owner = reg.print_serial_owner("LN0950")
+        assert (owner is not None) == kept and reg.check() == []
+        assert reg.counts()["issued"] == int(kept)
