@@ -20,6 +20,7 @@ from certgen.issuing.issuer import Issuer
 from certgen.printserial import normal_print_serial
 from certgen.station.register import Register
 from tests.conftest import PASSPHRASE, make_record
+from tests.test_full_disk import small_fs  # noqa: F401  (the fixture)
 from verify.files import verify_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -457,3 +458,25 @@ def test_an_issue_killed_after_recording_its_blank_frees_it_only_if_the_number_i
         owner = reg.print_serial_owner("LN0950")
         assert (owner is not None) == kept and reg.check() == []
         assert reg.counts()["issued"] == int(kept)
+
+
+def test_a_reprint_on_a_full_disk_says_so_and_leaves_the_old_paper_and_the_register(
+    issuer: Issuer,
+    small_fs: Path,  # noqa: F811  (the fixture of tests.test_full_disk)
+) -> None:
+    """The paper PDFs' folder is a real 4 MiB tmpfs, filled: the reprint names the file, no
+    traceback, the old paper stays as registered, the new blank is not recorded, no half-file."""
+    from tests.test_full_disk import _fill
+
+    issuer = Issuer(issuer.station, PASSPHRASE, template_name="national-2021", out_dir=small_fs / "out")
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=None), print_serial="LN0010")
+    number, before = str(first.record.number), first.path.read_bytes()
+    filler = _fill(small_fs)
+    done = _run(issuer, "reprint", number, "--print-serial", "LN0011")
+    assert done.returncode == 2 and "磁盘已满" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert first.path.read_bytes() == before
+    filler.unlink()
+    _disk_agrees_with_register(issuer, number, first.path)
+    with Register(issuer.station.home.register_path) as reg:
+        assert reg.print_serials(number) == ["LN0010"]
