@@ -480,3 +480,18 @@ def test_a_reprint_on_a_full_disk_says_so_and_leaves_the_old_paper_and_the_regis
     _disk_agrees_with_register(issuer, number, first.path)
     with Register(issuer.station.home.register_path) as reg:
         assert reg.print_serials(number) == ["LN0010"]
+
+
+def test_a_paper_form_recorded_without_its_files_hash_is_not_reprinted(issuer: Issuer, photo_dir: Path) -> None:
+    """A form row of an older version has no file hash: its PDF cannot be told from one whose photo
+    was swapped (the QR code still matches), so it is no source for a new certificate."""
+    from certgen.exceptions import CertkioskError
+
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(photo=photo_dir / "small1.jpg"), print_serial="LN0010")
+        number = str(first.record.number)
+        reg.record_form(number, "paper", output_path=str(first.path), pdf_sha256=None)  # as an older version did
+        with pytest.raises(CertkioskError, match=f"证书 {number} 的纸质PDF在登记库中没有文件哈希"):
+            issuer.reprint(reg, number, "LN0011")
+        assert reg.print_serial_owner("LN0011") is None

@@ -33,7 +33,6 @@ from certgen.issuing.faults import fault_point
 from certgen.issuing.recovery import (
     FILE_SUFFIX,
     Recovery,
-    is_registered_file,
     publish,
     recover_station,
     settle,
@@ -468,14 +467,22 @@ class Issuer:
                 raise RegisterError(f"证书 {number} 的签名密钥 {cert.kid} 不在本站")
             reg.signer = CheckpointSigner(key.kid_hex, self.private_key(key))
             final = Path(paper_path)
-            # the content comes from the registered paper PDF, checked to be it
-            if not final.is_file():
-                raise CertkioskError(f"证书 {number} 的纸质PDF {final} 不存在：不能据此重印（可用 reissue 补发）")
-            if not is_registered_file(final, paper_sha256, cert.payload_sha256):
+            # the content comes from the registered paper PDF, checked to be it (read once)
+            if paper_sha256 is None:
+                raise CertkioskError(
+                    f"证书 {number} 的纸质PDF在登记库中没有文件哈希（旧版本签发）：无法确认其内容，"
+                    "不能重印（可用 reissue 补发）"
+                )
+            try:
+                registered = final.read_bytes()
+            except OSError as exc:
+                raise CertkioskError(
+                    f"证书 {number} 的纸质PDF {final} 无法读取（{exc.strerror}）：不能据此重印（可用 reissue 补发）"
+                ) from None
+            if hashlib.sha256(registered).hexdigest() != paper_sha256:
                 raise CertkioskError(
                     f"证书 {number} 的纸质PDF {final} 与登记库记录的不符（已被改动或替换）：不能据此重印"
                 )
-            registered = final.read_bytes()
             # the photo is not in the signed QR code: the face printed is the one issued, not the file's today
             photo = embedded_photo(registered, self.template.photo.w, str(final))
             temp = temp_path(final)

@@ -94,12 +94,6 @@ def _same_bytes(path: Path, sha256: str) -> bool:
         return False
 
 
-def is_registered_file(path: Path, pdf_sha256: str | None, payload_sha256: str | None) -> bool:
-    """Whether ``path`` holds the form the register recorded: exactly its bytes, or (a form row of
-    an older version, without a file hash) a PDF carrying the certificate's signed QR text."""
-    return _same_bytes(path, pdf_sha256) if pdf_sha256 else _carries(path, payload_sha256)
-
-
 def _quarantine(path: Path, quarantine_dir: Path) -> Path:
     quarantine_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = quarantine_dir / path.name.lstrip(".")
@@ -136,7 +130,7 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
         for final, pdf_sha256 in files:
             temp = temp_path(final)
             if cert is not None and cert.status == "issued":
-                intact = is_registered_file(temp, pdf_sha256, cert.payload_sha256)
+                intact = _same_bytes(temp, pdf_sha256) if pdf_sha256 else _carries(temp, cert.payload_sha256)
                 # a reprint's committed file replaces the one it reprinted (its hash is recorded)
                 if temp.exists() and intact and (pdf_sha256 or not final.exists()):
                     publish(temp, final)
