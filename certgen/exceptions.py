@@ -150,6 +150,11 @@ class ConfigError(CertkioskError):
     """The station's home or configuration is unusable."""
 
 
+class ProfileError(ConfigError, ValueError):
+    """A province profile (a station's own ``profiles/*.toml`` or a bundled one) is unusable; the
+    message names the file and what is wrong."""
+
+
 class ClusterError(CertkioskError):
     """A Dask cluster for archive verification is unusable: not installed, unreachable, no workers."""
 

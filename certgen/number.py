@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from certgen.exceptions import NumberFormatError
+from certgen.exceptions import NumberFormatError, ProfileError
 from certgen.levels import LEVELS
 from certgen.provinces import PROVINCES
 
@@ -138,14 +138,15 @@ class ProvinceProfile:
             url = data.get("query_url")
             profile = cls(str(data["id"]), str(data["province"]), str(data["name"]), parts, url)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"省份规则文件 {source} 格式错误：{exc!r}") from None
+            raise ProfileError(f"省份规则文件 {source} 格式错误：{exc!r}") from None
         if url is not None and not (
             isinstance(url, str) and re.fullmatch(r"https?://[\x21-\x7e]{1,100}", url) and "{" not in url
         ):
-            raise ValueError(f"省份规则文件 {source} 的 query_url 应为 http:// 或 https:// 开头的网址，实际为 {url!r}")
+            seen = f"{url[:60]!r}…（共{len(url)}个字符）" if isinstance(url, str) and len(url) > 60 else repr(url)
+            raise ProfileError(f"省份规则文件 {source} 的 query_url 应为 http:// 或 https:// 开头的网址，实际为 {seen}")
         covered = sorted(pos for p in parts for pos in range(p.start, p.end + 1))
         if covered != list(range(8, 14)):
-            raise ValueError(f"省份规则文件 {source} 应恰好覆盖第8-13位，实际覆盖 {covered}")
+            raise ProfileError(f"省份规则文件 {source} 应恰好覆盖第8-13位，实际覆盖 {covered}")
         return profile
 
 
@@ -165,7 +166,11 @@ def load_profiles(extra_dir: Path | None = None) -> dict[str, ProvinceProfile]:
     profiles = dict(bundled_profiles())
     if extra_dir is not None and extra_dir.is_dir():
         for path in sorted(extra_dir.glob("*.toml")):
-            profile = ProvinceProfile.from_toml(tomllib.loads(path.read_text("utf-8")), str(path))
+            try:
+                data = tomllib.loads(path.read_text("utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ProfileError(f"省份规则文件 {path} 无法读取：{exc}") from None
+            profile = ProvinceProfile.from_toml(data, str(path))
             profiles[profile.province] = profile
     return profiles
 

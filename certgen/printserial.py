@@ -9,11 +9,23 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from certgen.cells import shown
+
 PRINT_SERIAL_HEADER = "印制流水码"
 """The roster column (also accepted: 证书印制流水码, print_serial)."""
 PRINT_SERIAL_HEADERS = (PRINT_SERIAL_HEADER, "证书印制流水码", "print_serial")
 MIN_LENGTH, MAX_LENGTH = 4, 24
 _FORM = re.compile(r"[0-9A-Z-]+")
+SHOWN_LENGTH = 40
+"""How much of a refused value a message repeats (a cell may hold thousands of characters)."""
+
+
+def _as_typed(text: str) -> str:
+    """A refused value as a message shows it: controls, bidi overrides and invisible characters
+    written as escapes (certgen.cells.shown), cut to :data:`SHOWN_LENGTH` characters."""
+    if len(text) > SHOWN_LENGTH:
+        return f"{shown(text[:SHOWN_LENGTH])}…（共{len(text)}个字符）"
+    return shown(text)
 
 
 def normal_print_serial(value: object) -> str | None:
@@ -22,16 +34,15 @@ def normal_print_serial(value: object) -> str | None:
     letters, digits or hyphens with at least one digit."""
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a spreadsheet cell typed as a number
     text = unicodedata.normalize("NFKC", str(value)).strip().upper()
     if not text:
         return None
-    rule = f"印制流水码「{value}」无效：应为{MIN_LENGTH}-{MAX_LENGTH}位字母、数字或连字符（至少含一位数字）"
+    seen = _as_typed(str(value))
+    rule = f"印制流水码「{seen}」无效：应为{MIN_LENGTH}-{MAX_LENGTH}位字母、数字或连字符（至少含一位数字）"
     if not MIN_LENGTH <= len(text) <= MAX_LENGTH:
         raise ValueError(f"{rule}，实际为{len(text)}位")
     if not _FORM.fullmatch(text) or not any(c.isdigit() for c in text):
         typed = str(value).strip()  # the characters as the user typed them (a full-width ；, not ;)
         bad = "".join(dict.fromkeys(c for c in typed if not _FORM.fullmatch(unicodedata.normalize("NFKC", c).upper())))
-        raise ValueError(f"{rule}，含有不允许的字符：{bad}" if bad else f"{rule}，其中没有数字")
+        raise ValueError(f"{rule}，含有不允许的字符：{_as_typed(bad)}" if bad else f"{rule}，其中没有数字")
     return text

@@ -505,6 +505,28 @@ def test_checking_a_pdf_signature_imports_no_pdf_writer(setup: Setup) -> None:
 TSA = Callable[[dt.datetime | None], tuple[str, bytes]]
 
 
+def time_stamping_identity(common_name: str) -> tuple[bytes, bytes]:
+    """A self-signed RSA certificate with extended key usage timeStamping (pyHanko's test TSA is
+    RSA-only) and its private key: ``(certificate DER, PKCS#8 DER)``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(dt.datetime(2010, 1, 1)).not_valid_after(dt.datetime(2049, 1, 1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.DER), pkcs8
+
+
 @pytest.fixture
 def local_tsa() -> Iterator[TSA]:
     """Start real RFC 3161 time-stamping services over HTTP on 127.0.0.1 (pyHanko's test TSA behind
@@ -514,27 +536,12 @@ def local_tsa() -> Iterator[TSA]:
 
     from asn1crypto import keys as asn1_keys
     from asn1crypto import tsp
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(fixed: dt.datetime | None) -> tuple[str, bytes]:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TSA")])
-        cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(dt.datetime(2010, 1, 1)).not_valid_after(dt.datetime(2049, 1, 1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-            .sign(key, hashes.SHA256())
-        )  # fmt: skip
-        der = cert.public_bytes(serialization.Encoding.DER)
-        pkcs8 = key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        der, pkcs8 = time_stamping_identity("test TSA")
         stamper = DummyTimeStamper(
             asn1_x509.Certificate.load(der), asn1_keys.PrivateKeyInfo.load(pkcs8), fixed_dt=fixed
         )

@@ -107,8 +107,11 @@ def signature_facts(data: bytes) -> dict[str, Any]:
     # for an unknown self-signed certificate); its "trusted" verdict is never used.
     roots = [sig.signer_cert] if sig.signer_cert is not None else []
     context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+    # time-stamps get their own context with no root: the signer's certificate above must not vouch
+    # for a time-stamp (a signer whose certificate may time-stamp would stamp itself any time)
+    no_tsa = ValidationContext(trust_roots=[], allow_fetching=False, revocation_mode="soft-fail")
     try:
-        status = validate_pdf_signature(sig, context)
+        status = validate_pdf_signature(sig, context, ts_validation_context=no_tsa)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
         return {"present": True, "problem": f"签名无法验证：{exc}"}
     level = status.modification_level
@@ -121,7 +124,7 @@ def signature_facts(data: bytes) -> dict[str, Any]:
     stamp = status.timestamp_validity
     # A time-stamp token is an unsigned attribute: anyone can put one into a signature. Its time is
     # used only when its authority is trusted (``trusted``: a validation path to a root of the
-    # context, which holds no time-stamping authority), else the time is the signer's claim.
+    # time-stamp context, which holds no authority yet), else the time is the signer's claim.
     stamped = stamp is not None and stamp.trusted
     when = stamp.timestamp if stamped and stamp is not None else status.signer_reported_dt
     return {

@@ -207,9 +207,10 @@ def _print_serial_of(
         return None, None
     if "paper" not in issuer.forms:
         return None, f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书"
-    if serial in blanks:
-        return None, f"印制流水码 {serial} 与第{blanks[serial]}行重复：一张证书用纸只能使用一次"
-    blanks[serial] = row.row
+    blank = serial.replace("-", "")  # hyphens only group the characters: LN-0001 is LN0001
+    if blank in blanks:
+        return None, f"印制流水码 {serial} 与第{blanks[blank]}行重复：一张证书用纸只能使用一次"
+    blanks[blank] = row.row
     owner = reg.print_serial_owner(serial)
     if owner is not None:
         live = reg.live_certificate(record)

@@ -30,12 +30,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from certgen.exceptions import CertkioskError, PrintSerialUsed, RegisterError
 from certgen.files import write_bytes_atomic
 from certgen.issuing.faults import fault_point
-from certgen.issuing.recovery import FILE_SUFFIX, Recovery, publish, recover_station, settle, temp_path
+from certgen.issuing.recovery import (
+    FILE_SUFFIX,
+    Recovery,
+    publish,
+    recover_station,
+    settle,
+    temp_path,
+)
 from certgen.number import filing_part, format_number, load_profiles
 from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
 from certgen.pdf.fonts import CertificateFont, choose_font
-from certgen.pdf.photo import PreparedPhoto, prepare_photo
+from certgen.pdf.photo import PreparedPhoto, embedded_photo, prepare_photo
 from certgen.pdf.render import Laid, layout, render, renumber
 from certgen.pdf.seal import PreparedSeal, prepare_seal
 from certgen.pdf.seal import sample_seal as make_sample_seal
@@ -369,10 +376,10 @@ class Issuer:
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
 
-    def check_print_serial(self, reg: Register, value: object, number: str | None = None) -> str:
+    def check_print_serial(self, reg: Register, value: object) -> str:
         """The print serial normalised, before anything is allocated: CertkioskError when it is
-        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used (by a
-        certificate other than ``number``, the one being reprinted)."""
+        malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used (by any
+        certificate: a reprint's new blank is new, a spoiled one stays used)."""
         try:
             serial = normal_print_serial(value)
         except ValueError as exc:
@@ -382,7 +389,7 @@ class Issuer:
         if "paper" not in self.forms:
             raise CertkioskError(f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书")
         owner = reg.print_serial_owner(serial)
-        if owner is not None and owner != number:
+        if owner is not None:
             raise PrintSerialUsed(serial, owner)
         return serial
 
@@ -453,19 +460,36 @@ class Issuer:
             revoked = [r for r in reg.revocations() if number in (r.target, *r.numbers) or r.target == cert.kid]
             if revoked:
                 raise RegisterError(f"证书 {number} 已吊销（{revoked[0].reason}），不能重印")
-            files = {form: path for form, path, _ in reg.form_files(number) if path}
+            files = {form: (path, sha) for form, path, sha in reg.form_files(number) if path}
             if "paper" not in files:
                 raise CertkioskError(f"证书 {number} 没有纸质形式，不能重印到证书用纸上")
-            serial = self.check_print_serial(reg, print_serial, number)
+            paper_path, paper_sha256 = files["paper"]
+            serial = self.check_print_serial(reg, print_serial)  # a new blank: never one recorded
             key = next((k for k in reg.institution_keys() if k.kid_hex == cert.kid), None)
             if key is None:
                 raise RegisterError(f"证书 {number} 的签名密钥 {cert.kid} 不在本站")
             reg.signer = CheckpointSigner(key.kid_hex, self.private_key(key))
-            photo = None
-            if cert.record.photo is not None:
-                photo = prepare_photo(cert.record.photo, self.template.photo.w, self.template.photo.h)
-            final = Path(files["paper"])
+            final = Path(paper_path)
+            # the content comes from the registered paper PDF, checked to be it (read once)
+            if paper_sha256 is None:
+                raise CertkioskError(
+                    f"证书 {number} 的纸质PDF在登记库中没有文件哈希（旧版本签发）：无法确认其内容，"
+                    "不能重印（可用 reissue 补发）"
+                )
+            try:
+                registered = final.read_bytes()
+            except OSError as exc:
+                raise CertkioskError(
+                    f"证书 {number} 的纸质PDF {final} 无法读取（{exc.strerror}）：不能据此重印（可用 reissue 补发）"
+                ) from None
+            if hashlib.sha256(registered).hexdigest() != paper_sha256:
+                raise CertkioskError(
+                    f"证书 {number} 的纸质PDF {final} 与登记库记录的不符（已被改动或替换）：不能据此重印"
+                )
+            # the photo is not in the signed QR code: the face printed is the one issued, not the file's today
+            photo = embedded_photo(registered, self.template.photo.w, str(final))
             temp = temp_path(final)
+            reg.republishing(number, str(final))  # a crash from here on is finished by recovery
             try:
                 signed, pdf = self.make_form("paper", cert.record, key, photo, temp, None, serial)
                 if signed.sha256 != cert.payload_sha256:
@@ -473,6 +497,7 @@ class Issuer:
                         f"证书 {number} 的二维码与用模板 {self.template.id} 重新生成的不同："
                         "请用 --template 指定签发时的模板"
                     )
+                fault_point("after_write")
                 reg.record_form(
                     number, "paper", output_path=str(final), pdf_sha256=hashlib.sha256(pdf).hexdigest(),
                     print_serial=serial,
@@ -480,5 +505,8 @@ class Issuer:
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
+            fault_point("after_commit")
+            fault_point("before_rename")
             publish(temp, final)
+            fault_point("after_rename")
             return final

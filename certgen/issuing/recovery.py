@@ -136,7 +136,8 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
             temp = temp_path(final)
             if cert is not None and cert.status == "issued":
                 intact = _same_bytes(temp, pdf_sha256) if pdf_sha256 else _carries(temp, cert.payload_sha256)
-                if temp.exists() and not final.exists() and intact:
+                # a reprint's committed file replaces the one it reprinted (its hash is recorded)
+                if temp.exists() and intact and (pdf_sha256 or not final.exists()):
                     publish(temp, final)
                     published.append(final)
                 elif temp.exists():

@@ -104,6 +104,11 @@ def _rows(table: list[list[Any]], source: Path, max_rows: int = MAX_ROWS) -> tup
                 continue
             if isinstance(value, str):
                 value = value.strip() if key != "name" else value.strip(" \t\u3000")
+            if key == "extra:" + PRINT_SERIAL_HEADER and isinstance(value, int | float) and not isinstance(value, bool):
+                raise RosterError(
+                    f"名册 {source} 第{index}行：印制流水码被存成了数字（{value}），开头的0或末几位可能已丢失；"
+                    "请把该列设为文本后重新录入"
+                )
             if key.startswith("extra:"):
                 extras[key[6:]] = "" if value is None else str(value)
             else:

@@ -159,3 +159,36 @@ def _check_background(image: Image.Image, path: Path) -> None:
             raise PhotoError(
                 f"照片 {path} 背景不是白色（边缘平均颜色 RGB {r:.0f},{g:.0f},{b:.0f}）：证书要求白底彩色照片"
             )
+
+
+def embedded_photo(pdf: bytes, width_mm: float, source: str) -> PreparedPhoto | None:
+    """The holder's photo as a certificate PDF embeds it (its one JPEG image), to embed again
+    byte for byte (a reprint shows the face the certificate was issued with, whatever the photo
+    file now holds); None when the PDF has no photo. PhotoError (naming ``source``) when it has
+    more than one JPEG image or cannot be read."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(pdf)) as doc:
+            found = [
+                (obj.read_raw_bytes(), int(obj.Width), int(obj.Height))
+                for obj in doc.objects
+                if isinstance(obj, pikepdf.Stream)
+                and obj.get("/Subtype") == "/Image"
+                and "/DCTDecode" in _filters(obj.get("/Filter"))
+            ]
+    except pikepdf.PdfError as exc:
+        raise PhotoError(f"无法读取 {source} 中的照片：{exc}") from None
+    if len(found) > 1:
+        raise PhotoError(f"{source} 中有 {len(found)} 张 JPEG 图像，无法确定哪一张是照片")
+    if not found:
+        return None
+    jpeg, width, height = found[0]
+    return PreparedPhoto(jpeg, width, height, width / (width_mm / 25.4), ())
+
+
+def _filters(value: object) -> list[str]:
+    """A stream's /Filter as a list of names (a PDF writes one name or an array of them)."""
+    import pikepdf
+
+    return [str(f) for f in value] if isinstance(value, pikepdf.Array) else [str(value)]

@@ -142,6 +142,7 @@ CREATE TABLE IF NOT EXISTS print_serials (
     used_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS print_serials_number ON print_serials (number);
+CREATE UNIQUE INDEX IF NOT EXISTS print_serials_blank ON print_serials (replace(serial, '-', ''));
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -465,7 +466,7 @@ class Register:
     def _use_print_serial(self, db: sqlite3.Connection, number: str, form: str, serial: str) -> None:
         if form != "paper":
             raise RegisterError(f"印制流水码 {serial} 只能用于纸质证书，不能用于{form}形式")
-        owner = db.execute("SELECT number FROM print_serials WHERE serial = ?", (serial,)).fetchone()
+        owner = db.execute(_BLANK_OWNER, (serial,)).fetchone()
         if owner is not None and owner[0] != number:
             raise PrintSerialUsed(serial, owner[0])
         if owner is None:  # the primary key refuses a second use even if a check above were skipped
@@ -480,7 +481,7 @@ class Register:
 
     def print_serial_owner(self, serial: str) -> str | None:
         """The certificate whose paper form used the blank ``serial`` (None: unused)."""
-        row = self._db.execute("SELECT number FROM print_serials WHERE serial = ?", (serial,)).fetchone()
+        row = self._db.execute(_BLANK_OWNER, (serial,)).fetchone()
         return str(row[0]) if row else None
 
     def print_serials(self, number: str) -> list[str]:
@@ -1187,6 +1188,12 @@ class Register:
         """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed."""
         return list(self._db.execute("SELECT number, path FROM unpublished ORDER BY number"))
 
+    def republishing(self, number: str, path: str) -> None:
+        """Note that an issued number's form is being made again (a reprint) before its temporary
+        file is written, so that recovery finishes or removes it after a crash (publish protocol)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO unpublished (number, path) VALUES (?,?)", (number, path))
+
     def settle_published(self, numbers: list[str]) -> None:
         """Forget the publishing entries of these numbers (their files are settled).
 
@@ -1265,6 +1272,9 @@ CREATE TABLE IF NOT EXISTS unpublished (
 );
 """
 """Tables of the one-certificate-per-result rule, re-issue links and the publishing protocol."""
+
+_BLANK_OWNER = "SELECT number FROM print_serials WHERE replace(serial, '-', '') = replace(?, '-', '')"
+"""Who used a blank: hyphens only group a serial's characters (LN2021-0001 is LN20210001)."""
 
 ReissueReason = Literal["lost", "correction"]
 REISSUE_TEXT: dict[str, str] = {"lost": "补发（遗失）", "correction": "换发（更正）"}

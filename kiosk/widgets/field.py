@@ -30,7 +30,8 @@ class Field(Vertical):
         with Horizontal(classes="row"):
             yield Label(self.label, classes="label")
             yield Input(self.initial, placeholder=self.placeholder, password=self.password, id=self.field_id)
-        yield Label("", classes="error", id=f"error-{self.field_id}")
+        # the message repeats what was typed: text, never Textual markup ("[/]" would crash, "[@click" act)
+        yield Label("", classes="error", id=f"error-{self.field_id}", markup=False)
 
     @property
     def value(self) -> str:
