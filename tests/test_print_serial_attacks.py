@@ -441,9 +441,10 @@ def test_a_serial_that_excel_stored_as_a_number_is_refused_not_shortened(tmp_pat
 def test_an_issue_killed_after_recording_its_blank_frees_it_only_if_the_number_is_void(
     issuer: Issuer, tmp_path: Path, point: str, kept: bool
 ) -> None:
-    """The blank's row is written with the paper form, before the number is committed: a process
-    killed then leaves a pending number, voided by recovery, which frees the blank (nothing was
-    printed); killed after the commit, the certificate is issued and keeps its blank."""
+    """The blank's row is written with the paper form in the commit that issues the number: a
+    process killed before it leaves a pending number and no blank recorded, and recovery voids the
+    number with the blank still free (nothing was printed); killed after the commit, the
+    certificate is issued and keeps its blank."""
     from tests.test_batch import roster_rows, write_csv
 
     rows = roster_rows(1, photo="")
@@ -451,7 +452,7 @@ def test_an_issue_killed_after_recording_its_blank_frees_it_only_if_the_number_i
     killed = _run(issuer, "issue", str(roster), "--out", str(tmp_path / "out"), CERTKIOSK_TEST_CRASH_AT=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     with Register(issuer.station.home.register_path) as reg:
-        assert reg.print_serial_owner("LN0950") is not None  # recorded before the kill
+        assert (reg.print_serial_owner("LN0950") is not None) == kept  # recorded by the issuing commit
     recovered = _run(issuer, "register", "recover")
     assert recovered.returncode == 0, recovered.stderr
     with Register(issuer.station.home.register_path) as reg:
