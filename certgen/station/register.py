@@ -295,6 +295,8 @@ class Register:
         self._head = None  # read again by the first entry: the write lock is held from here on
         try:
             yield db
+            if self._head is not None:  # the transaction appended entries: the head is recorded once
+                self._record_head(db, *self._head)
             if self._needs_checkpoint and self.signer is not None:
                 write_checkpoint(db, self.signer, utc_now(), self._head)
             db.execute("COMMIT")
@@ -351,8 +353,14 @@ class Register:
             "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
             (seq, at, self.actor, action, text, prev, digest),
         )
-        if db.in_transaction:
+        if db.in_transaction:  # recorded in meta as the transaction ends
             self._head = (seq, digest)
+        else:
+            self._record_head(db, seq, digest)
+
+    @staticmethod
+    def _record_head(db: sqlite3.Connection, seq: int, digest: str) -> None:
+        """Note the chain's last entry in meta (a truncated chain no longer reaches it)."""
         db.execute(
             "INSERT INTO meta (key, value) VALUES ('audit_head', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -528,8 +536,15 @@ class Register:
         return dict(rows.fetchall())
 
     def _keys(self, db: sqlite3.Connection, filing_number: str | None = None) -> list[PublicKeyInfo]:
+        return [key for key, _ in self._keys_revoked(db, filing_number)]
+
+    def _keys_revoked(
+        self, db: sqlite3.Connection, filing_number: str | None = None
+    ) -> list[tuple[PublicKeyInfo, bool]]:
+        """The recorded keys, oldest first, each with whether it is revoked (one read)."""
         sql = (
-            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until, c.der "
+            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until, c.der, "
+            "EXISTS (SELECT 1 FROM revocations r WHERE r.scope = 'key' AND r.target = k.kid) "
             "FROM keys k JOIN institutions i USING (filing_number) LEFT JOIN key_certificates c USING (kid)"
         )
         args: tuple[str, ...] = ()
@@ -538,11 +553,14 @@ class Register:
             args = (filing_number,)
         rows = db.execute(sql + " ORDER BY k.valid_from, k.created_at", args).fetchall()
         return [
-            PublicKeyInfo(
-                bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
-                _dt.date.fromisoformat(vu) if vu else None, bytes.fromhex(der) if der else None,
+            (
+                PublicKeyInfo(
+                    bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
+                    _dt.date.fromisoformat(vu) if vu else None, bytes.fromhex(der) if der else None,
+                ),
+                bool(revoked),
             )
-            for kid, pub, fn, name, vf, vu, der in rows
+            for kid, pub, fn, name, vf, vu, der, revoked in rows
         ]  # fmt: skip
 
     def institution_keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:
@@ -551,9 +569,9 @@ class Register:
 
     def signing_key(self, filing_number: str | None, on: _dt.date) -> PublicKeyInfo:
         """The key to sign with for an issue date ``on``; RegisterError naming what is missing."""
-        candidates = [k for k in self.institution_keys(filing_number) if k.valid_on(on)]
-        revoked = {t for (t,) in self._db.execute("SELECT target FROM revocations WHERE scope = 'key'")}
-        candidates = [k for k in candidates if k.kid.hex() not in revoked]
+        keys = self._keys_revoked(self._db, filing_number)
+        revoked = {k.kid.hex() for k, gone in keys if gone}  # of these keys: all the message needs
+        candidates = [k for k, gone in keys if k.valid_on(on) and not gone]
         institutions = {k.filing_number for k in candidates}
         if not candidates:
             raise RegisterError(self._no_key_message(filing_number, on, revoked))
