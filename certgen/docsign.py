@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -104,8 +105,12 @@ def _attribute(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
     return values[0].value
 
 
+@lru_cache(maxsize=32)
 def read_certificate(der: bytes) -> SigningIdentity:
-    """Parse a document-signing certificate made by :func:`make_certificate`; TrustError otherwise."""
+    """Parse a document-signing certificate made by :func:`make_certificate`; TrustError otherwise.
+
+    Remembered by its exact bytes (the identity is a frozen value of them; a refusal is not kept):
+    the register's keys carry their certificate, and each certificate issued looks its key up."""
     import hashlib
 
     if len(der) > MAX_CERTIFICATE_BYTES:

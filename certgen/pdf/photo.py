@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,11 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
             raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
         if img.width * img.height > MAX_PIXELS:
             raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+        full = img.size  # before a draft; turned below if EXIF says so
+        plain = _draft(img, data, width_mm) if img.format == "JPEG" else None
         img.load()  # decoded once, in memory (nothing to close: the bytes are read already)
-        turned = ImageOps.exif_transpose(img) if img.getexif().get(ORIENTATION, 1) != 1 else None
+        orientation = img.getexif().get(ORIENTATION, 1)
+        turned = ImageOps.exif_transpose(img) if orientation != 1 else None
         image = turned if turned is not None else img  # upright already: no copy of its pixels
     except Image.DecompressionBombError:  # ours, or Pillow's own above twice its default limit
         raise PhotoError(f"照片 {path} 像素过多（上限 {MAX_PIXELS} 像素），疑似解压炸弹，拒绝处理") from None
@@ -69,7 +73,7 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"照片 {path} 已损坏或不完整：{exc}") from None
     image = image if image.mode == "RGB" else image.convert("RGB")
-    w, h = image.size
+    w, h = (full[1], full[0]) if orientation in _TURNED else full  # ``image`` may be decoded at 1/2-1/8 of it
     wanted, actual = width_mm / height_mm, w / h
     if abs(actual - wanted) / wanted > ASPECT_TOLERANCE:
         expected = f"{wanted:.3f}（{width_mm:g}×{height_mm:g}mm）"
@@ -82,17 +86,39 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
         )
     if dpi < WARN_DPI * 0.99:  # 413 px over 35 mm is 299.7 dpi: that is 300 dpi
         notes.append(f"照片 {path} 分辨率 {dpi:.0f} dpi，低于建议的 {WARN_DPI} dpi，打印可能不够清晰")
-    _check_background(image, path)
+    _check_background(image, path, (w, h))
+    if plain is not None:  # the same compressed pixels, without re-encoding them (~0.7 ms)
+        return PreparedPhoto(plain, w, h, dpi, tuple(notes))
     target_w = round(width_mm / 25.4 * EMBED_DPI)
     if w > target_w:
         image = image.resize((target_w, round(h * target_w / w)), Image.Resampling.LANCZOS)
-    elif image is img and img.format == "JPEG" and img.mode == "RGB":  # upright, at most 300 dpi
-        plain = plain_jpeg(data)
-        if plain is not None:  # the same compressed pixels, without re-encoding them (~0.7 ms)
-            return PreparedPhoto(plain, w, h, dpi, tuple(notes))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90, dpi=(EMBED_DPI, EMBED_DPI))
     return PreparedPhoto(out.getvalue(), image.size[0], image.size[1], dpi, tuple(notes))
+
+
+def _draft(img: Image.Image, data: bytes, width_mm: float) -> bytes | None:
+    """Before a JPEG is decoded, ask libjpeg to scale it down in its IDCT (draft mode: the whole
+    compressed stream is still read, so a truncated or corrupt file is refused as before, but the
+    pixels cost a fraction). An upright RGB JPEG at no more than 300 dpi is embedded as it is
+    (returned here, walked by :func:`plain_jpeg`): its pixels serve only the background check, at
+    1/8 scale. One to be downsampled is decoded at the smallest scale still at least the 300-dpi
+    target. Anything else is decoded in full."""
+    orientation = img.getexif().get(ORIENTATION, 1)
+    fw, fh = img.size
+    w = fh if orientation in _TURNED else fw
+    target_w = round(width_mm / 25.4 * EMBED_DPI)
+    if w > target_w:
+        img.draft(img.mode, (max(1, math.ceil(fw * target_w / w)), max(1, math.ceil(fh * target_w / w))))
+        return None
+    plain = plain_jpeg(data) if orientation == 1 and img.mode == "RGB" else None
+    if plain is not None:
+        img.draft(img.mode, (max(1, fw // 8), max(1, fh // 8)))
+    return plain
+
+
+_TURNED = (5, 6, 7, 8)
+"""EXIF orientations that swap the stored width and height."""
 
 
 _KEPT_APP = (0xE0, 0xEE)
@@ -144,14 +170,21 @@ def plain_jpeg(data: bytes) -> bytes | None:
     return None
 
 
-def _check_background(image: Image.Image, path: Path) -> None:
-    """Refuse a photo whose border strip (top and sides) is not white."""
-    w, h = image.size
+def _check_background(image: Image.Image, path: Path, full: tuple[int, int]) -> None:
+    """Refuse a photo whose border strip (top and sides) is not white. The strip is measured on the
+    photo's ``full`` size (upright) and read from ``image``, which may be decoded smaller (draft)."""
+    w, h = full
     strip = max(2, w // 20)
+    sx, sy = image.size[0] / w, image.size[1] / h
+
+    def box(left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
+        x0, y0 = min(image.size[0] - 1, int(left * sx)), min(image.size[1] - 1, int(top * sy))
+        return x0, y0, max(x0 + 1, round(right * sx)), max(y0 + 1, round(bottom * sy))
+
     regions = [
-        image.crop((0, 0, w, strip)),  # top
-        image.crop((0, 0, strip, h // 2)),  # upper left
-        image.crop((w - strip, 0, w, h // 2)),  # upper right
+        image.crop(box(0, 0, w, strip)),  # top
+        image.crop(box(0, 0, strip, h // 2)),  # upper left
+        image.crop(box(w - strip, 0, w, h // 2)),  # upper right
     ]
     for region in regions:
         r, g, b = ImageStat.Stat(region).mean

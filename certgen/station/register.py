@@ -51,6 +51,7 @@ from certgen.station.register_proof import (
     check_proof,
     latest_checkpoint,
     load_checkpoint,
+    returned_digest,
     row_digests,
     write_checkpoint,
 )  # fmt: skip
@@ -236,6 +237,9 @@ class Register:
         self.signer: CheckpointSigner | None = None
         """The unlocked institution key that signs a checkpoint at each commit that needs one."""
         self._needs_checkpoint = False
+        self._head: tuple[int, str] | None = None
+        """The audit chain's last ``(seq, hash)`` as this connection's open write transaction left
+        it; None outside a transaction (another process may append between two of them)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _create_private(path)
@@ -289,10 +293,13 @@ class Register:
         except sqlite3.Error as exc:
             raise self._db_error(exc) from None
         self._needs_checkpoint = False
+        self._head = None  # read again by the first entry: the write lock is held from here on
         try:
             yield db
+            if self._head is not None:  # the transaction appended entries: the head is recorded once
+                self._record_head(db, *self._head)
             if self._needs_checkpoint and self.signer is not None:
-                write_checkpoint(db, self.signer, utc_now())
+                write_checkpoint(db, self.signer, utc_now(), self._head)
             db.execute("COMMIT")
         except BaseException as exc:
             if db.in_transaction:
@@ -301,6 +308,8 @@ class Register:
             if isinstance(exc, sqlite3.Error):
                 raise self._db_error(exc) from None
             raise
+        finally:
+            self._head = None
 
     @contextmanager
     def _relaxed(self, db: sqlite3.Connection) -> Iterator[None]:
@@ -320,14 +329,23 @@ class Register:
         return RegisterError(f"登记库 {self.path} 操作失败：{exc}")
 
     def _audit(
-        self, db: sqlite3.Connection, action: str, detail: dict[str, Any], rows: tuple[RowRef, ...] = ()
+        self,
+        db: sqlite3.Connection,
+        action: str,
+        detail: dict[str, Any],
+        rows: tuple[RowRef, ...] = (),
+        returned: dict[str, str | None] | None = None,
     ) -> None:
-        """Append an entry; ``rows`` are the covered rows this change made, recorded by digest."""
-        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        """Append an entry; ``rows`` are the covered rows this change made, recorded by digest
+        (read here), ``returned`` more of them already digested from the change's ``RETURNING *``.
+
+        The previous entry's hash is read once per transaction: the transaction holds the write
+        lock (BEGIN IMMEDIATE), so only this connection appends until it ends."""
+        row = self._head or db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
         at = utc_now()
-        if rows:
-            detail = detail | {"rows": row_digests(db, rows)}
+        if rows or returned:
+            detail = detail | {"rows": row_digests(db, rows) | (returned or {})}
         if action in SIGNED_ACTIONS:
             self._needs_checkpoint = True
         text = _canonical(detail)
@@ -336,6 +354,14 @@ class Register:
             "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
             (seq, at, self.actor, action, text, prev, digest),
         )
+        if db.in_transaction:  # recorded in meta as the transaction ends
+            self._head = (seq, digest)
+        else:
+            self._record_head(db, seq, digest)
+
+    @staticmethod
+    def _record_head(db: sqlite3.Connection, seq: int, digest: str) -> None:
+        """Note the chain's last entry in meta (a truncated chain no longer reaches it)."""
         db.execute(
             "INSERT INTO meta (key, value) VALUES ('audit_head', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -452,15 +478,15 @@ class Register:
     ) -> None:
         if print_serial is not None:
             self._use_print_serial(db, number, form, print_serial)
-        db.execute(
+        cur = db.execute(
             "INSERT INTO certificate_forms (number, form, made_at, output_path, pdf_sha256) VALUES (?,?,?,?,?) "
             "ON CONFLICT (number, form) DO UPDATE SET made_at = excluded.made_at, "
-            "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256",
+            "output_path = excluded.output_path, pdf_sha256 = excluded.pdf_sha256 RETURNING *",
             (number, form, utc_now(), output_path, pdf_sha256),
         )
         self._audit(
             db, "certificate.form", {"number": number, "form": form, "pdf_sha256": pdf_sha256},
-            (("certificate_forms", (number, form)),),
+            returned=returned_digest("certificate_forms", cur, cur.fetchone()),
         )  # fmt: skip
 
     def _use_print_serial(self, db: sqlite3.Connection, number: str, form: str, serial: str) -> None:
@@ -511,8 +537,15 @@ class Register:
         return dict(rows.fetchall())
 
     def _keys(self, db: sqlite3.Connection, filing_number: str | None = None) -> list[PublicKeyInfo]:
+        return [key for key, _ in self._keys_revoked(db, filing_number)]
+
+    def _keys_revoked(
+        self, db: sqlite3.Connection, filing_number: str | None = None
+    ) -> list[tuple[PublicKeyInfo, bool]]:
+        """The recorded keys, oldest first, each with whether it is revoked (one read)."""
         sql = (
-            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until, c.der "
+            "SELECT k.kid, k.public_key, k.filing_number, i.name, k.valid_from, k.valid_until, c.der, "
+            "EXISTS (SELECT 1 FROM revocations r WHERE r.scope = 'key' AND r.target = k.kid) "
             "FROM keys k JOIN institutions i USING (filing_number) LEFT JOIN key_certificates c USING (kid)"
         )
         args: tuple[str, ...] = ()
@@ -521,11 +554,14 @@ class Register:
             args = (filing_number,)
         rows = db.execute(sql + " ORDER BY k.valid_from, k.created_at", args).fetchall()
         return [
-            PublicKeyInfo(
-                bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
-                _dt.date.fromisoformat(vu) if vu else None, bytes.fromhex(der) if der else None,
+            (
+                PublicKeyInfo(
+                    bytes.fromhex(kid), bytes.fromhex(pub), fn, name, _dt.date.fromisoformat(vf),
+                    _dt.date.fromisoformat(vu) if vu else None, bytes.fromhex(der) if der else None,
+                ),
+                bool(revoked),
             )
-            for kid, pub, fn, name, vf, vu, der in rows
+            for kid, pub, fn, name, vf, vu, der, revoked in rows
         ]  # fmt: skip
 
     def institution_keys(self, filing_number: str | None = None) -> list[PublicKeyInfo]:
@@ -534,9 +570,9 @@ class Register:
 
     def signing_key(self, filing_number: str | None, on: _dt.date) -> PublicKeyInfo:
         """The key to sign with for an issue date ``on``; RegisterError naming what is missing."""
-        candidates = [k for k in self.institution_keys(filing_number) if k.valid_on(on)]
-        revoked = {t for (t,) in self._db.execute("SELECT target FROM revocations WHERE scope = 'key'")}
-        candidates = [k for k in candidates if k.kid.hex() not in revoked]
+        keys = self._keys_revoked(self._db, filing_number)
+        revoked = {k.kid.hex() for k, gone in keys if gone}  # of these keys: all the message needs
+        candidates = [k for k, gone in keys if k.valid_on(on) and not gone]
         institutions = {k.filing_number for k in candidates}
         if not candidates:
             raise RegisterError(self._no_key_message(filing_number, on, revoked))
@@ -582,23 +618,21 @@ class Register:
         """
         year, level = record.issue_date.year, record.level
         with self._transaction() as db:
-            row = db.execute(
-                "SELECT last_serial FROM serials WHERE filing_number = ? AND year = ? AND level = ?",
+            cur = db.execute(  # the counter moves on and says where it went (a refusal below rolls it back)
+                "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,1) "
+                "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = last_serial + 1 RETURNING *",
                 (filing_number, year, level),
-            ).fetchone()
-            serial = (row[0] if row else 0) + 1
+            )
+            counter = cur.fetchone()
+            serial = counter[[d[0] for d in cur.description].index("last_serial")]
             self._check_counter(db, filing_number, year, level, serial)
             if serial > SERIAL_MAX:
                 raise RegisterError(f"机构 {filing_number} {year}年{level}级证书序列码已用尽（上限{SERIAL_MAX}）")
             numbered = record.with_number(format_number(filing_number, year, level, serial))
-            db.execute(
-                "INSERT INTO serials (filing_number, year, level, last_serial) VALUES (?,?,?,?) "
-                "ON CONFLICT (filing_number, year, level) DO UPDATE SET last_serial = excluded.last_serial",
-                (filing_number, year, level, serial),
-            )
             self._insert(
-                db, numbered, "allocated", batch_id, row_key, kid, (filing_number, year, level), output_dir, reissue
-            )
+                db, numbered, "allocated", batch_id, row_key, kid, (filing_number, year, level), output_dir, reissue,
+                serial_row=returned_digest("serials", cur, counter),
+            )  # fmt: skip
         return numbered
 
     def _check_counter(self, db: sqlite3.Connection, filing_number: str, year: int, level: int, serial: int) -> None:
@@ -648,9 +682,15 @@ class Register:
         serial_key: tuple[str, int, int],
         output_dir: Path | None = None,
         reissue: Reissue | None = None,
+        serial_row: dict[str, str | None] | None = None,
     ) -> None:
+        """``serial_row``: the counter row's digest when the caller has it from its ``RETURNING *``."""
         assert record.number is not None
-        unsettled = db.execute("SELECT value FROM meta WHERE key = 'restore_unsettled'").fetchone()
+        unsettled, *existing = db.execute(  # one read: the restore guard and a number already known
+            "SELECT (SELECT 1 FROM meta WHERE key = 'restore_unsettled'), status, batch_id "
+            "FROM (SELECT 1) LEFT JOIN certificates ON number = ?",
+            (record.number,),
+        ).fetchone()
         if unsettled is not None:
             raise RegisterError(
                 "本站从备份恢复后，尚未确认备份之后发出的证书编号，暂停发证以免编号重复："
@@ -659,29 +699,29 @@ class Register:
             )
         output_path = str(output_dir / f"{record.number}.pdf") if output_dir is not None else None
         parsed = check_number(record.number).parsed()
-        existing = db.execute("SELECT status, batch_id FROM certificates WHERE number = ?", (record.number,)).fetchone()
-        if existing is not None:
+        if existing[0] is not None:
             raise DuplicateNumber(
                 f"证书编号 {record.number} 已在登记库中（状态：{STATUS_TEXT[existing[0]]}"
                 + (f"，批次 {existing[1]}" if existing[1] else "")
                 + "），不能重复使用"
             )
         now = utc_now()
-        db.execute(
+        cur = db.execute(
             "INSERT INTO certificates (number, filing_number, year, level, serial, origin, status, name, "
             "id_number, record, batch_id, row_key, kid, allocated_at, output_path, record_format) "
-            "VALUES (?,?,?,?,?,?,'pending',?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?,'pending',?,?,?,?,?,?,?,?,?) RETURNING *",
             (
                 record.number, parsed.filing_number, parsed.year, parsed.level, parsed.serial, origin,
                 record.name, record.id_number, _canonical(record.to_dict()), batch_id, row_key, kid, now,
                 output_path, RECORD_FORMAT,
             ),
         )  # fmt: skip
+        written = returned_digest("certificates", cur, cur.fetchone())  # the reservation changes other tables
         self._reserve_result(db, record, batch_id, reissue, output_path)
         self._audit(
             db, "certificate.allocate",
             {"number": record.number, "origin": origin, "batch_id": batch_id, "row_key": row_key},
-            (("certificates", (record.number,)), ("serials", serial_key)),
+            () if serial_row else (("serials", serial_key),), written | (serial_row or {}),
         )  # fmt: skip
 
     def complete(
@@ -706,18 +746,21 @@ class Register:
                 self._record_form(db, number, form, form_path, pdf_sha256, print_serial if form == "paper" else None)
             cur = db.execute(
                 "UPDATE certificates SET status = 'issued', payload_sha256 = ?, output_path = ?, kid = ?, "
-                "issued_at = ? WHERE number = ? AND status = 'pending'",
+                "issued_at = ? WHERE number = ? AND status = 'pending' RETURNING *",
                 (payload_sha256, output_path, kid, utc_now(), number),
             )
-            if cur.rowcount != 1:
+            issued = cur.fetchone()
+            if issued is None:
                 row = db.execute("SELECT status FROM certificates WHERE number = ?", (number,)).fetchone()
                 state = STATUS_TEXT[row[0]] if row else "不存在"
                 raise RegisterError(f"证书编号 {number} 无法完成发证：当前状态为{state}")
-            self._complete_result(db, number)
+            columns = [d[0] for d in cur.description]
+            reissued = self._complete_result(db, number, dict(zip(columns, issued, strict=True)))
             self._audit(
                 db, "certificate.issue",
                 {"number": number, "payload_sha256": payload_sha256, "output_path": output_path, "kid": kid},
-                (("certificates", (number,)),),
+                (("certificates", (number,)),) if reissued else (),
+                None if reissued else returned_digest("certificates", cur, issued),
             )  # fmt: skip
 
     def void_pending(
@@ -1091,15 +1134,17 @@ class Register:
                 {"number": record.number, "replaces": reissue.replaces, "reason": reissue.reason},
                 (("reissues", (record.number,)),),
             )  # fmt: skip
-        for name, number in db.execute(
-            "SELECT name, number FROM live_results WHERE id_key = ? AND number IS NOT ?", (person, replaced)
-        ).fetchall():
-            if name != record.name:
+        live = db.execute(  # one read: the person's live results (names) and this result's holder
+            "SELECT name, number, id_key, result_key FROM live_results WHERE id_key = ? OR result_key = ?",
+            (person, key),
+        ).fetchall()
+        for name, number, holder, _ in live:
+            if holder == person and number is not None and number != replaced and name != record.name:
                 raise NameMismatch(
                     f"证件号码 {record.id_number} 在登记库中的姓名为「{name}」（证书 {number}），"
                     f"与「{record.name}」不符：同一证件不能对应两个姓名"
                 )
-        existing = db.execute("SELECT number FROM live_results WHERE result_key = ?", (key,)).fetchone()
+        existing = next(((number,) for _, number, _, held in live if held == key), None)
         if existing is not None and existing[0] != replaced:
             raise DuplicateResult(
                 f"{record.name}（{record.id_number}）的{record.occupation}{record.level_text}已有有效证书 "
@@ -1114,17 +1159,17 @@ class Register:
         if output_path is not None:
             db.execute("INSERT INTO unpublished (number, path) VALUES (?,?)", (record.number, output_path))
 
-    def _complete_result(self, db: sqlite3.Connection, number: str) -> None:
-        """Inside the transaction that marks ``number`` issued: the batch must still be open; a
-        re-issue takes over its result and, for a correction, revokes the certificate it replaces."""
-        row = db.execute("SELECT batch_id, record, record_format FROM certificates WHERE number = ?", (number,))
-        batch_id, text, fmt = row.fetchone()
-        self._check_batch_open(db, batch_id)
+    def _complete_result(self, db: sqlite3.Connection, number: str, issued: dict[str, Any]) -> bool:
+        """Inside the transaction that marks ``number`` issued (``issued``: its row as the update
+        returned it, by column): the batch must still be open; a re-issue takes over its result and,
+        for a correction, revokes the certificate it replaces. True for a re-issue (it changes more
+        rows: its own row's digest is then read again after them)."""
+        self._check_batch_open(db, issued["batch_id"])
         link = db.execute("SELECT replaces, reason FROM reissues WHERE number = ?", (number,)).fetchone()
         if link is None:
-            return
+            return False
         replaces, reason = link
-        record = _read_record(number, text, fmt)
+        record = _read_record(number, issued["record"], issued["record_format"])
         key = result_key(record)
         old = db.execute("SELECT result_key FROM live_results WHERE number = ?", (replaces,)).fetchone()
         if old is None:
@@ -1135,6 +1180,7 @@ class Register:
             db.execute("DELETE FROM live_results WHERE number = ?", (replaces,))
         if reason == "correction":
             self._revoke_in(db, "certificate", replaces, f"换发：已由证书 {number} 替代（更正内容）")
+        return True
 
     def _release_result(self, db: sqlite3.Connection, number: str) -> None:
         """A voided number gives its result back (a re-issue's old certificate keeps its own)."""

@@ -22,7 +22,7 @@ import hashlib
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,14 @@ def row_digests(db: sqlite3.Connection, refs: Iterable[RowRef]) -> dict[str, str
         names = [d[0] for d in cur.description]
         out[row_id(table, key)] = _digest_of(table, names, row) if row is not None else None
     return out
+
+
+def returned_digest(table: str, cur: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, str | None]:
+    """The digest of a covered row as a statement's ``RETURNING *`` gave it (the same columns and
+    values as ``SELECT *`` after the change, without reading the row again), by :func:`row_id`."""
+    names = [d[0] for d in cur.description]
+    key = [row[names.index(c)] for c in COVERED[table]]
+    return {row_id(table, key): _digest_of(table, names, row)}
 
 
 def all_row_digests(db: sqlite3.Connection) -> dict[str, str]:
@@ -185,9 +193,12 @@ def latest_checkpoint(db: sqlite3.Connection) -> Checkpoint | None:
     return Checkpoint(seq, head, parsed, at, kid, signature)
 
 
-def write_checkpoint(db: sqlite3.Connection, signer: CheckpointSigner, at: str) -> Checkpoint | None:
-    """Sign the chain's current head and store the checkpoint (inside the caller's transaction)."""
-    row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+def write_checkpoint(
+    db: sqlite3.Connection, signer: CheckpointSigner, at: str, last: tuple[int, str] | None = None
+) -> Checkpoint | None:
+    """Sign the chain's current head and store the checkpoint (inside the caller's transaction);
+    ``last``: the chain's last ``(seq, hash)`` when the caller's transaction wrote it (else read)."""
+    row = last or db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     if row is None:
         return None
     seq, head = row
