@@ -184,11 +184,22 @@ def memory_child(folder: str, rows: int, cheap: bool) -> None:
     photos = base / "photos"
     make_placeholder_photo(photos / "p0.jpg", 0)
     issuer = Issuer(st, PASSPHRASE, out_dir=base / f"memout{rows}")
+    with st.register() as reg:  # the key unlocked first: scrypt's 128 MiB is a fixed cost of any batch
+        issuer.private_key(reg.institution_keys()[0])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    hwm = Path("/proc/self/clear_refs")
+    if hwm.exists():
+        hwm.write_text("5")  # Linux: the peak RSS (VmHWM) starts again from here
     with st.register() as reg:
         plan = plan_batch(issuer, reg, read_roster(base / f"mem{rows}.csv"), photos)
     result = run_batch(issuer, plan)
     assert result.issued == rows, result
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
+    status = Path("/proc/self/status")
+    batch = 0.0
+    if status.exists():
+        batch = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+    whole = max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # the reset also reset this one
+    print(whole / 1024, batch / 1024, flush=True)
 
 
 def memory_roster(path: Path, rows: int) -> Path:
@@ -204,10 +215,12 @@ def memory_roster(path: Path, rows: int) -> Path:
     return write_csv(path, table, "utf-8")
 
 
-def memory_runs(sizes: list[int], full_pages: bool) -> list[float]:
+def memory_runs(sizes: list[int], full_pages: bool) -> list[tuple[float, float]]:
     """Peak RSS (MB) of a batch run of each size, each in a fresh process. The station and its
     output live on tmpfs (/dev/shm) where there is one: every commit, fsync and file is still made,
-    but an fsync costs nothing there, so a 100,000-row run takes minutes rather than an hour."""
+    but an fsync costs nothing there, so a 100,000-row run takes minutes rather than an hour.
+    Each is the process's peak and, on Linux, the peak from after the key was unlocked (scrypt's
+    128 MiB sets the process's peak) to the end of the batch: what the rows themselves cost."""
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
         peaks = []
@@ -219,7 +232,8 @@ def memory_runs(sizes: list[int], full_pages: bool) -> list[float]:
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode:
                 sys.exit(f"memory run of {n} rows failed:\n{done.stderr}")
-            peaks.append(float(done.stdout))
+            whole, batch = done.stdout.split()
+            peaks.append((float(whole), float(batch)))
             shutil.rmtree(Path(tmp) / f"mem{n}")
             shutil.rmtree(Path(tmp) / f"memout{n}", ignore_errors=True)
         return peaks
@@ -251,9 +265,12 @@ def main() -> None:
         print(f"throughput: 1 worker {one:.1f}/s, 2 workers {two:.1f}/s; ratio {two / one:.2f}x (target >= 1.8x)")
         sizes = [int(n) for n in args.memory_rows.split(",")]
         peaks = memory_runs(sizes, args.full_pages)
-        trail = ", ".join(f"{n} rows: {mb:.0f} MB" for n, mb in zip(sizes, peaks, strict=True))
+        trail = ", ".join(
+            f"{n} rows: {mb:.0f} MB ({batch:.0f} MB)" for n, (mb, batch) in zip(sizes, peaks, strict=True)
+        )
         mode = "every page drawn" if args.full_pages else "pages replaced by small signed files"
-        print(f"peak RSS of a batch run ({mode}): {trail}; largest/smallest {peaks[-1] / peaks[0]:.3f} "
+        print(f"peak RSS of a batch run ({mode}; in brackets from after the key unlock): {trail}; "
+              f"largest/smallest {peaks[-1][0] / peaks[0][0]:.3f} ({peaks[-1][1] / max(peaks[0][1], 1):.3f}) "
               "(target <= 1.10)")  # fmt: skip
 
 
