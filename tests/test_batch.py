@@ -355,7 +355,7 @@ def test_the_batch_id_is_the_earlier_one_for_the_same_rows(tmp_path: Path) -> No
     from certgen.issuing.batch import _normal, batch_id_of
 
     rows = roster_rows(40)
-    rows[0] += ["学历", "理论成绩"]
+    rows[0] = [*rows[0], "学历", "理论成绩"]  # a copy: the header list is shared
     for i, row in enumerate(rows[1:]):
         row += ["大学本科" if i % 3 else "", f"{60 + i}"]
     roster = read_roster(write_csv(tmp_path / "r.csv", [rows[0], *reversed(rows[1:])], "gb18030"))
