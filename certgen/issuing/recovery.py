@@ -178,10 +178,13 @@ def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders
 
 def settle(reg: Register) -> None:
     """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run)."""
-    done = []
-    for number, where in reg.unpublished():
-        cert = reg.get(number)
-        if cert is not None and cert.status == "issued" and Path(where).exists():
-            done.append(number)
-    if done:
-        reg.settle_published(done)
+    after = ""
+    while page := reg.unpublished(after=after, limit=1000):  # a page at a time: a batch may have 100,000
+        done = []
+        for number, where in page:
+            cert = reg.get(number)
+            if cert is not None and cert.status == "issued" and Path(where).exists():
+                done.append(number)
+        if done:
+            reg.settle_published(done)
+        after = page[-1][0]
