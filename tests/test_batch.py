@@ -366,3 +366,17 @@ def test_the_batch_id_is_the_earlier_one_for_the_same_rows(tmp_path: Path) -> No
     ]  # fmt: skip
     text = json.dumps(sorted(cells, key=lambda r: json.dumps(r, sort_keys=True)), ensure_ascii=False, sort_keys=True)
     assert batch_id_of(roster) == "B" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def test_a_batch_larger_than_a_settling_page_leaves_no_publishing_entry(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import certgen.issuing.recovery
+
+    monkeypatch.setattr(certgen.issuing.recovery, "SETTLE_PAGE", 2)  # 5 rows: three pages
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(5), "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photo_dir)
+    assert run_batch(issuer, plan).issued == 5
+    with issuer.station.register() as reg:
+        assert reg.unpublished() == [] and reg.counts()["issued"] == 5

@@ -176,10 +176,14 @@ def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders
     return result
 
 
+SETTLE_PAGE = 1000
+"""Publishing entries settled at a time at the end of a run (a batch may have 100,000)."""
+
+
 def settle(reg: Register) -> None:
     """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run)."""
     after = ""
-    while page := reg.unpublished(after=after, limit=1000):  # a page at a time: a batch may have 100,000
+    while page := reg.unpublished(after=after, limit=SETTLE_PAGE):
         done = []
         for number, where in page:
             cert = reg.get(number)
