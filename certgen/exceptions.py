@@ -202,6 +202,10 @@ class RosterError(CertkioskError):
     """The roster file cannot be read as a roster."""
 
 
+class RosterChanged(RosterError):
+    """The roster file changed after it was read and checked: what was checked is not what is there."""
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """What is wrong with one roster row."""

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from certgen.docsign import check_binding
 from certgen.exceptions import TrustError
 from certgen.files import write_bytes_atomic
 from certgen.number import check_filing_number
@@ -34,7 +32,7 @@ def kid_of(raw_public_key: bytes) -> bytes:
 
 def raw_public(key: Ed25519PublicKey) -> bytes:
     """The 32 raw bytes of an Ed25519 public key."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key.public_bytes_raw()
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,8 @@ class PublicKeyInfo:
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise TrustError(f"密钥 {self.kid.hex()} 的有效期结束日早于开始日")
         if self.x509 is not None:
+            from certgen.docsign import check_binding  # cryptography's X.509 machinery: only for such keys
+
             check_binding(self.x509, kid=self.kid, institution=self.institution, filing_number=self.filing_number)
 
     @property

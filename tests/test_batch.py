@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from certgen.exceptions import BatchInvalid, RosterError
+from certgen.exceptions import BatchInvalid, RosterChanged, RosterError
 from certgen.issuing.batch import plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.reports import DATA_TABLE_COLUMNS, SUMMARY_COLUMNS
@@ -319,3 +319,64 @@ def test_reports_streamed_from_the_register_are_the_reports_of_the_whole_list(tm
     assert manifest["count"] == 4 and manifest["checkpoint"] == {"seq": 1}
     assert [c["number"] for c in manifest["certificates"]] == [r.number for r in records]
     assert manifest == json.loads((listed / "manifest.json").read_text("utf-8"))
+
+
+def test_a_roster_edited_after_it_was_checked_is_refused_and_nothing_is_issued(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    """A clumsy operator fixes a name in the roster while the batch waits for confirmation: the
+    rows are not held in memory but read again, so the edit must be noticed, never issued."""
+    rows = roster_rows(5)
+    path = write_csv(tmp_path / "r.csv", rows, "utf-8")
+    roster = read_roster(path)
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photo_dir)
+    assert plan.problems == [] and len(plan.to_issue) == 5
+    rows[3][0] = "李四"  # edited and saved after the check
+    write_csv(path, rows, "utf-8")
+    with pytest.raises(RosterChanged, match=r"名册 .*r\.csv 在读取和检查之后被修改过"):
+        run_batch(issuer, plan)
+    with issuer.station.register() as reg:
+        assert reg.counts()["issued"] == 0 and reg.counts()["pending"] == 0
+    assert not list((issuer.out_dir or tmp_path).rglob("*.pdf"))
+    with issuer.station.register() as reg, pytest.raises(RosterChanged):
+        plan_batch(issuer, reg, roster, photo_dir)  # the roster as read is gone: checked again from the file
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, read_roster(path), photo_dir)  # read again: the edited rows
+    result = run_batch(issuer, plan)
+    assert result.issued == 5
+    with issuer.station.register() as reg:
+        assert sorted(c.record.name for c in reg.batch(plan.batch_id) if c.status == "issued").count("李四") == 1
+
+
+def test_the_batch_id_is_the_earlier_one_for_the_same_rows(tmp_path: Path) -> None:
+    """Batch identity is kept across versions (a batch begun before still resumes): the SHA-256
+    of the rows' normalised cells as one JSON list sorted by each row's JSON, as first defined."""
+    from certgen.issuing.batch import _normal, batch_id_of
+
+    rows = roster_rows(40)
+    rows[0] = [*rows[0], "学历", "理论成绩"]  # a copy: the header list is shared
+    for i, row in enumerate(rows[1:]):
+        row += ["大学本科" if i % 3 else "", f"{60 + i}"]
+    roster = read_roster(write_csv(tmp_path / "r.csv", [rows[0], *reversed(rows[1:])], "gb18030"))
+    cells = [
+        {k: v for k, v in ({k: _normal(v) for k, v in r.fields.items()} | {"extra:" + k: _normal(v) for k, v in
+         r.extras.items()}).items() if v}
+        for r in roster.rows
+    ]  # fmt: skip
+    text = json.dumps(sorted(cells, key=lambda r: json.dumps(r, sort_keys=True)), ensure_ascii=False, sort_keys=True)
+    assert batch_id_of(roster) == "B" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def test_a_batch_larger_than_a_settling_page_leaves_no_publishing_entry(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import certgen.issuing.recovery
+
+    monkeypatch.setattr(certgen.issuing.recovery, "SETTLE_PAGE", 2)  # 5 rows: three pages
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(5), "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photo_dir)
+    assert run_batch(issuer, plan).issued == 5
+    with issuer.station.register() as reg:
+        assert reg.unpublished() == [] and reg.counts()["issued"] == 5

@@ -25,6 +25,12 @@ HEAVY = {"rich", "textual", "PIL", "zxingcpp", "pypdfium2", "openpyxl", "reportl
 """Libraries that cost tens of milliseconds each to import."""
 FILE_MACHINERY = {"verify.archive", "verify.files", "verify.scan", "verify.report", "multiprocessing", "sqlite3"}
 """What verifying files needs and verifying a scanned text does not."""
+KEY_MACHINERY = {
+    "certgen.bundle",
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "cryptography.hazmat.primitives.kdf.scrypt",
+}
+"""What opening, sealing or exchanging keys needs and checking a signature with a trusted public key does not."""
 
 
 def _cli(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -71,6 +77,7 @@ def test_verify_text_loads_the_checks_but_no_file_machinery(
     assert "verify.check" in loaded  # the check really ran in this process
     assert not _packages(loaded) & HEAVY, sorted(_packages(loaded) & HEAVY)
     assert not loaded & FILE_MACHINERY, sorted(loaded & FILE_MACHINERY)
+    assert not loaded & KEY_MACHINERY, sorted(loaded & KEY_MACHINERY)
 
 
 UI_RUN = """

@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import pickle
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,20 +58,108 @@ class PlannedRow:
     """The 印制流水码 of the blank its paper form is printed on (the roster's 印制流水码 column)."""
 
 
+class _Scratch:
+    """A private temporary SQLite database (a file SQLite removes from the folder as it opens it,
+    so no other process can reach it): what a plan keeps of every row, on disk with a bounded
+    page cache instead of in memory. Only this process writes or reads it (it pickles its own
+    :class:`PlannedRow` objects); used by one thread at a time (a UI plans in one worker thread
+    and issues in another)."""
+
+    def __init__(self) -> None:
+        import sqlite3
+
+        self.db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+            CREATE TABLE rows (row INTEGER PRIMARY KEY, key TEXT, done TEXT, planned BLOB);
+            CREATE INDEX rows_by_key ON rows (key);
+            CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER);
+            CREATE TABLE names (person TEXT PRIMARY KEY, name TEXT, row INTEGER);
+            CREATE TABLE numbers (number TEXT PRIMARY KEY, row INTEGER);
+            CREATE TABLE blanks (blank TEXT PRIMARY KEY, row INTEGER);
+            CREATE TABLE identity (text TEXT);
+            BEGIN;
+            """
+        )
+
+    def first(self, sql: str, *args: Any) -> Any:
+        """The first row of a query, or None."""
+        return self.db.execute(sql, args).fetchone()
+
+    def add(self, table: str, *values: Any) -> None:
+        self.db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(values))})", values)
+
+    def rows(self, where: str = "") -> Iterator[PlannedRow]:
+        """The planned rows in roster order (``where`` narrows them: SQL on ``rows``)."""
+        for (blob,) in self.db.execute(f"SELECT planned FROM rows {where} ORDER BY row"):
+            yield pickle.loads(blob)
+
+    def count(self, where: str = "") -> int:
+        return int(self.first(f"SELECT count(*) FROM rows {where}")[0])
+
+
+class _PlannedRows:
+    """A plan's rows (all valid ones, or those to issue): ``len`` and one pass at a time from disk."""
+
+    def __init__(self, scratch: _Scratch, where: str = "") -> None:
+        self._scratch, self._where = scratch, where
+
+    def __len__(self) -> int:
+        return self._scratch.count(self._where)
+
+    def __iter__(self) -> Iterator[PlannedRow]:
+        return self._scratch.rows(self._where)
+
+
+class _Done(Mapping[str, str]):
+    """Result keys that already have a live certificate (in any batch): key → its number."""
+
+    def __init__(self, scratch: _Scratch) -> None:
+        self._scratch = scratch
+
+    def __getitem__(self, key: str) -> str:
+        found = self._scratch.first("SELECT done FROM rows WHERE key = ? AND done IS NOT NULL", key)
+        if found is None:
+            raise KeyError(key)
+        return str(found[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(k) for (k,) in self._scratch.db.execute("SELECT key FROM rows WHERE done IS NOT NULL ORDER BY row"))
+
+    def __len__(self) -> int:
+        return self._scratch.count("WHERE done IS NOT NULL")
+
+
 @dataclass
 class BatchPlan:
-    """The outcome of checking a roster."""
+    """The outcome of checking a roster. Its rows are kept on disk (see :class:`_Scratch`), so
+    a 100,000-row plan costs no more memory than a 2,000-row one."""
 
     roster: Roster
     batch_id: str
-    rows: list[PlannedRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
-    done: dict[str, str] = field(default_factory=dict)
-    """Result keys that already have a live certificate (in any batch): key → its number."""
+    scratch: _Scratch = field(default_factory=_Scratch, repr=False)
 
     @property
-    def to_issue(self) -> list[PlannedRow]:
-        return [r for r in self.rows if r.key not in self.done]
+    def rows(self) -> _PlannedRows:
+        """The valid rows, in roster order."""
+        return _PlannedRows(self.scratch)
+
+    @property
+    def done(self) -> Mapping[str, str]:
+        """Result keys that already have a live certificate (in any batch): key → its number."""
+        return _Done(self.scratch)
+
+    @property
+    def to_issue(self) -> _PlannedRows:
+        """The valid rows whose result has no live certificate yet."""
+        return _PlannedRows(self.scratch, "WHERE done IS NULL")
+
+    def extras(self, key: str) -> dict[str, str]:
+        """The public-notice columns of the row of result ``key`` ({} if none)."""
+        found = self.scratch.first("SELECT planned FROM rows WHERE key = ?", key)
+        return dict(pickle.loads(found[0]).row.extras) if found else {}
 
 
 def _normal(value: Any) -> str:
@@ -85,17 +174,34 @@ def _normal(value: Any) -> str:
     return str(value).strip()
 
 
+def _identity_text(row: RosterRow) -> str:
+    """The row as the batch identity reads it: its non-empty cells, normalised, as JSON with
+    sorted keys and ASCII escapes (the sort key of the identity's rows)."""
+    cells = {k: _normal(v) for k, v in row.fields.items()} | {
+        "extra:" + k: _normal(v) for k, v in row.extras.items() if k != PRINT_SERIAL_HEADER
+    }  # which blank a row is printed on is not who the batch is: correcting it continues the batch
+    return json.dumps({k: v for k, v in cells.items() if v}, sort_keys=True)
+
+
+def _identity(scratch: _Scratch) -> str:
+    """The batch id of the rows in ``scratch``'s identity table: SHA-256 of the rows as a JSON list
+    sorted by :func:`_identity_text`, written without ASCII escapes (SQLite sorts the ASCII texts
+    as Python does: by code point)."""
+    digest = hashlib.sha256(b"[")
+    for i, (text,) in enumerate(scratch.db.execute("SELECT text FROM identity ORDER BY text")):
+        item = json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True)
+        digest.update((", " if i else "").encode() + item.encode("utf-8"))
+    digest.update(b"]")
+    return "B" + digest.hexdigest()[:16]
+
+
 def batch_id_of(roster: Roster) -> str:
     """The batch's identity: SHA-256 of the roster's rows as read (header language, encoding,
     BOM, blank rows, row order and cell types do not matter), so a copy is the same batch."""
-    rows = []
+    scratch = _Scratch()
     for row in roster.rows:
-        cells = {k: _normal(v) for k, v in row.fields.items()} | {
-            "extra:" + k: _normal(v) for k, v in row.extras.items() if k != PRINT_SERIAL_HEADER
-        }  # which blank a row is printed on is not who the batch is: correcting it continues the batch
-        rows.append({k: v for k, v in cells.items() if v})
-    text = json.dumps(sorted(rows, key=lambda r: json.dumps(r, sort_keys=True)), ensure_ascii=False, sort_keys=True)
-    return "B" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        scratch.add("identity", _identity_text(row))
+    return _identity(scratch)
 
 
 row_key = result_key
@@ -106,95 +212,88 @@ def plan_batch(issuer: Issuer, reg: Register, roster: Roster, photos: Path | Non
     """Check every row (fields, number, font, layout, photo, duplicates) without issuing anything.
 
     A relative path in the 照片 column is found in ``photos``, or else beside the roster file: the
-    same rule for the command line and the terminal UI, whatever the current directory.
+    same rule for the command line and the terminal UI, whatever the current directory. The
+    roster is read once more, a row at a time; what the checks keep of each row is on disk.
     """
     photos = photos if photos is not None else roster.source.parent
-    plan = BatchPlan(roster, batch_id_of(roster))
+    plan = BatchPlan(roster, "")
+    db = plan.scratch
+    for row in roster.rows:
+        db.add("identity", _identity_text(row))
+        problem = _check_row(issuer, reg, plan, row, photos)
+        if problem:
+            plan.problems.extend(RowProblem(row.row, p) for p in problem)
+    plan.batch_id = _identity(db)
     closed = reg.batch_revocation(plan.batch_id)
     if closed is not None:
         raise BatchClosed(
             f"名册 {roster.source} 对应的批次 {plan.batch_id} 已于 {closed.revoked_at} 吊销（{closed.reason}），"
             "已关闭：不能再向其中发证"
         )
-    seen: dict[str, int] = {}
-    names: dict[str, tuple[str, int]] = {}
-    numbers: dict[str, int] = {}
-    blanks: dict[str, int] = {}
-    for row in roster.rows:
-        fields = dict(row.fields)
-        photo = fields.get("photo")
-        if isinstance(photo, str) and photo.strip() and not Path(photo).is_absolute():
-            fields["photo"] = str(photos / photo.strip())
-        try:
-            record = CertificateRecord.from_fields(fields)
-            signing_key = issuer.key_for(reg, record)
-            record = issuer.complete_record(record, signing_key)
-        except RecordError as exc:
-            plan.problems.extend(RowProblem(row.row, str(e)) for e in exc.errors)
-            continue
-        except CertkioskError as exc:
-            plan.problems.append(RowProblem(row.row, str(exc)))
-            continue
-        notice_problems = check_public_columns(row.extras, record)
-        if notice_problems:
-            plan.problems.extend(RowProblem(row.row, p) for p in notice_problems)
-            continue
-        ident = result_key(record)
-        person = id_key(record)
-        if person in names and names[person][0] != record.name:
-            other, at = names[person]
-            plan.problems.append(
-                RowProblem(
-                    row.row, f"证件号码 {record.id_number} 在第{at}行的姓名为「{other}」，本行为「{record.name}」"
-                )
-            )
-            continue
-        names.setdefault(person, (record.name, row.row))
-        if ident in seen:
-            plan.problems.append(RowProblem(row.row, f"与第{seen[ident]}行是同一人、同一职业和等级，重复"))
-            continue
-        seen[ident] = row.row
-        blank, problem = _print_serial_of(issuer, reg, row, record, blanks)
-        if problem is not None:
-            plan.problems.append(RowProblem(row.row, problem))
-            continue
-        live = reg.live_certificate(record)
-        if live is not None:
-            plan.done[ident] = live.number
-            plan.rows.append(PlannedRow(row, record, ident, blank))
-            continue
-        others = reg.live_names(record)
-        if others:
-            plan.problems.append(
-                RowProblem(
-                    row.row,
-                    f"证件号码 {record.id_number} 在登记库中的姓名为「{others[0][0]}」（证书 {others[0][1]}），"
-                    f"名册中为「{record.name}」",
-                )
-            )
-            continue
-        if record.number is not None:
-            if record.number in numbers:
-                plan.problems.append(
-                    RowProblem(row.row, f"证书编号 {record.number} 与第{numbers[record.number]}行重复")
-                )
-                continue
-            numbers[record.number] = row.row
-            existing = reg.get(record.number)
-            if existing is not None:
-                plan.problems.append(RowProblem(row.row, f"证书编号 {record.number} 已在登记库中，不能重复使用"))
-                continue
-        try:  # the photo is prepared again when issued: not kept
-            issuer.prepare(record, signing_key, blank)
-        except CertkioskError as exc:
-            plan.problems.append(RowProblem(row.row, str(exc)))
-            continue
-        plan.rows.append(PlannedRow(row, record, ident, blank))
+    db.db.execute("COMMIT")
     return plan
 
 
+def _check_row(issuer: Issuer, reg: Register, plan: BatchPlan, row: RosterRow, photos: Path) -> list[str]:
+    """One row's problems; a valid row is added to the plan."""
+    db = plan.scratch
+    fields = dict(row.fields)
+    photo = fields.get("photo")
+    if isinstance(photo, str) and photo.strip() and not Path(photo).is_absolute():
+        fields["photo"] = str(photos / photo.strip())
+    try:
+        record = CertificateRecord.from_fields(fields)
+        signing_key = issuer.key_for(reg, record)
+        record = issuer.complete_record(record, signing_key)
+    except RecordError as exc:
+        return [str(e) for e in exc.errors]
+    except CertkioskError as exc:
+        return [str(exc)]
+    notice_problems = check_public_columns(row.extras, record)
+    if notice_problems:
+        return notice_problems
+    ident = result_key(record)
+    person = id_key(record)
+    named = db.first("SELECT name, row FROM names WHERE person = ?", person)
+    if named is not None and named[0] != record.name:
+        return [f"证件号码 {record.id_number} 在第{named[1]}行的姓名为「{named[0]}」，本行为「{record.name}」"]
+    if named is None:
+        db.add("names", person, record.name, row.row)
+    seen = db.first("SELECT row FROM seen WHERE key = ?", ident)
+    if seen is not None:
+        return [f"与第{seen[0]}行是同一人、同一职业和等级，重复"]
+    db.add("seen", ident, row.row)
+    blank, problem = _print_serial_of(issuer, reg, row, record, db)
+    if problem is not None:
+        return [problem]
+    planned = PlannedRow(row, record, ident, blank)
+    live = reg.live_certificate(record)
+    if live is not None:
+        db.add("rows", row.row, ident, live.number, pickle.dumps(planned))
+        return []
+    others = reg.live_names(record)
+    if others:
+        return [
+            f"证件号码 {record.id_number} 在登记库中的姓名为「{others[0][0]}」（证书 {others[0][1]}），"
+            f"名册中为「{record.name}」"
+        ]
+    if record.number is not None:
+        numbered = db.first("SELECT row FROM numbers WHERE number = ?", record.number)
+        if numbered is not None:
+            return [f"证书编号 {record.number} 与第{numbered[0]}行重复"]
+        db.add("numbers", record.number, row.row)
+        if reg.get(record.number) is not None:
+            return [f"证书编号 {record.number} 已在登记库中，不能重复使用"]
+    try:
+        issuer.prepare(record, signing_key, blank)  # the photo is prepared again when issued: not kept
+    except CertkioskError as exc:
+        return [str(exc)]
+    db.add("rows", row.row, ident, None, pickle.dumps(planned))
+    return []
+
+
 def _print_serial_of(
-    issuer: Issuer, reg: Register, row: RosterRow, record: CertificateRecord, blanks: dict[str, int]
+    issuer: Issuer, reg: Register, row: RosterRow, record: CertificateRecord, db: _Scratch
 ) -> tuple[str | None, str | None]:
     """The row's print serial (印制流水码) and the problem with it, if any: malformed, given for an
     electronic-only batch, on two rows, or a blank the register has already used for another
@@ -208,9 +307,10 @@ def _print_serial_of(
     if "paper" not in issuer.forms:
         return None, f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书"
     blank = serial.replace("-", "")  # hyphens only group the characters: LN-0001 is LN0001
-    if blank in blanks:
-        return None, f"印制流水码 {serial} 与第{blanks[blank]}行重复：一张证书用纸只能使用一次"
-    blanks[blank] = row.row
+    other = db.first("SELECT row FROM blanks WHERE blank = ?", blank)
+    if other is not None:
+        return None, f"印制流水码 {serial} 与第{other[0]}行重复：一张证书用纸只能使用一次"
+    db.add("blanks", blank, row.row)
     owner = reg.print_serial_owner(serial)
     if owner is not None:
         live = reg.live_certificate(record)
@@ -322,13 +422,15 @@ def run_batch(
     """Issue the plan's rows (all of them valid, or ``skip_invalid``) and write the reports."""
     if plan.problems and not skip_invalid:
         raise BatchInvalid(plan.problems)
+    plan.roster.check_unchanged()  # edited since it was checked: nothing of it is issued
     todo = plan.to_issue
     total = len(todo)
     assert issuer.out_dir is not None
     with issuer.station.register() as reg, issuer.locked(reg, (issuer.out_dir / plan.batch_id,)) as recovery:
         voided = recovery.voided
-        if todo:
-            issuer.private_key(issuer.key_for(reg, todo[0].record))  # a wrong passphrase fails before any work
+        first_row = next(iter(todo), None)
+        if first_row is not None:
+            issuer.private_key(issuer.key_for(reg, first_row.record))  # a wrong passphrase fails before any work
         late: dict[str, str] = {}
         if workers <= 1 or total < 2:
             results: Iterator[tuple[PlannedRow, tuple[str, bool]]] = (
@@ -349,7 +451,6 @@ def run_batch(
                     late = _collect(_in_order(pool, todo, plan.batch_id, workers * 4), total, progress)
             finally:
                 _UNLOCKED.clear()
-        extras = {p.key: p.row.extras for p in plan.rows if p.row.extras}
         first = next((c for c in reg.iter_batch(plan.batch_id) if c.status == "issued" and c.output_path), None)
         institution = first.record.evaluator if first else ""
         entries = (
@@ -357,7 +458,7 @@ def run_batch(
                 cert.record,
                 path,
                 _sha256_of(path),
-                extras.get(cert.row_key or "", {}),
+                plan.extras(cert.row_key or ""),
                 next(reversed(reg.print_serials(cert.number)), None),
             )
             for cert in reg.iter_batch(plan.batch_id)
@@ -369,7 +470,7 @@ def run_batch(
         folder = issuer.out_dir / plan.batch_id
         signed = checkpoint.to_json() if checkpoint is not None else None
         reports = write_batch_reports(folder, plan.batch_id, institution, entries, checkpoint=signed) if first else []
-    done = plan.done | late
+    done = {**plan.done, **late}
     already = tuple((p.row.row, p.record.name, done[p.key]) for p in plan.rows if p.key in done)
     issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")
     return BatchResult(

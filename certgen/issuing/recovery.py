@@ -184,21 +184,29 @@ def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders
     return result
 
 
+SETTLE_PAGE = 1000
+"""Publishing entries settled at a time at the end of a run (a batch may have 100,000)."""
+
+
 def settle(reg: Register) -> None:
-    """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run).
+    """Forget the publishing entries of issued numbers whose PDFs are in place (end of a run), a
+    page of entries at a time.
 
     Their folders are fsync'd first: issuing renames without an fsync per certificate, so a power
     cut may undo a rename until here, and until its entry is forgotten recovery publishes the
-    file again from its temporary name (one fsync per folder and run instead of one per file)."""
-    done = []
-    folders: set[Path] = set()
-    for number, where in reg.unpublished():
-        cert = reg.get(number)
-        files = [Path(p) for _, p, _ in reg.form_files(number) if p] or [Path(where)]
-        if cert is not None and cert.status == "issued" and all(f.exists() for f in files):
-            done.append(number)
-            folders.update(f.parent for f in files)
-    for folder in sorted(folders):
-        fsync_folder(folder)
-    if done:
-        reg.settle_published(done)
+    file again from its temporary name (one fsync per folder and page instead of one per file)."""
+    after = ""
+    while page := reg.unpublished(after=after, limit=SETTLE_PAGE):
+        done = []
+        folders: set[Path] = set()
+        for number, where in page:
+            cert = reg.get(number)
+            files = [Path(p) for _, p, _ in reg.form_files(number) if p] or [Path(where)]
+            if cert is not None and cert.status == "issued" and all(f.exists() for f in files):
+                done.append(number)
+                folders.update(f.parent for f in files)
+        for folder in sorted(folders):
+            fsync_folder(folder)
+        if done:
+            reg.settle_published(done)
+        after = page[-1][0]

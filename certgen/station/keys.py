@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from certgen.exceptions import KeyStoreError, WrongPassphrase
 from certgen.files import atomic_write
@@ -56,6 +53,8 @@ class ScryptParams:
         return self.n * self.r * self.p < other.n * other.r * other.p
 
     def derive(self, passphrase: str | Secret, salt: bytes) -> bytes:
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # only when a key is opened or sealed
+
         return Scrypt(salt=salt, length=32, n=self.n, r=self.r, p=self.p).derive(
             Secret.of(passphrase).reveal().encode("utf-8")
         )
@@ -105,6 +104,8 @@ class KeyStore:
 
         ``kid`` is the QR key's id the file belongs to (derived for an Ed25519 key).
         """
+        from cryptography.hazmat.primitives import serialization  # ~5 ms: not on a verifying station's path
+
         params = params or KDF
         if isinstance(private, Ed25519PrivateKey):
             key_type = "ed25519"
@@ -123,6 +124,8 @@ class KeyStore:
         header = {"format": ENVELOPE_FORMAT, "kid": kid.hex(), "type": key_type, "cipher": "AES-256-GCM",
                   "kdf": {"name": "scrypt", "n": params.n, "r": params.r, "p": params.p,
                           "salt": base64.b64encode(salt).decode("ascii")}}  # fmt: skip
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         sealed = AESGCM(params.derive(passphrase, salt)).encrypt(nonce, plain, _aad(header))
         body = header | {"nonce": base64.b64encode(nonce).decode("ascii"),
                          "ciphertext": base64.b64encode(sealed).decode("ascii")}  # fmt: skip
@@ -158,6 +161,8 @@ class KeyStore:
             raise KeyStoreError(f"私钥文件 {path} 与密钥标识 {kid.hex()} 不符")
         if params.weaker_than(ScryptParams(2**10, 8, 1)) or params.n * params.r > 2**24:
             raise KeyStoreError(f"私钥文件 {path} 的密钥派生参数不合理（N={params.n}, r={params.r}）")
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             plain = AESGCM(params.derive(passphrase, salt)).decrypt(nonce, sealed, _aad(header))
         except InvalidTag:
@@ -166,6 +171,8 @@ class KeyStore:
         if body["type"] == "ed25519":
             key = Ed25519PrivateKey.from_private_bytes(plain)
         else:
+            from cryptography.hazmat.primitives import serialization
+
             loaded = serialization.load_der_private_key(plain, None)
             if not isinstance(loaded, ec.EllipticCurvePrivateKey):
                 raise KeyStoreError(f"私钥文件 {path} 不是 ECDSA 密钥")
@@ -177,6 +184,8 @@ class KeyStore:
         """A key file of an earlier version (encrypted PKCS#8 PEM)."""
         if b"-----END ENCRYPTED PRIVATE KEY-----" not in data:
             raise KeyStoreError(f"私钥文件 {path} 不完整（被截断）：请从备份恢复")
+        from cryptography.hazmat.primitives import serialization
+
         try:
             return serialization.load_pem_private_key(data, Secret.of(passphrase).reveal().encode("utf-8"))
         except ValueError:

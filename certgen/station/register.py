@@ -1230,9 +1230,11 @@ class Register:
         rows = self._db.execute("SELECT DISTINCT output_path FROM certificates WHERE output_path IS NOT NULL")
         return sorted({Path(p).parent for (p,) in rows})
 
-    def unpublished(self) -> list[tuple[str, str]]:
-        """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed."""
-        return list(self._db.execute("SELECT number, path FROM unpublished ORDER BY number"))
+    def unpublished(self, *, after: str = "", limit: int = -1) -> list[tuple[str, str]]:
+        """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed
+        (``limit`` of them with a number after ``after``: a page of a large batch)."""
+        query = "SELECT number, path FROM unpublished WHERE number > ? ORDER BY number LIMIT ?"
+        return list(self._db.execute(query, (after, limit)))
 
     def republishing(self, number: str, path: str) -> None:
         """Note that an issued number's form is being made again (a reprint) before its temporary

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.bounded import read_regular
-from certgen.bundle import BundleBody, ImportResult, SignedBundle, apply_bundle, make_bundle, open_bundle
 from certgen.exceptions import (
     CertkioskError,
     ConfigError,
@@ -46,6 +45,7 @@ from certgen.trust import (
 )
 
 if TYPE_CHECKING:  # the register (SQLite) is imported when first opened: `verify --text` never opens it
+    from certgen.bundle import ImportResult, SignedBundle  # trust bundles: imported when one is made or read
     from certgen.station.register import IssuedCertificate, Register
     from certgen.station.register_proof import Checkpoint, CheckpointSigner
 
@@ -320,6 +320,8 @@ class Station:
             cut = issued[str(since)]
             revocations = tuple(r for r in revocations if r.revoked_at >= cut)
         endorsements = tuple(e for e in store.endorsements if e.kid.hex() in kids)
+        from certgen.bundle import BundleBody, make_bundle
+
         body = BundleBody(f, key.institution, now, sequence, since, keys, revocations, endorsements)
         data = make_bundle(body, private)
         log[f] = issued | {str(sequence): now}
@@ -336,10 +338,14 @@ class Station:
             data = read_regular(path, BUNDLE_MAX_BYTES)
         except InputRefused as exc:
             raise TrustError(f"无法读取信任包（未导入）：{exc}") from None
+        from certgen.bundle import open_bundle
+
         return open_bundle(data, f"信任包 {path}")
 
     def import_trust(self, path: Path, *, accept_fingerprint: str | None = None) -> ImportResult:
         """Verify and merge the signed bundle at ``path`` (docs/trust.md has the rules)."""
+        from certgen.bundle import apply_bundle
+
         signed = self.read_bundle(path)
         result = apply_bundle(self.trust.load(), signed, accept_fingerprint=accept_fingerprint)
         self.home.ensure()
