@@ -113,6 +113,8 @@ class BundleBody:
             raise TrustError(f"信任包内容格式错误：{exc}") from None
         if body.to_bytes() != data:
             raise TrustError("信任包内容不是规范编码（键排序、无空白、UTF-8）")
+        for key in body.keys:  # each certificate must name its key: refused here, not on first use
+            key.document_certificate()
         return body
 
 

@@ -35,6 +35,10 @@ def raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes_raw()
 
 
+_BOUND: set[tuple[bytes, bytes, str, str]] = set()
+"""Certificates already checked against their key: (DER, kid, institution, filing number)."""
+
+
 @dataclass(frozen=True)
 class PublicKeyInfo:
     """What a verifying station needs to know of one institution key."""
@@ -67,10 +71,24 @@ class PublicKeyInfo:
             raise TrustError(f"密钥 {self.kid.hex()} 缺少机构名称")
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise TrustError(f"密钥 {self.kid.hex()} 的有效期结束日早于开始日")
-        if self.x509 is not None:
-            from certgen.docsign import check_binding  # cryptography's X.509 machinery: only for such keys
+
+    def document_certificate(self) -> bytes | None:
+        """The document-signing certificate (DER) once it is checked to name this key's kid,
+        institution and filing number (TrustError otherwise); None for a key without one.
+
+        Checked here, on use, not when the key is read: parsing X.509 loads cryptography's whole
+        X.509 machinery (~30 ms), which a QR code's verification never needs. Everything that
+        relies on the certificate (a PDF signature's signer, signing, exporting) reads it through
+        this method, and a bundle's keys are checked when the bundle is read."""
+        if self.x509 is None:
+            return None
+        bound = (self.x509, self.kid, self.institution, self.filing_number)
+        if bound not in _BOUND:
+            from certgen.docsign import check_binding  # cryptography's X.509 machinery: only here
 
             check_binding(self.x509, kid=self.kid, institution=self.institution, filing_number=self.filing_number)
+            _BOUND.add(bound)
+        return self.x509
 
     @property
     def kid_hex(self) -> str:

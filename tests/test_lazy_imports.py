@@ -29,8 +29,11 @@ KEY_MACHINERY = {
     "certgen.bundle",
     "cryptography.hazmat.primitives.ciphers.aead",
     "cryptography.hazmat.primitives.kdf.scrypt",
+    "cryptography.x509",
+    "certgen.docsign",
 }
-"""What opening, sealing or exchanging keys needs and checking a signature with a trusted public key does not."""
+"""What opening, sealing or exchanging keys needs and checking a signature with a trusted public key does not
+(X.509: the key's document-signing certificate is checked when a PDF signature or signing needs it)."""
 
 
 def _cli(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:

@@ -242,3 +242,45 @@ def test_a_first_bundle_under_a_trusted_institutions_name_needs_the_operator(
     with pytest.raises(TrustConflict, match="同名"):
         verifier.import_trust(path)
     assert verifier.import_trust(path, accept_fingerprint=key_fingerprint(fake)).added_keys == (fake.kid_hex,)
+
+
+def test_a_bundle_pairing_a_key_with_another_keys_certificate_is_refused(
+    issuer_station: Station, verifier: Station, tmp_path: Path
+) -> None:
+    """docs/electronic.md: a bundle entry's certificate must name its key's kid, institution and
+    filing number. A bundle signed by its own (genuine) key but carrying another institution's
+    document-signing certificate for it would make that institution's PDFs pass as this one's."""
+    intruder = make_station(tmp_path, "intruder")
+    other, _ = intruder.new_key(OTHER_FILING, OTHER_NAME, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
+    assert other.x509 is not None
+    genuine = open_bundle(export(issuer_station, tmp_path / "b.json").read_bytes()).body
+    own = genuine.keys[0]
+    swapped = BundleBody(
+        genuine.filing_number, genuine.institution, genuine.issued_at, genuine.sequence, genuine.since,
+        (own.with_x509(other.x509),), genuine.revocations, genuine.endorsements,
+    )  # fmt: skip
+    forged = make_bundle(swapped, issuer_station.keystore.load(own.kid, PASSPHRASE))
+    (tmp_path / "swapped.json").write_bytes(forged)
+    with pytest.raises(TrustError, match="签名证书属于密钥"):
+        verifier.import_trust(tmp_path / "swapped.json")
+    assert not verifier.trust.exists()
+
+
+def test_a_trust_store_edited_to_pair_a_key_with_another_certificate_names_no_signer(
+    issuer_station: Station, tmp_path: Path
+) -> None:
+    """The local trust store's certificates are checked when used (not when read, to keep a QR
+    code's verification free of X.509): an edited pairing makes that certificate no one's signer."""
+    import base64 as b64
+
+    from verify.pdfsig import _facts
+
+    intruder = make_station(tmp_path, "intruder")
+    other, _ = intruder.new_key(OTHER_FILING, OTHER_NAME, PASSPHRASE, valid_from=dt.date(2020, 1, 1))
+    assert other.x509 is not None
+    trust = issuer_station.trust.load()
+    own = trust.keys[0]
+    edited = trust.with_key(own.with_x509(other.x509))
+    found = {"present": True, "intact": True, "whole_file": True, "certificate": b64.b64encode(other.x509).decode()}
+    assert _facts(found, edited).signer is None
+    assert _facts(dict(found, certificate=b64.b64encode(own.x509 or b"").decode()), trust).signer == own

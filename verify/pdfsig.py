@@ -26,6 +26,7 @@ import io
 from dataclasses import dataclass, replace
 from typing import Any
 
+from certgen.exceptions import TrustError
 from certgen.trust import PublicKeyInfo, TrustBundle
 from verify.reasons import Reason
 from verify.status import Finding, VerificationStatus
@@ -138,10 +139,20 @@ def signature_facts(data: bytes) -> dict[str, Any]:
     }
 
 
+def _bound(key: PublicKeyInfo) -> bool:
+    """Whether the key's certificate names the key (a trust store edited to pair a certificate
+    with another institution's key makes that certificate no one's signer)."""
+    try:
+        key.document_certificate()
+    except TrustError:
+        return False
+    return True
+
+
 def _facts(found: dict[str, Any], trust: TrustBundle) -> PdfSignatureFacts:
     """The stored facts with the signer looked up in today's trust store (exact certificate match)."""
     der = base64.b64decode(found["certificate"]) if found.get("certificate") else None
-    signer = next((k for k in trust.keys if der is not None and k.x509 == der), None)
+    signer = next((k for k in trust.keys if der is not None and k.x509 == der and _bound(k)), None)
     when = found.get("signing_time")
     return PdfSignatureFacts(
         present=bool(found.get("present")),

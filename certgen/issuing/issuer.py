@@ -225,6 +225,7 @@ class Issuer:
             raise CertkioskError(
                 f"密钥 {key.kid_hex} 还没有文档签名证书，不能签发电子证书：请先执行 certkiosk keys x509"
             )
+        key.document_certificate()  # TrustError before anything is allocated if it names another key
         if key.kid not in self._x509_keys:
             self._x509_keys[key.kid] = self.station.keystore.load_x509_key(key.kid, self.secret)
         return self._x509_keys[key.kid]
@@ -256,7 +257,7 @@ class Issuer:
         if form == "electronic":
             assert seal is not None and self.template.seal is not None and key.x509 is not None
             pdf = sign_pdf(
-                pdf, key=self.x509_key(key), certificate=key.x509,
+                pdf, key=self.x509_key(key), certificate=key.document_certificate() or b"",
                 seal=SealAppearance(seal.png, self.template.seal, self.template.page_h),
                 reason=f"{key.institution}颁发职业技能等级证书 {record.number}", tsa_url=self.tsa_url,
             )  # fmt: skip

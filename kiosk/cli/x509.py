@@ -34,10 +34,11 @@ def keys_x509(ctx: click.Context, passphrase_file: Path | None, export_dir: Path
         if not listed:
             click.echo("没有带文档签名证书的密钥可导出")
         for info in listed:
-            assert info.x509 is not None
+            der = info.document_certificate()  # checked to name its key before it is handed out
+            assert der is not None
             path = export_dir / f"{info.filing_number}-{info.kid_hex[:16]}.cer"
-            write_bytes_atomic(path, info.x509, mode=0o644)  # public: handed to PDF readers
-            click.echo(f"{path}  {info.institution}  SHA-256 {read_certificate(info.x509).sha256}")
+            write_bytes_atomic(path, der, mode=0o644)  # public: handed to PDF readers
+            click.echo(f"{path}  {info.institution}  SHA-256 {read_certificate(der).sha256}")
         return
     done = station.add_x509(read_passphrase(passphrase_file))
     if not done:
