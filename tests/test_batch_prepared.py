@@ -168,3 +168,24 @@ def test_a_photo_prepared_again_is_the_photo_prepared(tmp_path: Path, photo_dir:
     (photos / "p0.jpg").unlink()
     with pytest.raises(PhotoError, match="无法读取照片"):
         prepared_again(photos / "p0.jpg", check, 35, 49)
+
+
+def test_kept_checks_serve_only_the_record_key_and_blank_they_were_made_for(issuer: Issuer, photo_dir: Path) -> None:
+    """Handed another record's (or another blank's) kept checks, issuing prepares in full."""
+    from tests.conftest import make_record
+
+    first = make_record(name="张三", photo=photo_dir / "p0.jpg")
+    other = make_record(name="欧阳娜娜", photo=photo_dir / "p1.jpg")
+    with issuer.station.register() as reg:
+        key = issuer.key_for(reg, first)
+    first, other = issuer.complete_record(first, key), issuer.complete_record(other, key)
+    kept = issuer.prepare(first, key).kept()
+    reused = issuer.prepared(first, key, None, kept)
+    assert reused.laid is kept.laid and reused.photo == prepare_photo(photo_dir / "p0.jpg", 35, 49)
+    fresh = issuer.prepare(other, key)
+    mismatched = issuer.prepared(other, key, None, kept)
+    assert mismatched.laid == fresh.laid != kept.laid
+    assert mismatched.photo == fresh.photo and mismatched.photo != reused.photo
+    blank = issuer.prepared(first, key, "LN0001", kept)  # a template may print the blank's serial
+    assert blank.made_for == issuer.prepare(first, key, "LN0001").made_for != kept.made_for
+    assert blank.photo is not None and blank.photo_check is None  # prepared in full, not from the kept check
