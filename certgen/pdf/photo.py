@@ -88,10 +88,10 @@ def prepared_again(path: Path, check: PhotoCheck, width_mm: float, height_mm: fl
         if plain is not None:
             return PreparedPhoto(plain, *check.size, check.dpi, check.warnings, check)
     try:
-        image, full, orientation, _ = _decode(data, width_mm)
+        image, full, orientation, _ = _decode(data, path, width_mm)
         w, h = (full[1], full[0]) if orientation in _TURNED else full
         jpeg, size = _embedding(image, w, h, width_mm)
-    except (_NotAccepted, Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (PhotoError, Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return _prepare(data, path, width_mm, height_mm)  # cannot happen to bytes that passed: the full message
     return PreparedPhoto(jpeg, *size, check.dpi, check.warnings, check)
 
@@ -103,12 +103,12 @@ def _read(path: Path) -> bytes:
         raise PhotoError(f"无法读取照片 {path}：{exc.strerror}") from None
 
 
-def _decode(data: bytes, width_mm: float) -> tuple[Image.Image, tuple[int, int], int, bytes | None]:
+def _decode(data: bytes, path: Path, width_mm: float) -> tuple[Image.Image, tuple[int, int], int, bytes | None]:
     """The photo's upright RGB pixels (perhaps decoded smaller, see :func:`_draft`), its full stored
     size, its EXIF orientation and, for a plain JPEG, the bytes to embed as they are."""
     img = Image.open(io.BytesIO(data))  # reads the header only: the size is known before decoding
     if img.format not in ("JPEG", "PNG"):
-        raise _NotAccepted(str(img.format))
+        raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
     if img.width * img.height > MAX_PIXELS:
         raise Image.DecompressionBombError(f"{img.width}x{img.height}")
     full = img.size  # before a draft; turned below if EXIF says so
@@ -118,10 +118,6 @@ def _decode(data: bytes, width_mm: float) -> tuple[Image.Image, tuple[int, int],
     turned = ImageOps.exif_transpose(img) if orientation != 1 else None
     image = turned if turned is not None else img  # upright already: no copy of its pixels
     return (image if image.mode == "RGB" else image.convert("RGB")), full, orientation, plain
-
-
-class _NotAccepted(Exception):
-    """An image format other than JPEG or PNG (its name)."""
 
 
 def _embedding(image: Image.Image, w: int, h: int, width_mm: float) -> tuple[bytes, tuple[int, int]]:
@@ -138,9 +134,7 @@ def _embedding(image: Image.Image, w: int, h: int, width_mm: float) -> tuple[byt
 def _prepare(data: bytes, path: Path, width_mm: float, height_mm: float) -> PreparedPhoto:
     """:func:`prepare_photo` of the file's bytes ``data`` (read from ``path``, named in messages)."""
     try:
-        image, full, orientation, plain = _decode(data, width_mm)
-    except _NotAccepted as exc:
-        raise PhotoError(f"照片 {path} 是 {exc} 格式：只接受 JPEG 或 PNG") from None
+        image, full, orientation, plain = _decode(data, path, width_mm)
     except Image.DecompressionBombError:  # ours, or Pillow's own above twice its default limit
         raise PhotoError(f"照片 {path} 像素过多（上限 {MAX_PIXELS} 像素），疑似解压炸弹，拒绝处理") from None
     except UnidentifiedImageError:
