@@ -181,10 +181,10 @@ def memory_child(folder: str, rows: int, cheap: bool) -> None:
         real_prepare = Issuer.prepare
         prepared = {}
 
-        def prepare(self, record, key):  # type: ignore[no-untyped-def]
+        def prepare(self, record, key, print_serial=None):  # type: ignore[no-untyped-def]
             """What the page is drawn from (layout, prepared photo): made once, as no page is drawn."""
             if "first" not in prepared:
-                prepared["first"] = real_prepare(self, record, key)
+                prepared["first"] = real_prepare(self, record, key, print_serial)
             return prepared["first"]
 
         Issuer.make_form = make_form  # type: ignore[method-assign]

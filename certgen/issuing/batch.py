@@ -17,7 +17,7 @@ import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from certgen.exceptions import (
     RecordError,
     RowProblem,
 )
-from certgen.issuing.issuer import Issuer
+from certgen.issuing.issuer import Issuer, Printable
 from certgen.issuing.reports import BatchEntry, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.pool import worker_pool
@@ -56,6 +56,9 @@ class PlannedRow:
     """Its result's identity (person, occupation, level)."""
     print_serial: str | None = None
     """The 印制流水码 of the blank its paper form is printed on (the roster's 印制流水码 column)."""
+    printable: Printable | None = None
+    """What the plan's printability checks made (the lines laid out, the photo's check but not its
+    bytes: :meth:`Printable.kept`), so that issuing the row does not run them again."""
 
 
 class _Scratch:
@@ -285,10 +288,10 @@ def _check_row(issuer: Issuer, reg: Register, plan: BatchPlan, row: RosterRow, p
         if reg.get(record.number) is not None:
             return [f"证书编号 {record.number} 已在登记库中，不能重复使用"]
     try:
-        issuer.prepare(record, signing_key, blank)  # the photo is prepared again when issued: not kept
+        printable = issuer.prepare(record, signing_key, blank).kept()  # the photo's bytes are not kept
     except CertkioskError as exc:
         return [str(exc)]
-    db.add("rows", row.row, ident, None, pickle.dumps(planned))
+    db.add("rows", row.row, ident, None, pickle.dumps(replace(planned, printable=printable)))
     return []
 
 
@@ -356,20 +359,21 @@ def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> Non
     _WORKER["register"] = Register(home.register_path)
 
 
-def _issue_one(
-    issuer: Issuer, reg: Register, record: CertificateRecord, batch_id: str, key: str, print_serial: str | None = None
-) -> tuple[str, bool]:
+def _issue_one(issuer: Issuer, reg: Register, planned: PlannedRow, batch_id: str) -> tuple[str, bool]:
     """Issue one row: ``(number, True)``, or ``(existing number, False)`` when the register already
     holds a live certificate for the result (issued since the plan was made)."""
     try:
-        issued = issuer.issue(reg, record, batch_id=batch_id, row_key=key, print_serial=print_serial)
+        issued = issuer.issue(
+            reg, planned.record, batch_id=batch_id, row_key=planned.key, print_serial=planned.print_serial,
+            printable=planned.printable,
+        )  # fmt: skip
     except DuplicateResult as exc:
         return exc.existing, False
     return str(issued.record.number), True
 
 
-def _issue_in_worker(record: CertificateRecord, batch_id: str, key: str, print_serial: str | None) -> tuple[str, bool]:
-    return _issue_one(_WORKER["issuer"], _WORKER["register"], record, batch_id, key, print_serial)
+def _issue_in_worker(planned: PlannedRow, batch_id: str) -> tuple[str, bool]:
+    return _issue_one(_WORKER["issuer"], _WORKER["register"], planned, batch_id)
 
 
 def _sha256_of(path: Path) -> str:
@@ -387,9 +391,7 @@ def _in_order(
     at a time (a large roster is not queued whole)."""
     pending: deque[tuple[PlannedRow, Future[tuple[str, bool]]]] = deque()
     for planned in todo:
-        pending.append(
-            (planned, pool.submit(_issue_in_worker, planned.record, batch_id, planned.key, planned.print_serial))
-        )
+        pending.append((planned, pool.submit(_issue_in_worker, planned, batch_id)))
         if len(pending) >= window:
             done, future = pending.popleft()
             yield done, future.result()
@@ -434,7 +436,7 @@ def run_batch(
         late: dict[str, str] = {}
         if workers <= 1 or total < 2:
             results: Iterator[tuple[PlannedRow, tuple[str, bool]]] = (
-                (p, _issue_one(issuer, reg, p.record, plan.batch_id, p.key, p.print_serial)) for p in todo
+                (p, _issue_one(issuer, reg, p, plan.batch_id)) for p in todo
             )
             late = _collect(results, total, progress)
         else:

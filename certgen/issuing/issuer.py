@@ -21,7 +21,7 @@ import datetime as _dt
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,7 +42,7 @@ from certgen.number import filing_part, format_number, load_profiles
 from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
 from certgen.pdf.fonts import CertificateFont, choose_font
-from certgen.pdf.photo import PreparedPhoto, embedded_photo, prepare_photo
+from certgen.pdf.photo import PhotoCheck, PreparedPhoto, embedded_photo, prepare_photo, prepared_again
 from certgen.pdf.render import Laid, layout, render, renumber
 from certgen.pdf.seal import PreparedSeal, prepare_seal
 from certgen.pdf.seal import sample_seal as make_sample_seal
@@ -91,6 +91,18 @@ class Printable:
     """Each form's lines, laid out for ``sample``."""
     sample: str
     """The number the lines were laid out for (a sample of the right length before allocation)."""
+    made_for: tuple[object, ...] = ()
+    """What the checks were run on (record, key, template, font, forms, optional lines): kept lines
+    serve only an issue of exactly these (see :meth:`Issuer.prepared`); pickled with a batch row,
+    its record is the row's own (pickled once)."""
+    photo_check: PhotoCheck | None = None
+    """What the photo check found, when ``photo`` is not kept (see :meth:`kept`)."""
+
+    def kept(self) -> Printable:
+        """These checks' outcome without the photo's bytes (a batch plan keeps one per row on disk):
+        the photo is read again when issued and embedded unchecked only if it is the file checked."""
+        check = self.photo.check if self.photo is not None else self.photo_check
+        return replace(self, photo=None, photo_check=check)
 
     def laid_for(self, form: str, number: str, font: CertificateFont) -> Laid | None:
         """The form's lines for ``number``: these, when the number prints in the same place (else None)."""
@@ -192,7 +204,30 @@ class Issuer:
         photo = None
         if record.photo is not None:
             photo = prepare_photo(record.photo, self.template.photo.w, self.template.photo.h)
-        return Printable(photo, laid, str(sample.number))
+        return Printable(photo, laid, str(sample.number), self._made_for(record, key, optional))
+
+    def _made_for(
+        self, record: CertificateRecord, key: PublicKeyInfo, optional: Mapping[str, str | None]
+    ) -> tuple[object, ...]:
+        """What :meth:`prepare`'s lines and checks depend on (compared, never trusted blindly)."""
+        font = (self.font.name, str(self.font.path))
+        return (record, key.kid, self.template.id, font, self.forms, tuple(sorted(optional.items())))
+
+    def prepared(
+        self, record: CertificateRecord, key: PublicKeyInfo, print_serial: str | None, kept: Printable | None
+    ) -> Printable:
+        """:meth:`prepare`, or the ``kept`` outcome of the same checks on the same record (a batch
+        plan's): its lines as they are and its photo read again (checked again in full when the
+        file is no longer the one checked, see :func:`certgen.pdf.photo.prepared_again`)."""
+        optional = self.optional_values(key, print_serial)
+        if kept is None or kept.made_for != self._made_for(record, key, optional):
+            return self.prepare(record, key, print_serial)
+        if kept.photo is not None or record.photo is None:
+            return kept
+        w, h = self.template.photo.w, self.template.photo.h
+        if kept.photo_check is None:
+            return replace(kept, photo=prepare_photo(record.photo, w, h))
+        return replace(kept, photo=prepared_again(record.photo, kept.photo_check, w, h))
 
     def optional_values(self, key: PublicKeyInfo, print_serial: str | None = None) -> dict[str, str | None]:
         """The values of the template's optional lines: the province's query URL (from the province
@@ -294,13 +329,16 @@ class Issuer:
         photo: PreparedPhoto | None = None,
         reissue: Reissue | None = None,
         print_serial: str | None = None,
+        printable: Printable | None = None,
     ) -> Issued:
         """Issue one certificate (see the module docstring for the order of steps).
 
         ``print_serial``: the 印制流水码 of the blank the paper form will be printed on (printed where
-        the template places it, recorded with the paper form; a used blank is refused)."""
+        the template places it, recorded with the paper form; a used blank is refused).
+        ``printable``: what :meth:`prepare` made for this record, key and blank before (a batch
+        plan's checks, :meth:`Printable.kept`), so that they are not run twice (see :meth:`prepared`)."""
         with self.locked(reg):
-            return self._issue(reg, record, batch_id, row_key, photo, reissue, print_serial)
+            return self._issue(reg, record, batch_id, row_key, photo, reissue, print_serial, printable)
 
     def _issue(
         self,
@@ -311,6 +349,7 @@ class Issuer:
         photo: PreparedPhoto | None,
         reissue: Reissue | None,
         print_serial: str | None = None,
+        kept: Printable | None = None,
     ) -> Issued:
         key = self.key_for(reg, record)
         record = self.complete_record(record, key)
@@ -318,7 +357,7 @@ class Issuer:
             print_serial = self.check_print_serial(reg, print_serial)
         printable = None
         if photo is None:
-            printable = self.prepare(record, key, print_serial)
+            printable = self.prepared(record, key, print_serial, kept)
             photo = printable.photo
         private = self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
         reg.signer = CheckpointSigner(key.kid_hex, private)  # the commit that issues signs the register

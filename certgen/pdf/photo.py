@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import warnings
@@ -33,6 +34,25 @@ WHITE_MAX_SPREAD = 40
 
 
 @dataclass(frozen=True)
+class PhotoCheck:
+    """What checking one photo file found: enough to embed the same bytes again without checking
+    them again (:func:`prepared_again`), kept instead of the bytes themselves."""
+
+    sha256: str
+    """SHA-256 of the file's bytes as checked."""
+    box: tuple[float, float]
+    """The width and height (mm) it was checked for."""
+    plain: bool
+    """The JPEG is embedded as its own compressed pixels (:func:`plain_jpeg`), not re-encoded."""
+    size: tuple[int, int]
+    """Pixel width and height of the JPEG embedded."""
+    dpi: float
+    """Resolution of the source at print size."""
+    warnings: tuple[str, ...]
+    """The check's remarks that do not refuse the photo."""
+
+
+@dataclass(frozen=True)
 class PreparedPhoto:
     """A photo ready to embed."""
 
@@ -46,33 +66,81 @@ class PreparedPhoto:
     """Resolution of the source at print size (before downsampling)."""
     warnings: tuple[str, ...]
     """Problems that do not refuse the photo (e.g. under 300 dpi)."""
+    check: PhotoCheck | None = None
+    """What the check found, to prepare the same file again without checking it (None: not from a file)."""
 
 
 def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhoto:
     """Check a JPEG/PNG photo for a ``width_mm`` x ``height_mm`` box and prepare it for embedding."""
+    return _prepare(_read(path), path, width_mm, height_mm)
+
+
+def prepared_again(path: Path, check: PhotoCheck, width_mm: float, height_mm: float) -> PreparedPhoto:
+    """The photo a check passed (``check``, made by :func:`prepare_photo` for the same box), ready
+    to embed again without checking it again, when the file still holds the bytes checked: read
+    once, hashed, and these very bytes embedded. A file that changed since (another photo swapped
+    in) is checked in full again, as :func:`prepare_photo` would: never embedded unchecked."""
+    data = _read(path)
+    if hashlib.sha256(data).hexdigest() != check.sha256 or check.box != (width_mm, height_mm):
+        return _prepare(data, path, width_mm, height_mm)
+    if check.plain:
+        plain = plain_jpeg(data)
+        if plain is not None:
+            return PreparedPhoto(plain, *check.size, check.dpi, check.warnings, check)
     try:
-        data = path.read_bytes()
+        image, full, orientation, _ = _decode(data, path, width_mm)
+        w, h = (full[1], full[0]) if orientation in _TURNED else full
+        jpeg, size = _embedding(image, w, h, width_mm)
+    except (PhotoError, Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return _prepare(data, path, width_mm, height_mm)  # cannot happen to bytes that passed: the full message
+    return PreparedPhoto(jpeg, *size, check.dpi, check.warnings, check)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
     except OSError as exc:
         raise PhotoError(f"无法读取照片 {path}：{exc.strerror}") from None
+
+
+def _decode(data: bytes, path: Path, width_mm: float) -> tuple[Image.Image, tuple[int, int], int, bytes | None]:
+    """The photo's upright RGB pixels (perhaps decoded smaller, see :func:`_draft`), its full stored
+    size, its EXIF orientation and, for a plain JPEG, the bytes to embed as they are."""
+    img = Image.open(io.BytesIO(data))  # reads the header only: the size is known before decoding
+    if img.format not in ("JPEG", "PNG"):
+        raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
+    if img.width * img.height > MAX_PIXELS:
+        raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+    full = img.size  # before a draft; turned below if EXIF says so
+    plain = _draft(img, data, width_mm) if img.format == "JPEG" else None
+    img.load()  # decoded once, in memory (nothing to close: the bytes are read already)
+    orientation = img.getexif().get(ORIENTATION, 1)
+    turned = ImageOps.exif_transpose(img) if orientation != 1 else None
+    image = turned if turned is not None else img  # upright already: no copy of its pixels
+    return (image if image.mode == "RGB" else image.convert("RGB")), full, orientation, plain
+
+
+def _embedding(image: Image.Image, w: int, h: int, width_mm: float) -> tuple[bytes, tuple[int, int]]:
+    """The JPEG to embed for a photo of ``w`` x ``h`` pixels (upright) whose pixels are ``image``
+    (perhaps decoded smaller): at most 300 dpi for the box's width, and its pixel size."""
+    target_w = round(width_mm / 25.4 * EMBED_DPI)
+    if w > target_w:
+        image = image.resize((target_w, round(h * target_w / w)), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, dpi=(EMBED_DPI, EMBED_DPI))
+    return out.getvalue(), image.size
+
+
+def _prepare(data: bytes, path: Path, width_mm: float, height_mm: float) -> PreparedPhoto:
+    """:func:`prepare_photo` of the file's bytes ``data`` (read from ``path``, named in messages)."""
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only: the size is known before decoding
-        if img.format not in ("JPEG", "PNG"):
-            raise PhotoError(f"照片 {path} 是 {img.format} 格式：只接受 JPEG 或 PNG")
-        if img.width * img.height > MAX_PIXELS:
-            raise Image.DecompressionBombError(f"{img.width}x{img.height}")
-        full = img.size  # before a draft; turned below if EXIF says so
-        plain = _draft(img, data, width_mm) if img.format == "JPEG" else None
-        img.load()  # decoded once, in memory (nothing to close: the bytes are read already)
-        orientation = img.getexif().get(ORIENTATION, 1)
-        turned = ImageOps.exif_transpose(img) if orientation != 1 else None
-        image = turned if turned is not None else img  # upright already: no copy of its pixels
+        image, full, orientation, plain = _decode(data, path, width_mm)
     except Image.DecompressionBombError:  # ours, or Pillow's own above twice its default limit
         raise PhotoError(f"照片 {path} 像素过多（上限 {MAX_PIXELS} 像素），疑似解压炸弹，拒绝处理") from None
     except UnidentifiedImageError:
         raise PhotoError(f"照片 {path} 不是可识别的图片文件") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"照片 {path} 已损坏或不完整：{exc}") from None
-    image = image if image.mode == "RGB" else image.convert("RGB")
     w, h = (full[1], full[0]) if orientation in _TURNED else full  # ``image`` may be decoded at 1/2-1/8 of it
     wanted, actual = width_mm / height_mm, w / h
     if abs(actual - wanted) / wanted > ASPECT_TOLERANCE:
@@ -87,14 +155,11 @@ def prepare_photo(path: Path, width_mm: float, height_mm: float) -> PreparedPhot
     if dpi < WARN_DPI * 0.99:  # 413 px over 35 mm is 299.7 dpi: that is 300 dpi
         notes.append(f"照片 {path} 分辨率 {dpi:.0f} dpi，低于建议的 {WARN_DPI} dpi，打印可能不够清晰")
     _check_background(image, path, (w, h))
+    sha256, box = hashlib.sha256(data).hexdigest(), (width_mm, height_mm)
     if plain is not None:  # the same compressed pixels, without re-encoding them (~0.7 ms)
-        return PreparedPhoto(plain, w, h, dpi, tuple(notes))
-    target_w = round(width_mm / 25.4 * EMBED_DPI)
-    if w > target_w:
-        image = image.resize((target_w, round(h * target_w / w)), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90, dpi=(EMBED_DPI, EMBED_DPI))
-    return PreparedPhoto(out.getvalue(), image.size[0], image.size[1], dpi, tuple(notes))
+        return PreparedPhoto(plain, w, h, dpi, tuple(notes), PhotoCheck(sha256, box, True, (w, h), dpi, tuple(notes)))
+    jpeg, size = _embedding(image, w, h, width_mm)
+    return PreparedPhoto(jpeg, *size, dpi, tuple(notes), PhotoCheck(sha256, box, False, size, dpi, tuple(notes)))
 
 
 def _draft(img: Image.Image, data: bytes, width_mm: float) -> bytes | None:
