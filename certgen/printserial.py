@@ -46,3 +46,9 @@ def normal_print_serial(value: object) -> str | None:
         bad = "".join(dict.fromkeys(c for c in typed if not _FORM.fullmatch(unicodedata.normalize("NFKC", c).upper())))
         raise ValueError(f"{rule}，含有不允许的字符：{_as_typed(bad)}" if bad else f"{rule}，其中没有数字")
     return text
+
+
+def blank_of(serial: str) -> str:
+    """The blank a normalised serial names: hyphens only group its characters (LN-0001 is LN0001);
+    the register's unique index on print_serials applies the same rule in SQL."""
+    return serial.replace("-", "")

@@ -34,7 +34,7 @@ from certgen.issuing.issuer import Issuer, Printable
 from certgen.issuing.reports import BatchEntry, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.pool import worker_pool
-from certgen.printserial import PRINT_SERIAL_HEADER, normal_print_serial
+from certgen.printserial import PRINT_SERIAL_HEADER, blank_of, normal_print_serial
 from certgen.record import CertificateRecord, id_key, result_key
 from certgen.secret import Secret
 from certgen.station import Station
@@ -307,9 +307,11 @@ def _print_serial_of(
         return None, str(exc)
     if serial is None:
         return None, None
-    if "paper" not in issuer.forms:
-        return None, f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书"
-    blank = serial.replace("-", "")  # hyphens only group the characters: LN-0001 is LN0001
+    try:
+        issuer.require_paper(serial)
+    except CertkioskError as exc:
+        return None, str(exc)
+    blank = blank_of(serial)
     other = db.first("SELECT row FROM blanks WHERE blank = ?", blank)
     if other is not None:
         return None, f"印制流水码 {serial} 与第{other[0]}行重复：一张证书用纸只能使用一次"

@@ -233,8 +233,8 @@ class Issuer:
         """The values of the template's optional lines: the province's query URL (from the province
         profile of the institution's filing number, a station's own profile first) and the blank's
         print serial (paper only)."""
-        if print_serial is not None and "paper" not in self.forms:
-            raise CertkioskError(f"印制流水码 {print_serial} 只用于纸质证书：本次只签发电子证书")
+        if print_serial is not None:
+            self.require_paper(print_serial)
         province = key.filing_number[5:7]
         if province not in self._province_urls:
             profile = load_profiles(self.station.home.profiles_dir).get(province)
@@ -416,6 +416,11 @@ class Issuer:
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
 
+    def require_paper(self, serial: str) -> None:
+        """CertkioskError when this issue makes no paper form for the blank ``serial`` to carry."""
+        if "paper" not in self.forms:
+            raise CertkioskError(f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书")
+
     def check_print_serial(self, reg: Register, value: object) -> str:
         """The print serial normalised, before anything is allocated: CertkioskError when it is
         malformed, or the issue makes no paper form; PrintSerialUsed when the blank was used (by any
@@ -426,8 +431,7 @@ class Issuer:
             raise CertkioskError(str(exc)) from None
         if serial is None:
             raise CertkioskError("印制流水码为空")
-        if "paper" not in self.forms:
-            raise CertkioskError(f"印制流水码 {serial} 只用于纸质证书：本次只签发电子证书")
+        self.require_paper(serial)
         owner = reg.print_serial_owner(serial)
         if owner is not None:
             raise PrintSerialUsed(serial, owner)

@@ -89,8 +89,7 @@ def prepared_again(path: Path, check: PhotoCheck, width_mm: float, height_mm: fl
             return PreparedPhoto(plain, *check.size, check.dpi, check.warnings, check)
     try:
         image, full, orientation, _ = _decode(data, path, width_mm)
-        w, h = (full[1], full[0]) if orientation in _TURNED else full
-        jpeg, size = _embedding(image, w, h, width_mm)
+        jpeg, size = _embedding(image, *_upright(full, orientation), width_mm)
     except (PhotoError, Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return _prepare(data, path, width_mm, height_mm)  # cannot happen to bytes that passed: the full message
     return PreparedPhoto(jpeg, *size, check.dpi, check.warnings, check)
@@ -141,7 +140,7 @@ def _prepare(data: bytes, path: Path, width_mm: float, height_mm: float) -> Prep
         raise PhotoError(f"照片 {path} 不是可识别的图片文件") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"照片 {path} 已损坏或不完整：{exc}") from None
-    w, h = (full[1], full[0]) if orientation in _TURNED else full  # ``image`` may be decoded at 1/2-1/8 of it
+    w, h = _upright(full, orientation)  # ``image`` may be decoded at 1/2-1/8 of it
     wanted, actual = width_mm / height_mm, w / h
     if abs(actual - wanted) / wanted > ASPECT_TOLERANCE:
         expected = f"{wanted:.3f}（{width_mm:g}×{height_mm:g}mm）"
@@ -171,7 +170,7 @@ def _draft(img: Image.Image, data: bytes, width_mm: float) -> bytes | None:
     target. Anything else is decoded in full."""
     orientation = img.getexif().get(ORIENTATION, 1)
     fw, fh = img.size
-    w = fh if orientation in _TURNED else fw
+    w = _upright(img.size, orientation)[0]
     target_w = round(width_mm / 25.4 * EMBED_DPI)
     if w > target_w:
         img.draft(img.mode, (max(1, math.ceil(fw * target_w / w)), max(1, math.ceil(fh * target_w / w))))
@@ -184,6 +183,11 @@ def _draft(img: Image.Image, data: bytes, width_mm: float) -> bytes | None:
 
 _TURNED = (5, 6, 7, 8)
 """EXIF orientations that swap the stored width and height."""
+
+
+def _upright(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The stored ``size`` as the photo stands once its EXIF ``orientation`` is applied."""
+    return (size[1], size[0]) if orientation in _TURNED else size
 
 
 _KEPT_APP = (0xE0, 0xEE)
