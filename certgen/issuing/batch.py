@@ -10,8 +10,11 @@ A revoked batch is closed: issuing into it is refused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
+import heapq
+import itertools
 import json
 import pickle
 from collections import deque
@@ -31,8 +34,9 @@ from certgen.exceptions import (
     RowProblem,
 )
 from certgen.issuing.issuer import Issuer, Printable
-from certgen.issuing.reports import BatchEntry, check_public_columns, write_batch_reports
+from certgen.issuing.reports import BatchEntry, BatchReports, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
+from certgen.number import SERIAL_MAX, format_number
 from certgen.pool import worker_pool
 from certgen.printserial import PRINT_SERIAL_HEADER, blank_of, normal_print_serial
 from certgen.record import CertificateRecord, id_key, result_key
@@ -75,7 +79,7 @@ class _Scratch:
         self.db.executescript(
             """
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-            CREATE TABLE rows (row INTEGER PRIMARY KEY, key TEXT, done TEXT, planned BLOB);
+            CREATE TABLE rows (row INTEGER PRIMARY KEY, key TEXT, done TEXT, planned BLOB, prefix TEXT);
             CREATE INDEX rows_by_key ON rows (key);
             CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER);
             CREATE TABLE names (person TEXT PRIMARY KEY, name TEXT, row INTEGER);
@@ -93,9 +97,9 @@ class _Scratch:
     def add(self, table: str, *values: Any) -> None:
         self.db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(values))})", values)
 
-    def rows(self, where: str = "") -> Iterator[PlannedRow]:
-        """The planned rows in roster order (``where`` narrows them: SQL on ``rows``)."""
-        for (blob,) in self.db.execute(f"SELECT planned FROM rows {where} ORDER BY row"):
+    def rows(self, where: str = "", order: str = "row") -> Iterator[PlannedRow]:
+        """The planned rows in roster order, or ``order`` (``where`` narrows them: SQL on ``rows``)."""
+        for (blob,) in self.db.execute(f"SELECT planned FROM rows {where} ORDER BY {order}"):
             yield pickle.loads(blob)
 
     def count(self, where: str = "") -> int:
@@ -105,14 +109,14 @@ class _Scratch:
 class _PlannedRows:
     """A plan's rows (all valid ones, or those to issue): ``len`` and one pass at a time from disk."""
 
-    def __init__(self, scratch: _Scratch, where: str = "") -> None:
-        self._scratch, self._where = scratch, where
+    def __init__(self, scratch: _Scratch, where: str = "", order: str = "row") -> None:
+        self._scratch, self._where, self._order = scratch, where, order
 
     def __len__(self) -> int:
         return self._scratch.count(self._where)
 
     def __iter__(self) -> Iterator[PlannedRow]:
-        return self._scratch.rows(self._where)
+        return self._scratch.rows(self._where, self._order)
 
 
 class _Done(Mapping[str, str]):
@@ -156,8 +160,10 @@ class BatchPlan:
 
     @property
     def to_issue(self) -> _PlannedRows:
-        """The valid rows whose result has no live certificate yet."""
-        return _PlannedRows(self.scratch, "WHERE done IS NULL")
+        """The valid rows whose result has no live certificate yet, in the order they are issued:
+        by the part of the number their institution, year and level fix, then in roster order,
+        so the numbers come in order as the rows do (the reports are written as they pass)."""
+        return _PlannedRows(self.scratch, "WHERE done IS NULL", "prefix, row")
 
     def extras(self, key: str) -> dict[str, str]:
         """The public-notice columns of the row of result ``key`` ({} if none)."""
@@ -272,7 +278,7 @@ def _check_row(issuer: Issuer, reg: Register, plan: BatchPlan, row: RosterRow, p
     planned = PlannedRow(row, record, ident, blank)
     live = reg.live_certificate(record)
     if live is not None:
-        db.add("rows", row.row, ident, live.number, pickle.dumps(planned))
+        db.add("rows", row.row, ident, live.number, pickle.dumps(planned), None)
         return []
     others = reg.live_names(record)
     if others:
@@ -291,7 +297,8 @@ def _check_row(issuer: Issuer, reg: Register, plan: BatchPlan, row: RosterRow, p
         printable = issuer.prepare(record, signing_key, blank).kept()  # the photo's bytes are not kept
     except CertkioskError as exc:
         return [str(exc)]
-    db.add("rows", row.row, ident, None, pickle.dumps(replace(planned, printable=printable)))
+    prefix = format_number(signing_key.filing_number, record.issue_date.year, record.level, 1)[: -len(str(SERIAL_MAX))]
+    db.add("rows", row.row, ident, None, pickle.dumps(replace(planned, printable=printable)), prefix)
     return []
 
 
@@ -374,8 +381,8 @@ def _issue_one(issuer: Issuer, reg: Register, planned: PlannedRow, batch_id: str
     return str(issued.record.number), True
 
 
-def _issue_in_worker(planned: PlannedRow, batch_id: str) -> tuple[str, bool]:
-    return _issue_one(_WORKER["issuer"], _WORKER["register"], planned, batch_id)
+def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> list[tuple[str, bool]]:
+    return [_issue_one(_WORKER["issuer"], _WORKER["register"], planned, batch_id) for planned in chunk]
 
 
 def _sha256_of(path: Path) -> str:
@@ -386,33 +393,153 @@ def _sha256_of(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+_CHUNK_MAX = 8
+"""The most rows handed to a worker at once (one round trip for several certificates)."""
+
+
+def _chunks(todo: Iterable[PlannedRow], total: int, workers: int) -> Iterator[list[PlannedRow]]:
+    """The rows in chunks, one task each: up to :data:`_CHUNK_MAX` rows while many are left, fewer
+    as the roster ends (a quarter of each worker's share of what is left), so the workers finish
+    together instead of one waiting while the other works through a last long chunk."""
+    rows = iter(todo)
+    left = total
+    while True:
+        part = list(itertools.islice(rows, max(1, min(_CHUNK_MAX, left // (workers * 4)))))
+        if not part:
+            return
+        left -= len(part)
+        yield part
+
+
+Result = tuple[PlannedRow, tuple[str, bool], int]
+"""A row, its ``(number, new)``, and how many rows had been handed out when it came back (those
+after it were in flight then: only they can hold a number allocated before its own)."""
+
+
 def _in_order(
-    pool: ProcessPoolExecutor, todo: Iterable[PlannedRow], batch_id: str, window: int
-) -> Iterator[tuple[PlannedRow, tuple[str, bool]]]:
-    """Each row's result, in the rows' order, with at most ``window`` rows handed to the workers
+    pool: ProcessPoolExecutor, chunks: Iterable[list[PlannedRow]], batch_id: str, window: int
+) -> Iterator[Result]:
+    """Each row's result, in the rows' order, with at most ``window`` chunks handed to the workers
     at a time (a large roster is not queued whole)."""
-    pending: deque[tuple[PlannedRow, Future[tuple[str, bool]]]] = deque()
-    for planned in todo:
-        pending.append((planned, pool.submit(_issue_in_worker, planned, batch_id)))
-        if len(pending) >= window:
-            done, future = pending.popleft()
-            yield done, future.result()
-    while pending:
+    pending: deque[tuple[list[PlannedRow], Future[list[tuple[str, bool]]]]] = deque()
+    handed = 0
+
+    def oldest() -> Iterator[Result]:
         done, future = pending.popleft()
-        yield done, future.result()
+        return ((row, result, handed) for row, result in zip(done, future.result(), strict=True))
+
+    for part in chunks:
+        pending.append((part, pool.submit(_issue_in_worker, part, batch_id)))
+        handed += len(part)
+        if len(pending) >= window:
+            yield from oldest()
+    while pending:
+        yield from oldest()
+
+
+class _Abandoned(Exception):
+    """Unwinds the streamed reports' files (they are written again from the register)."""
+
+
+class _StreamedReports:
+    """The batch's reports written while its certificates are issued, in number order.
+
+    Results come back in the order the rows were handed out (:meth:`BatchPlan.to_issue`: by
+    number prefix, then roster order), and each number is allocated while its row is in flight.
+    So a number smaller than one that came back can only belong to a row that was in flight at
+    that moment: a result is written once every row in flight when it came back has come back
+    too, and nothing smaller is still held. Anything that could break the order (a batch resumed
+    with certificates from an earlier run, a result issued by another run meanwhile, a number
+    supplied in the roster, a number out of order) makes :meth:`finish` say no; so does a
+    register whose list of the batch is not exactly what was written. The caller then writes
+    the reports from the register after the batch, as a resumed batch always is."""
+
+    def __init__(self, stack: contextlib.ExitStack, reg: Register, folder: Path, batch_id: str) -> None:
+        self._stack, self._reg, self._folder, self._batch_id = stack, reg, folder, batch_id
+        self._held: list[tuple[str, int, str, dict[str, str]]] = []
+        self._back = 0
+        self._last = ""
+        self._written = hashlib.sha256()
+        self._count = 0
+        self.reports: BatchReports | None = None
+        self.usable = next(reg.reported_numbers(batch_id), None) is None
+
+    def add(self, planned: PlannedRow, number: str, new: bool, handed: int) -> None:
+        """A row's result, as it comes back (``handed``: rows handed out by then)."""
+        self._back += 1
+        if not new or planned.record.number is not None:
+            self.usable = False
+        if not self.usable:
+            return
+        heapq.heappush(self._held, (number, handed, planned.key, dict(planned.row.extras)))
+        while self._held and self._held[0][1] <= self._back and self.usable:
+            number, _, key, extras = heapq.heappop(self._held)
+            self._write(number, key, extras)
+
+    def _write(self, number: str, key: str, extras: dict[str, str]) -> None:
+        cert = self._reg.for_row(self._batch_id, key)
+        if number <= self._last or cert is None or cert.number != number or cert.output_path is None:
+            self.usable = False
+            return
+        self._last = number
+        if self.reports is None:  # the first (smallest) number names the institution, as the register's list would
+            self.reports = BatchReports(self._stack, self._folder, self._batch_id, cert.record.evaluator)
+        path = Path(cert.output_path)
+        serial = next(reversed(self._reg.print_serials(number)), None)
+        self.reports.add(BatchEntry(cert.record, path, _sha256_of(path), extras, serial))
+        self._written.update(number.encode() + b"\n")
+        self._count += 1
+
+    def finish(self) -> bool:
+        """Write what is held; True if the reports hold exactly the register's list of the batch."""
+        while self._held and self.usable:
+            number, _, key, extras = heapq.heappop(self._held)
+            self._write(number, key, extras)
+        if not self.usable or self.reports is None:
+            return False
+        listed = hashlib.sha256()
+        count = 0
+        for number in self._reg.reported_numbers(self._batch_id):
+            listed.update(number.encode() + b"\n")
+            count += 1
+        return count == self._count and listed.digest() == self._written.digest()
 
 
 def _collect(
-    results: Iterator[tuple[PlannedRow, tuple[str, bool]]], total: int, progress: Progress | None
+    results: Iterator[Result], total: int, progress: Progress | None, reports: _StreamedReports
 ) -> dict[str, str]:
-    """Report progress as rows finish; the rows whose result another run issued meanwhile."""
+    """Report progress as rows finish and pass each to the reports; the rows whose result another
+    run issued meanwhile."""
     late: dict[str, str] = {}
-    for i, (planned, (number, new)) in enumerate(results, 1):
+    for i, (planned, (number, new), handed) in enumerate(results, 1):
         if not new:
             late[planned.key] = number
+        reports.add(planned, number, new, handed)
         if progress:
             progress(i, total, number)
     return late
+
+
+def _reports_from_register(
+    reg: Register, plan: BatchPlan, folder: Path, checkpoint: dict[str, Any] | None
+) -> list[Path]:
+    """The batch's reports written from the register's list of it (a resumed batch)."""
+    first = next((c for c in reg.iter_batch(plan.batch_id) if c.status == "issued" and c.output_path), None)
+    if first is None:
+        return []
+    entries = (
+        BatchEntry(
+            cert.record,
+            path,
+            _sha256_of(path),
+            plan.extras(cert.row_key or ""),
+            next(reversed(reg.print_serials(cert.number)), None),
+        )
+        for cert in reg.iter_batch(plan.batch_id)
+        if cert.status == "issued" and cert.output_path is not None
+        for path in (Path(cert.output_path),)
+    )
+    return write_batch_reports(folder, plan.batch_id, first.record.evaluator, entries, checkpoint=checkpoint)
 
 
 def run_batch(
@@ -430,52 +557,48 @@ def run_batch(
     todo = plan.to_issue
     total = len(todo)
     assert issuer.out_dir is not None
-    with issuer.station.register() as reg, issuer.locked(reg, (issuer.out_dir / plan.batch_id,)) as recovery:
+    folder = issuer.out_dir / plan.batch_id
+    with issuer.station.register() as reg, issuer.locked(reg, (folder,)) as recovery:
         voided = recovery.voided
         first_row = next(iter(todo), None)
         if first_row is not None:
             issuer.private_key(issuer.key_for(reg, first_row.record))  # a wrong passphrase fails before any work
-        late: dict[str, str] = {}
-        if workers <= 1 or total < 2:
-            results: Iterator[tuple[PlannedRow, tuple[str, bool]]] = (
-                (p, _issue_one(issuer, reg, p, plan.batch_id)) for p in todo
-            )
-            late = _collect(results, total, progress)
-        else:
-            settings = {
-                "filing_number": issuer.filing_number, "template_name": issuer.template_name,
-                "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
-                "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
-            }  # fmt: skip
-            _UNLOCKED.update(issuer.unlocked())
-            try:
-                with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
-                    workers, _init_worker, (issuer.station.home, issuer.secret, settings)
-                ) as pool:
-                    late = _collect(_in_order(pool, todo, plan.batch_id, workers * 4), total, progress)
-            finally:
-                _UNLOCKED.clear()
-        first = next((c for c in reg.iter_batch(plan.batch_id) if c.status == "issued" and c.output_path), None)
-        institution = first.record.evaluator if first else ""
-        entries = (
-            BatchEntry(
-                cert.record,
-                path,
-                _sha256_of(path),
-                plan.extras(cert.row_key or ""),
-                next(reversed(reg.print_serials(cert.number)), None),
-            )
-            for cert in reg.iter_batch(plan.batch_id)
-            if cert.status == "issued" and cert.output_path is not None
-            for path in (Path(cert.output_path),)
-        )
-        checkpoint = reg.latest_checkpoint()
-        assert issuer.out_dir is not None
-        folder = issuer.out_dir / plan.batch_id
-        signed = checkpoint.to_json() if checkpoint is not None else None
-        reports = write_batch_reports(folder, plan.batch_id, institution, entries, checkpoint=signed) if first else []
+        stack = contextlib.ExitStack()
+        with stack:  # an error unwinds the streamed reports' files
+            if workers <= 1 or total < 2:
+                streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
+                results: Iterator[Result] = (
+                    (p, _issue_one(issuer, reg, p, plan.batch_id), i) for i, p in enumerate(todo, 1)
+                )
+                late = _collect(results, total, progress, streamed)
+            else:
+                settings = {
+                    "filing_number": issuer.filing_number, "template_name": issuer.template_name,
+                    "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
+                    "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
+                }  # fmt: skip
+                window = workers * 4
+                streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
+                _UNLOCKED.update(issuer.unlocked())
+                try:
+                    with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
+                        workers, _init_worker, (issuer.station.home, issuer.secret, settings)
+                    ) as pool:
+                        chunks = _chunks(todo, total, workers)
+                        late = _collect(_in_order(pool, chunks, plan.batch_id, window), total, progress, streamed)
+                finally:
+                    _UNLOCKED.clear()
+            checkpoint = reg.latest_checkpoint()
+            signed = checkpoint.to_json() if checkpoint is not None else None
+            if streamed.finish() and streamed.reports is not None:
+                reports = streamed.reports.close(signed)
+            else:
+                with contextlib.suppress(_Abandoned), stack:  # the streamed files go; the register's list is written
+                    raise _Abandoned
+                reports = _reports_from_register(reg, plan, folder, signed)
     done = {**plan.done, **late}
-    already = tuple((p.row.row, p.record.name, done[p.key]) for p in plan.rows if p.key in done)
+    rows = _PlannedRows(plan.scratch, "" if late else "WHERE done IS NOT NULL")  # not every row read again
+    already = tuple((p.row.row, p.record.name, done[p.key]) for p in rows if p.key in done)
     issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")
     return BatchResult(
         plan.batch_id, total - len(late), len(done), tuple(voided), folder, tuple(reports), tuple(plan.problems),

@@ -208,6 +208,7 @@ class TableWriter:
         self._csv = csv.writer(self._text)
         self._book = Workbook(write_only=True)
         self._sheet = self._book.create_sheet(title[:31])
+        stack.push(self._unwind)
         for line in head:
             self.add(line)
         self.add(columns, bold=True)
@@ -225,6 +226,14 @@ class TableWriter:
         if bold:
             cell.font = Font(bold=True)
         return cell
+
+    def _unwind(self, kind: type[BaseException] | None, *_: object) -> None:
+        """An error before :meth:`close`: the sheet's rows end in openpyxl's temporary file, which
+        goes (the table's own files are removed by their atomic writes)."""
+        if kind is not None and not self._sheet.closed:
+            with contextlib.suppress(Exception):
+                self._sheet.close()
+                self._sheet._writer.cleanup()
 
     def add(self, row: Sequence[Any], *, bold: bool = False) -> None:
         self._csv.writerow(_safe_row(row))
@@ -249,6 +258,64 @@ def write_table(
     return paths
 
 
+class BatchReports:
+    """A batch's reports written as its certificates pass, in number order: the per-certificate
+    rows go straight to the files (nothing is held per row), the tallies and the manifest's end
+    are written by :meth:`close`. Every file appears (atomically) when the ExitStack ``stack``
+    closes without an error; an error leaves none of them."""
+
+    def __init__(self, stack: contextlib.ExitStack, folder: Path, batch_id: str, institution: str) -> None:
+        self._stack, self._folder, self._institution = stack, folder, institution
+        self._tally = Tally()
+        self._count = 0
+        self._data = TableWriter(stack, folder, "证书数据表", [], DATA_TABLE_COLUMNS)
+        self._public = TableWriter(
+            stack, folder, "公示名册", [[f"{institution} 职业技能等级认定合格人员公示名册"]], PUBLIC_COLUMNS
+        )
+        self._manifest = folder / "manifest.json"
+        self._out = io.TextIOWrapper(stack.enter_context(atomic_write(self._manifest)), encoding="utf-8", newline="\n")
+        head = {"batch_id": batch_id, "institution": institution}
+        self._out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "certificates": [')
+
+    def add(self, e: BatchEntry) -> None:
+        """One certificate's rows (the caller gives them in number order)."""
+        self._count += 1
+        self._tally.add(e.record)
+        self._data.add(data_table_row(e.record))
+        self._public.add(public_row(self._count, e))
+        item = {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
+        if e.print_serial:
+            item["print_serial"] = e.print_serial
+        self._out.write(("\n  " if self._count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+
+    def close(self, checkpoint: dict[str, Any] | None = None) -> list[Path]:
+        """The tallies and the manifest's end (with the register's signed ``checkpoint`` after the
+        batch); returns the files, which appear when the stack closes."""
+        tail = json.dumps({"count": self._count, "checkpoint": checkpoint}, ensure_ascii=False, indent=1)
+        self._out.write("\n ],\n" + tail[2:] + "\n")
+        self._out.flush()
+        self._out.detach()
+        written = self._data.close()
+        institution, stack, folder = self._institution, self._stack, self._folder
+        summary = TableWriter(
+            stack, folder, "结果汇总表",
+            [["企业职业技能等级认定结果汇总表"], [f"填报单位：{institution}（章）", "单位：人"]], SUMMARY_COLUMNS,
+        )  # fmt: skip
+        for row in self._tally.summary_rows():
+            summary.add(row)
+        written += summary.close()
+        compliance = TableWriter(
+            stack, folder, "数据合规审核表",
+            [["职业技能等级证书数据合规审核表"], [f"上传单位：{institution}"], ["文件名称：证书数据表.xlsx"]],
+            ("职业名称", "工种名称", "等级", "数量"),
+        )  # fmt: skip
+        for row in self._tally.compliance_rows():
+            compliance.add(row)
+        written += compliance.close()
+        written += self._public.close()
+        return [*written, self._manifest]
+
+
 def write_batch_reports(
     folder: Path,
     batch_id: str,
@@ -266,45 +333,9 @@ def write_batch_reports(
     """
     if isinstance(entries, list | tuple):
         entries = sorted(entries, key=lambda e: e.record.number or "")
-    tally = Tally()
-    written: list[Path] = []
-    manifest = folder / "manifest.json"
     with contextlib.ExitStack() as stack:
-        data = TableWriter(stack, folder, "证书数据表", [], DATA_TABLE_COLUMNS)
-        public = TableWriter(
-            stack, folder, "公示名册", [[f"{institution} 职业技能等级认定合格人员公示名册"]], PUBLIC_COLUMNS
-        )
-        out = io.TextIOWrapper(stack.enter_context(atomic_write(manifest)), encoding="utf-8", newline="\n")
-        head = {"batch_id": batch_id, "institution": institution, "checkpoint": checkpoint}
-        out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "certificates": [')
-        count = 0
-        for count, e in enumerate(entries, 1):
-            tally.add(e.record)
-            data.add(data_table_row(e.record))
-            public.add(public_row(count, e))
-            item = {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
-            if e.print_serial:
-                item["print_serial"] = e.print_serial
-            out.write(("\n  " if count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False))
-        out.write(f'\n ],\n "count": {count}\n}}\n')
-        out.flush()
-        out.detach()
-        written += data.close()
-        summary = TableWriter(
-            stack, folder, "结果汇总表",
-            [["企业职业技能等级认定结果汇总表"], [f"填报单位：{institution}（章）", "单位：人"]], SUMMARY_COLUMNS,
-        )  # fmt: skip
-        for row in tally.summary_rows():
-            summary.add(row)
-        written += summary.close()
-        compliance = TableWriter(
-            stack, folder, "数据合规审核表",
-            [["职业技能等级证书数据合规审核表"], [f"上传单位：{institution}"], ["文件名称：证书数据表.xlsx"]],
-            ("职业名称", "工种名称", "等级", "数量"),
-        )  # fmt: skip
-        for row in tally.compliance_rows():
-            compliance.add(row)
-        written += compliance.close()
-        written += public.close()
-    written.append(manifest)
+        reports = BatchReports(stack, folder, batch_id, institution)
+        for e in entries:
+            reports.add(e)
+        written = reports.close(checkpoint)
     return written

@@ -881,6 +881,16 @@ class Register:
         for r in rows:
             yield self._row(r)
 
+    def reported_numbers(self, batch_id: str) -> Iterator[str]:
+        """The numbers a batch's reports list: its issued certificates that have a file, in number
+        order, read as they are used."""
+        rows = self._db.execute(
+            "SELECT number FROM certificates WHERE batch_id = ? AND status = 'issued' AND output_path IS NOT NULL "
+            "ORDER BY number",
+            (batch_id,),
+        )
+        return (str(number) for (number,) in rows)
+
     def for_row(self, batch_id: str, row_key: str) -> IssuedCertificate | None:
         """The issued certificate of one roster row in a batch, if there is one."""
         row = self._db.execute(

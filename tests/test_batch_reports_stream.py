@@ -1,0 +1,119 @@
+"""A batch's reports are written while its certificates are issued (issue 18: the workers do not
+wait for the parent to write them at the end). What a user relies on: the files are exactly those
+written from the register's list of the batch, in number order, whatever the order the workers
+finish in; anything that could break the order falls back to that list; an error leaves none."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from certgen.exceptions import PhotoError
+from certgen.issuing import batch
+from certgen.issuing.batch import plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
+from certgen.number import format_number
+from tests.test_batch import roster_rows, write_csv
+
+REPORT_NAMES = ("证书数据表", "公示名册", "结果汇总表", "数据合规审核表", "manifest")
+
+
+def _photos(folder: Path, photo_dir: Path) -> Path:
+    folder.mkdir()
+    shutil.copy(photo_dir / "p0.jpg", folder / "p0.jpg")
+    return folder
+
+
+def _same_as_the_register_list(issuer: Issuer, plan: batch.BatchPlan, folder: Path, written: list[Path]) -> None:
+    """Every report file equals the one written from the register's list of the batch."""
+    again = folder.parent / "from-register"
+    with issuer.station.register() as reg:
+        checkpoint = reg.latest_checkpoint()
+        listed = batch._reports_from_register(reg, plan, again, checkpoint.to_json() if checkpoint else None)
+        numbers = list(reg.reported_numbers(plan.batch_id))
+    assert [p.name for p in written] == [p.name for p in listed]
+    for path in written:
+        if path.suffix == ".csv":
+            assert path.read_bytes() == (again / path.name).read_bytes(), path.name
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    assert manifest == json.loads((again / "manifest.json").read_text("utf-8"))
+    assert [c["number"] for c in manifest["certificates"]] == numbers == sorted(numbers)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_fresh_batch_s_reports_are_written_as_it_runs_and_are_the_register_s_list(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three levels interleaved in the roster, two workers racing for numbers: the reports
+    written as results come back are the register's list, in number order, and the register's
+    list is not written a second time."""
+    photos = _photos(tmp_path / "photos", photo_dir)
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(40), "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photos)
+    real = batch._reports_from_register
+
+    def refused(*args: object) -> list[Path]:
+        raise AssertionError("a fresh batch's reports were written again from the register")
+
+    monkeypatch.setattr(batch, "_reports_from_register", refused)
+    result = run_batch(issuer, plan, workers=workers)
+    monkeypatch.setattr(batch, "_reports_from_register", real)
+    assert result.issued == 40 and len(result.reports) == 9
+    _same_as_the_register_list(issuer, plan, result.folder, list(result.reports))
+
+
+def test_a_number_supplied_in_the_roster_falls_back_to_the_register_s_list(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    """A supplied number is not allocated in row order (here: serial 50 of its level, before
+    serials 2, 3 ...): the reports are still the register's list, in number order."""
+    photos = _photos(tmp_path / "photos", photo_dir)
+    rows = roster_rows(12)
+    with issuer.station.register() as reg:
+        filing = reg.institution_keys()[0].filing_number
+    rows[2][8] = format_number(filing, 2020, int(rows[2][7]), 50)
+    roster = read_roster(write_csv(tmp_path / "r.csv", rows, "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photos)
+    assert not plan.problems
+    result = run_batch(issuer, plan, workers=2)
+    assert result.issued == 12
+    _same_as_the_register_list(issuer, plan, result.folder, list(result.reports))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_batch_that_fails_midway_leaves_no_report_and_no_temporary_file(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int
+) -> None:
+    """Rows already written to the reports, then a row fails (its photo swapped for one the checks
+    refuse): no report file, whole or half, is left for the certificates issued so far; the run
+    that finishes the batch writes them all."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rows = roster_rows(12)
+    for i, row in enumerate(rows[1:]):
+        shutil.copy(photo_dir / "p0.jpg", photos / f"p{i}.jpg")
+        row[10] = f"p{i}.jpg"
+    roster = read_roster(write_csv(tmp_path / "r.csv", rows, "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photos)
+    assert not plan.problems
+    Image.new("RGB", (413, 579), (60, 120, 220)).save(photos / "p8.jpg", "JPEG")  # blue background
+    with pytest.raises(PhotoError):
+        run_batch(issuer, plan, workers=workers)
+    assert issuer.out_dir is not None
+    folder = issuer.out_dir / plan.batch_id
+    assert any(folder.glob("*.pdf"))  # certificates were issued before the failure
+    left = [p.name for p in folder.iterdir() if any(name in p.name for name in REPORT_NAMES)]
+    assert left == []
+
+    shutil.copy(photo_dir / "p0.jpg", photos / "p8.jpg")
+    result = run_batch(issuer, plan, workers=workers)
+    assert result.skipped + result.issued == 12
+    _same_as_the_register_list(issuer, plan, result.folder, list(result.reports))
