@@ -228,6 +228,12 @@ class BatchInvalid(CertkioskError):
         super().__init__(f"名册有{len(problems)}处错误，未发任何证书：\n" + "\n".join(str(p) for p in problems))
 
 
+class ReportsDiscarded(Exception):
+    """Raised into an ExitStack of reports being written, never out of it: the files written so
+    far through atomic writes go (a batch whose streamed reports are written again from the
+    register)."""
+
+
 class DecoderUnavailable(CertkioskError):
     """The chosen decoder cannot be loaded on this machine."""
 

@@ -31,6 +31,7 @@ from certgen.exceptions import (
     DuplicateResult,
     PrintSerialUsed,
     RecordError,
+    ReportsDiscarded,
     RowProblem,
 )
 from certgen.issuing.issuer import Issuer, Printable
@@ -437,10 +438,6 @@ def _in_order(
         yield from oldest()
 
 
-class _Abandoned(Exception):
-    """Unwinds the streamed reports' files (they are written again from the register)."""
-
-
 class _StreamedReports:
     """The batch's reports written while its certificates are issued, in number order.
 
@@ -593,9 +590,9 @@ def run_batch(
             if streamed.finish() and streamed.reports is not None:
                 reports = streamed.reports.close(signed)
             else:
-                with contextlib.suppress(_Abandoned), stack:  # the streamed files go; the register's list is written
-                    raise _Abandoned
-                reports = _reports_from_register(reg, plan, folder, signed)
+                with contextlib.suppress(ReportsDiscarded), stack:  # the streamed files go
+                    raise ReportsDiscarded
+                reports = _reports_from_register(reg, plan, folder, signed)  # the register's list instead
     done = {**plan.done, **late}
     rows = _PlannedRows(plan.scratch, "" if late else "WHERE done IS NOT NULL")  # not every row read again
     already = tuple((p.row.row, p.record.name, done[p.key]) for p in rows if p.key in done)
