@@ -459,7 +459,9 @@ class _StreamedReports:
         self._written = hashlib.sha256()
         self._count = 0
         self.reports: BatchReports | None = None
-        self.usable = next(reg.reported_numbers(batch_id), None) is None
+        earlier = reg.reported_numbers(batch_id)
+        self.usable = next(earlier, None) is None
+        earlier.close()  # its statement ends here: no read snapshot kept open while the workers write
 
     def add(self, planned: PlannedRow, number: str, new: bool, handed: int) -> None:
         """A row's result, as it comes back (``handed``: rows handed out by then)."""

@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -881,7 +881,7 @@ class Register:
         for r in rows:
             yield self._row(r)
 
-    def reported_numbers(self, batch_id: str) -> Iterator[str]:
+    def reported_numbers(self, batch_id: str) -> Generator[str, None, None]:
         """The numbers a batch's reports list: its issued certificates that have a file, in number
         order, read as they are used."""
         rows = self._db.execute(
