@@ -233,6 +233,7 @@ class TableWriter:
         if kind is not None and not self._sheet.closed:
             with contextlib.suppress(Exception):
                 self._sheet.close()
+            with contextlib.suppress(Exception):  # even when closing failed (a full temporary folder)
                 self._sheet._writer.cleanup()
 
     def add(self, row: Sequence[Any], *, bold: bool = False) -> None:
@@ -274,8 +275,16 @@ class BatchReports:
         )
         self._manifest = folder / "manifest.json"
         self._out = io.TextIOWrapper(stack.enter_context(atomic_write(self._manifest)), encoding="utf-8", newline="\n")
+        stack.push(self._unwind)
         head = {"batch_id": batch_id, "institution": institution}
         self._out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "certificates": [')
+
+    def _unwind(self, kind: type[BaseException] | None, *_: object) -> None:
+        """An error before :meth:`close`: the manifest's text layer lets go of its file before the
+        atomic write removes it (nothing is flushed into a closed file when it is collected)."""
+        if kind is not None:
+            with contextlib.suppress(ValueError):  # already let go (by close)
+                self._out.detach()
 
     def add(self, e: BatchEntry) -> None:
         """One certificate's rows (the caller gives them in number order)."""
