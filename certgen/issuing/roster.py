@@ -307,10 +307,13 @@ def _read(fh: io.BufferedReader, path: Path, max_rows: int) -> tuple[str, Iterat
         fh.seek(0)
 
         def csv_rows() -> Iterator[list[Any]]:
-            try:  # the wrapper closes the file when it goes, as its opener does
-                yield from csv.reader(io.TextIOWrapper(fh, encoding=encoding, newline=""))
+            text = io.TextIOWrapper(fh, encoding=encoding, newline="")
+            try:
+                yield from csv.reader(text)
             except csv.Error as exc:
                 raise RosterError(f"名册 {path} 不是有效的 CSV：{exc}") from None
+            finally:  # read through or dropped: the wrapper and the file go now, not when collected
+                text.close()
 
         return encoding, _rows(csv_rows(), path, max_rows)
     raise RosterError(f"名册 {path} 的类型 {suffix or '（无扩展名）'} 不受支持：请用 .csv、.xlsx 或 .json")
