@@ -43,7 +43,7 @@ from certgen.printserial import PRINT_SERIAL_HEADER, blank_of, normal_print_seri
 from certgen.record import CertificateRecord, id_key, result_key
 from certgen.secret import Secret
 from certgen.station import Station
-from certgen.station.register import Register
+from certgen.station.register import IssuedCertificate, Register
 
 Progress = Callable[[int, int, str], None]
 """Called after each certificate with (done, total, number)."""
@@ -386,6 +386,14 @@ def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> list[tuple[str, 
     return [_issue_one(_WORKER["issuer"], _WORKER["register"], planned, batch_id) for planned in chunk]
 
 
+def _entry(reg: Register, cert: IssuedCertificate, extras: dict[str, str]) -> BatchEntry:
+    """What the reports list of one issued certificate: its record, its file as it is on disk
+    (hashed), the row's public-notice columns and the blank its paper form was last printed on."""
+    assert cert.output_path is not None
+    path = Path(cert.output_path)
+    return BatchEntry(cert.record, path, _sha256_of(path), extras, next(reversed(reg.print_serials(cert.number)), None))
+
+
 def _sha256_of(path: Path) -> str:
     """The file's SHA-256, read in blocks ("" when it is missing)."""
     if not path.is_file():
@@ -483,9 +491,7 @@ class _StreamedReports:
         self._last = number
         if self.reports is None:  # the first (smallest) number names the institution, as the register's list would
             self.reports = BatchReports(self._stack, self._folder, self._batch_id, cert.record.evaluator)
-        path = Path(cert.output_path)
-        serial = next(reversed(self._reg.print_serials(number)), None)
-        self.reports.add(BatchEntry(cert.record, path, _sha256_of(path), extras, serial))
+        self.reports.add(_entry(self._reg, cert, extras))
         self._written.update(number.encode() + b"\n")
         self._count += 1
 
@@ -527,16 +533,9 @@ def _reports_from_register(
     if first is None:
         return []
     entries = (
-        BatchEntry(
-            cert.record,
-            path,
-            _sha256_of(path),
-            plan.extras(cert.row_key or ""),
-            next(reversed(reg.print_serials(cert.number)), None),
-        )
+        _entry(reg, cert, plan.extras(cert.row_key or ""))
         for cert in reg.iter_batch(plan.batch_id)
         if cert.status == "issued" and cert.output_path is not None
-        for path in (Path(cert.output_path),)
     )
     return write_batch_reports(folder, plan.batch_id, first.record.evaluator, entries, checkpoint=checkpoint)
 
@@ -564,8 +563,8 @@ def run_batch(
             issuer.private_key(issuer.key_for(reg, first_row.record))  # a wrong passphrase fails before any work
         stack = contextlib.ExitStack()
         with stack:  # an error unwinds the streamed reports' files
+            streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
             if workers <= 1 or total < 2:
-                streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
                 results: Iterator[Result] = (
                     (p, _issue_one(issuer, reg, p, plan.batch_id), i) for i, p in enumerate(todo, 1)
                 )
@@ -577,7 +576,6 @@ def run_batch(
                     "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
                 }  # fmt: skip
                 window = workers * 4
-                streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
                 _UNLOCKED.update(issuer.unlocked())
                 try:
                     with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
