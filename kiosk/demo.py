@@ -17,6 +17,7 @@ from pathlib import Path
 import platformdirs
 from PIL import Image, ImageDraw
 
+from certgen.exceptions import ConfigError
 from certgen.issuing.batch import BatchResult, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
@@ -37,6 +38,9 @@ class DemoResult:
     home: Path
     created_key: bool
     batch: BatchResult
+    folders: tuple[Path, ...]
+    """Where the roster's certificates are: this batch's folder, and those of the batch ids an
+    earlier version gave the same roster."""
     scan: Path
     verified: int
     valid: int
@@ -81,12 +85,19 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
     with station.register() as reg:
         plan = plan_batch(issuer, reg, roster, work / "photos")
     batch = run_batch(issuer, plan, progress=lambda done, total, number: None)
-    say(f"发证：本次 {batch.issued} 张，此前已发 {batch.skipped} 张 → {batch.folder}")
+    with station.register() as reg:  # people issued before may be filed under an earlier version's batch id
+        earlier = (reg.get(number) for _, _, number in batch.already)
+        filed = {Path(c.output_path).parent for c in earlier if c is not None and c.output_path}
+    folders = sorted(filed | ({batch.folder} if batch.folder.is_dir() else set()))
+    say(f"发证：本次 {batch.issued} 张，此前已发 {batch.skipped} 张 → {'、'.join(map(str, folders))}")
     say("每张证书有纸质版和电子证书（加盖示例印章的PDF签名，文件名以 -e.pdf 结尾）")
 
     import pypdfium2
 
-    first = sorted(batch.folder.glob("*[0-9].pdf"))[0]  # a paper certificate
+    papers = sorted(pdf for folder in folders for pdf in folder.glob("*[0-9].pdf"))
+    if not papers:
+        raise ConfigError(f"演示目录 {home.root} 中找不到已发证书的 PDF 文件：请删除该目录后重新运行 certkiosk demo")
+    first = papers[0]  # a paper certificate
     scan = home.root / "demo-scan.png"
     pdf = pypdfium2.PdfDocument(str(first))
     try:
@@ -96,12 +107,12 @@ def run_demo(home: StationHome, say: Callable[[str], None] = print) -> DemoResul
     say(f"把证书 {first.name} 渲染为 200 dpi 扫描图 {scan}")
 
     run = run_archive(
-        [batch.folder, scan], station.trust.load(),
-        state_path=default_state_path(home.verify_runs_dir, [batch.folder, scan]), force=True,
+        [*folders, scan], station.trust.load(),
+        state_path=default_state_path(home.verify_runs_dir, [*folders, scan]), force=True,
     )  # fmt: skip
     valid = sum(r.valid for r in run.results)
     problems = tuple(r.line() for r in run.results if not r.valid)
-    return DemoResult(home.root, created, batch, scan, len(run.results), valid, problems)
+    return DemoResult(home.root, created, batch, tuple(folders), scan, len(run.results), valid, problems)
 
 
 def make_placeholder_photo(path: Path, seed: int, width_px: int = 413, height_px: int = 579) -> None:

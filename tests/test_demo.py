@@ -37,3 +37,22 @@ def test_the_demo_never_uses_a_real_station_home(tmp_path: Path, monkeypatch) ->
     real = StationHome(tmp_path / "real-station", "CERTKIOSK_HOME")
     assert demo_home(real).root != real.root
     assert demo_home(StationHome(tmp_path / "chosen", "--home")).root == tmp_path / "chosen"
+
+
+def test_the_demo_reruns_on_a_home_whose_certificates_an_earlier_version_filed_under_another_batch(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A user who ran the demo with an earlier version runs it again: the same people are already
+    issued, in the folder of the batch id that version gave the roster. The demo shows and verifies
+    those certificates instead of failing on an empty folder (an IndexError traceback before)."""
+    from certgen.issuing import batch
+
+    identity = batch._identity
+    monkeypatch.setattr(batch, "_identity", lambda scratch: "B" + identity(scratch)[:0:-1])  # the earlier id
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--home", str(tmp_path), "demo"])
+    assert first.exit_code == 0, first.output
+    monkeypatch.setattr(batch, "_identity", identity)
+    second = runner.invoke(cli, ["--home", str(tmp_path), "demo"])
+    assert second.exit_code == 0, second.output
+    assert "本次 0 张，此前已发 20 张" in second.stdout and "核验：41 张证书，有效 41 张" in second.stdout

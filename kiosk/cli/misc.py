@@ -88,7 +88,7 @@ def demo_cmd(ctx: click.Context) -> None:
     for line in result.problems:
         click.echo(line)
     click.echo("")
-    click.echo(f"证书与报表：{result.batch.folder}")
+    click.echo(f"证书与报表：{'、'.join(map(str, result.folders))}")
     click.echo(f"扫描图：    {result.scan}")
     click.echo(f"打开终端界面：certkiosk --home '{result.home}' ui")
     ctx.exit(0 if result.valid == result.verified and not result.problems else 1)
