@@ -18,6 +18,7 @@ from certgen.issuing.batch import plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
 from certgen.number import format_number
+from certgen.station.register import Register
 from tests.test_batch import roster_rows, write_csv
 
 REPORT_NAMES = ("证书数据表", "公示名册", "结果汇总表", "数据合规审核表", "manifest")
@@ -45,7 +46,7 @@ def _same_as_the_register_list(issuer: Issuer, plan: batch.BatchPlan, folder: Pa
     assert [c["number"] for c in manifest["certificates"]] == numbers == sorted(numbers)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, 2, 3])
 def test_a_fresh_batch_s_reports_are_written_as_it_runs_and_are_the_register_s_list(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,3 +118,29 @@ def test_a_batch_that_fails_midway_leaves_no_report_and_no_temporary_file(
     result = run_batch(issuer, plan, workers=workers)
     assert result.skipped + result.issued == 12
     _same_as_the_register_list(issuer, plan, result.folder, list(result.reports))
+
+
+def test_with_two_workers_this_process_issues_rows_too(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``workers=2`` is two processes issuing (this one and one worker), not two workers and a
+    third process that waits for them and takes their CPU when it wakes."""
+    photos = _photos(tmp_path / "photos", photo_dir)
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(40), "utf-8"))
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photos)
+    here: list[str] = []  # filled in this process only (a forked worker fills its own copy)
+    real = batch._issue_one
+
+    def counted(issuer: Issuer, reg: Register, planned: batch.PlannedRow, batch_id: str) -> tuple[str, bool]:
+        here.append(planned.key)
+        return real(issuer, reg, planned, batch_id)
+
+    monkeypatch.setattr(batch, "_issue_one", counted)
+    result = run_batch(issuer, plan, workers=2)
+    assert result.issued == 40
+    assert 0 < len(here) < 40, len(here)
+    with issuer.station.register() as reg:
+        assert sorted(c.row_key for c in reg.iter_batch(plan.batch_id) if c.status == "issued") == sorted(
+            p.key for p in plan.rows
+        )

@@ -403,7 +403,7 @@ def _sha256_of(path: Path) -> str:
 
 
 _CHUNK_MAX = 8
-"""The most rows handed to a worker at once (one round trip for several certificates)."""
+"""The most rows handed out at once (one round trip for several certificates)."""
 
 
 def _chunks(todo: Iterable[PlannedRow], total: int, workers: int) -> Iterator[list[PlannedRow]]:
@@ -424,23 +424,44 @@ Result = tuple[PlannedRow, tuple[str, bool], int]
 """A row, its ``(number, new)``, and how many rows had been handed out when it came back (those
 after it were in flight then: only they can hold a number allocated before its own)."""
 
+Outcome = list[tuple[str, bool]]
+"""What issuing a chunk gave, row by row: ``(number, new)`` (see :func:`_issue_one`)."""
+
 
 def _in_order(
-    pool: ProcessPoolExecutor, chunks: Iterable[list[PlannedRow]], batch_id: str, window: int
+    pool: ProcessPoolExecutor,
+    chunks: Iterable[list[PlannedRow]],
+    batch_id: str,
+    here: Callable[[list[PlannedRow]], Outcome],
+    queued: int,
 ) -> Iterator[Result]:
-    """Each row's result, in the rows' order, with at most ``window`` chunks handed to the workers
-    at a time (a large roster is not queued whole)."""
-    pending: deque[tuple[list[PlannedRow], Future[list[tuple[str, bool]]]]] = deque()
+    """Each row's result, in the order the rows were handed out, as they come back.
+
+    This process works too (``here`` issues a chunk in it): a chunk goes to the worker processes
+    while fewer than ``queued`` of theirs are waiting or running, otherwise this process issues it
+    itself. So ``workers`` processes issue in all, not ``workers`` plus one that mostly waits and
+    takes CPU from them when it wakes (the results, the reports); and the roster is never queued
+    whole."""
+    pending: deque[tuple[list[PlannedRow], Future[Outcome] | Outcome]] = deque()
     handed = 0
 
+    def ready() -> bool:
+        outcome = pending[0][1]
+        return not isinstance(outcome, Future) or outcome.done()
+
     def oldest() -> Iterator[Result]:
-        done, future = pending.popleft()
-        return ((row, result, handed) for row, result in zip(done, future.result(), strict=True))
+        part, outcome = pending.popleft()
+        got = outcome.result() if isinstance(outcome, Future) else outcome
+        return ((row, result, handed) for row, result in zip(part, got, strict=True))
 
     for part in chunks:
-        pending.append((part, pool.submit(_issue_in_worker, part, batch_id)))
         handed += len(part)
-        if len(pending) >= window:
+        busy = sum(isinstance(outcome, Future) and not outcome.done() for _, outcome in pending)
+        if busy < queued:
+            pending.append((part, pool.submit(_issue_in_worker, part, batch_id)))
+        else:
+            pending.append((part, here(part)))
+        while pending and (ready() or len(pending) > 2 * queued):
             yield from oldest()
     while pending:
         yield from oldest()
@@ -575,14 +596,18 @@ def run_batch(
                     "out_dir": issuer.out_dir, "seal": issuer.seal, "font_path": issuer.font_path,
                     "forms": issuer.forms, "tsa_url": issuer.tsa_url, "sample_seal": issuer.sample_seal,
                 }  # fmt: skip
-                window = workers * 4
                 _UNLOCKED.update(issuer.unlocked())
                 try:
                     with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
-                        workers, _init_worker, (issuer.station.home, issuer.secret, settings)
+                        workers - 1, _init_worker, (issuer.station.home, issuer.secret, settings)
                     ) as pool:
+
+                        def here(part: list[PlannedRow]) -> Outcome:
+                            return [_issue_one(issuer, reg, planned, plan.batch_id) for planned in part]
+
                         chunks = _chunks(todo, total, workers)
-                        late = _collect(_in_order(pool, chunks, plan.batch_id, window), total, progress, streamed)
+                        results = _in_order(pool, chunks, plan.batch_id, here, queued=2 * (workers - 1))
+                        late = _collect(results, total, progress, streamed)
                 finally:
                     _UNLOCKED.clear()
             checkpoint = reg.latest_checkpoint()
