@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
 import heapq
 import itertools
@@ -369,6 +370,10 @@ def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> Non
     _WORKER["register"] = Register(home.register_path)
 
 
+Outcome = list[tuple[str, bool]]
+"""What issuing a chunk gave, row by row: ``(number, new)`` (see :func:`_issue_one`)."""
+
+
 def _issue_one(issuer: Issuer, reg: Register, planned: PlannedRow, batch_id: str) -> tuple[str, bool]:
     """Issue one row: ``(number, True)``, or ``(existing number, False)`` when the register already
     holds a live certificate for the result (issued since the plan was made)."""
@@ -382,8 +387,12 @@ def _issue_one(issuer: Issuer, reg: Register, planned: PlannedRow, batch_id: str
     return str(issued.record.number), True
 
 
-def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> list[tuple[str, bool]]:
-    return [_issue_one(_WORKER["issuer"], _WORKER["register"], planned, batch_id) for planned in chunk]
+def _issue_chunk(issuer: Issuer, reg: Register, chunk: list[PlannedRow], batch_id: str) -> Outcome:
+    return [_issue_one(issuer, reg, planned, batch_id) for planned in chunk]
+
+
+def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> Outcome:
+    return _issue_chunk(_WORKER["issuer"], _WORKER["register"], chunk, batch_id)
 
 
 def _entry(reg: Register, cert: IssuedCertificate, extras: dict[str, str]) -> BatchEntry:
@@ -406,43 +415,38 @@ _CHUNK_MAX = 8
 """The most rows handed out at once (one round trip for several certificates)."""
 
 
-def _chunks(todo: Iterable[PlannedRow], total: int, workers: int) -> Iterator[list[PlannedRow]]:
-    """The rows in chunks, one task each: up to :data:`_CHUNK_MAX` rows while many are left, fewer
-    as the roster ends (a quarter of each worker's share of what is left), so the workers finish
-    together instead of one waiting while the other works through a last long chunk."""
-    rows = iter(todo)
-    left = total
-    while True:
-        part = list(itertools.islice(rows, max(1, min(_CHUNK_MAX, left // (workers * 4)))))
-        if not part:
-            return
-        left -= len(part)
-        yield part
+def _chunk_size(left: int, processes: int) -> int:
+    """Up to :data:`_CHUNK_MAX` rows while many are left, fewer as the roster ends (a quarter of
+    each process's share of what is left), so the processes finish together instead of one
+    waiting while another works through a last long chunk."""
+    return max(1, min(_CHUNK_MAX, left // (processes * 4)))
 
 
 Result = tuple[PlannedRow, tuple[str, bool], int]
 """A row, its ``(number, new)``, and how many rows had been handed out when it came back (those
 after it were in flight then: only they can hold a number allocated before its own)."""
 
-Outcome = list[tuple[str, bool]]
-"""What issuing a chunk gave, row by row: ``(number, new)`` (see :func:`_issue_one`)."""
-
 
 def _in_order(
     pool: ProcessPoolExecutor,
-    chunks: Iterable[list[PlannedRow]],
+    todo: Iterable[PlannedRow],
+    total: int,
     batch_id: str,
     here: Callable[[list[PlannedRow]], Outcome],
-    queued: int,
+    processes: int,
 ) -> Iterator[Result]:
     """Each row's result, in the order the rows were handed out, as they come back.
 
-    This process works too (``here`` issues a chunk in it): a chunk goes to the worker processes
-    while fewer than ``queued`` of theirs are waiting or running, otherwise this process issues it
-    itself. So ``workers`` processes issue in all, not ``workers`` plus one that mostly waits and
-    takes CPU from them when it wakes (the results, the reports); and the roster is never queued
-    whole."""
+    This process works too (``here`` issues rows in it): while fewer than
+    :data:`_QUEUED_PER_WORKER` chunks a worker are waiting or running in the ``processes - 1``
+    worker processes, the next chunk goes to them; otherwise this process issues the next row
+    itself and looks again. So ``processes`` issue in all, not those plus one that mostly waits
+    and takes CPU from them when it wakes (the results, the reports); no worker waits long for
+    work; and the roster is never queued whole."""
     pending: deque[tuple[list[PlannedRow], Future[Outcome] | Outcome]] = deque()
+    queued = _QUEUED_PER_WORKER * (processes - 1)
+    rows = iter(todo)
+    left = total
     handed = 0
 
     def ready() -> bool:
@@ -454,17 +458,25 @@ def _in_order(
         got = outcome.result() if isinstance(outcome, Future) else outcome
         return ((row, result, handed) for row, result in zip(part, got, strict=True))
 
-    for part in chunks:
+    while True:
+        away = sum(isinstance(outcome, Future) and not outcome.done() for _, outcome in pending) < queued
+        part = list(itertools.islice(rows, _chunk_size(left, processes) if away else 1))
+        if not part:
+            break
+        left -= len(part)
         handed += len(part)
-        busy = sum(isinstance(outcome, Future) and not outcome.done() for _, outcome in pending)
-        if busy < queued:
-            pending.append((part, pool.submit(_issue_in_worker, part, batch_id)))
-        else:
-            pending.append((part, here(part)))
-        while pending and (ready() or len(pending) > 2 * queued):
+        pending.append((part, pool.submit(_issue_in_worker, part, batch_id) if away else here(part)))
+        while pending and (ready() or len(pending) > _HELD_MAX):
             yield from oldest()
     while pending:
         yield from oldest()
+
+
+_QUEUED_PER_WORKER = 2
+"""Chunks kept waiting or running per worker process: one to work on, one to start on next."""
+
+_HELD_MAX = 64
+"""The most chunks and rows of this process held before the oldest chunk's result is waited for."""
 
 
 class _StreamedReports:
@@ -601,12 +613,8 @@ def run_batch(
                     with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
                         workers - 1, _init_worker, (issuer.station.home, issuer.secret, settings)
                     ) as pool:
-
-                        def here(part: list[PlannedRow]) -> Outcome:
-                            return [_issue_one(issuer, reg, planned, plan.batch_id) for planned in part]
-
-                        chunks = _chunks(todo, total, workers)
-                        results = _in_order(pool, chunks, plan.batch_id, here, queued=2 * (workers - 1))
+                        here = functools.partial(_issue_chunk, issuer, reg, batch_id=plan.batch_id)
+                        results = _in_order(pool, todo, total, plan.batch_id, here, workers)
                         late = _collect(results, total, progress, streamed)
                 finally:
                     _UNLOCKED.clear()
