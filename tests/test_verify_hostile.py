@@ -525,7 +525,7 @@ def test_sigterm_stops_issue_workers_and_says_how_to_resume(
     out = tmp_path / "out"
     command = [
         sys.executable, "-m", "kiosk", "--home", str(station.home.root), "issue", str(roster), "--photos",
-        str(photo_dir), "--out", str(out), "--passphrase-file", str(secret), "--workers", "2",
+        str(photo_dir), "--out", str(out), "--passphrase-file", str(secret), "--workers", "3",
     ]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -534,7 +534,7 @@ def test_sigterm_stops_issue_workers_and_says_how_to_resume(
             time.sleep(0.05)  # polling for progress only; no assertion depends on timing
         assert proc.poll() is None, "the batch should still be running"
         workers = _children(proc.pid)
-        assert len(workers) >= 2
+        assert len(workers) >= 2  # --workers 3: this process issues too, with two worker processes
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:

@@ -25,7 +25,10 @@ from kiosk.cli.base import Progress, cli, issuer_options, read_passphrase, stati
 )  # fmt: skip
 @click.option("--tsa-url", help="RFC 3161 time-stamping URL (online stations only). / 时间戳服务地址。")
 @click.option("--skip-invalid", is_flag=True, help="Issue the valid rows, list the others. / 跳过无效行。")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes. / 进程数。")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="Processes that issue, this one included. / 发证进程数（含本进程）。",
+)  # fmt: skip
 @click.pass_context
 def issue_cmd(
     ctx: click.Context, roster: Path, photos: Path | None, out_dir: Path | None, template_name: str,
