@@ -234,6 +234,12 @@ class ReportsDiscarded(Exception):
     register)."""
 
 
+class WorkerDied(CertkioskError):
+    """A batch's worker process ended without finishing its rows (killed: the memory limit, an
+    operator, a crash in a native library). The certificates already issued stay; a re-run of
+    the same batch recovers the rows that were in flight and continues."""
+
+
 class DecoderUnavailable(CertkioskError):
     """The chosen decoder cannot be loaded on this machine."""
 

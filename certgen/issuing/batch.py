@@ -21,6 +21,7 @@ import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from certgen.exceptions import (
     RecordError,
     ReportsDiscarded,
     RowProblem,
+    WorkerDied,
 )
 from certgen.issuing.issuer import Issuer, Printable
 from certgen.issuing.reports import BatchEntry, BatchReports, check_public_columns, write_batch_reports
@@ -573,6 +575,18 @@ def _reports_from_register(
     return write_batch_reports(folder, plan.batch_id, first.record.evaluator, entries, checkpoint=checkpoint)
 
 
+@contextlib.contextmanager
+def _worker_died_as_error() -> Iterator[None]:
+    """A worker process that died (BrokenProcessPool) as a :class:`WorkerDied`, which says what to do."""
+    try:
+        yield
+    except BrokenProcessPool:
+        raise WorkerDied(
+            "一个发证子进程意外退出（可能被系统终止，例如内存不足）：批次已停止，已发的证书保留在登记库中；"
+            "重新运行同一命令即可续发（中断的编号会被作废）"
+        ) from None
+
+
 def run_batch(
     issuer: Issuer,
     plan: BatchPlan,
@@ -610,9 +624,11 @@ def run_batch(
                 }  # fmt: skip
                 _UNLOCKED.update(issuer.unlocked())
                 try:
-                    with worker_pool(  # SIGTERM or an error stops the workers: none keeps the register open
-                        workers - 1, _init_worker, (issuer.station.home, issuer.secret, settings)
-                    ) as pool:
+                    # SIGTERM or an error stops the workers: none keeps the register open
+                    with (
+                        _worker_died_as_error(),
+                        worker_pool(workers - 1, _init_worker, (issuer.station.home, issuer.secret, settings)) as pool,
+                    ):
                         here = functools.partial(_issue_chunk, issuer, reg, batch_id=plan.batch_id)
                         results = _in_order(pool, todo, total, plan.batch_id, here, workers)
                         late = _collect(results, total, progress, streamed)
