@@ -511,28 +511,44 @@ def test_an_old_state_file_of_pickled_verdicts_is_never_read(tmp_path: Path) -> 
     assert run.reused == 0 and run.all_valid
 
 
-def test_sigterm_stops_issue_workers_and_says_how_to_resume(
-    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path, photo_dir: Path
-) -> None:
-    import signal
-
+def _issue_run(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path, photo_dir: Path, rows: int, workers: int
+) -> tuple[list[str], Path]:
+    """The command that issues a ``rows``-row roster with ``workers`` processes, and its output folder."""
     from tests.test_batch import roster_rows, write_csv
 
     station, _ = keyed_station
-    roster = write_csv(tmp_path / "r.csv", roster_rows(80), "utf-8")
+    roster = write_csv(tmp_path / "r.csv", roster_rows(rows), "utf-8")
     secret = tmp_path / "pass.txt"
     secret.write_text(PASSPHRASE, "utf-8")
     out = tmp_path / "out"
     command = [
         sys.executable, "-m", "kiosk", "--home", str(station.home.root), "issue", str(roster), "--photos",
-        str(photo_dir), "--out", str(out), "--passphrase-file", str(secret), "--workers", "3",
+        str(photo_dir), "--out", str(out), "--passphrase-file", str(secret), "--workers", str(workers),
     ]  # fmt: skip
+    return command, out
+
+
+def _started_issuing(command: list[str], out: Path, pdfs: int) -> subprocess.Popen[bytes]:
+    """The command started and running, with at least ``pdfs`` certificates written."""
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("**/*.pdf"))) < pdfs and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # polling for progress only; no assertion depends on timing
+    if proc.poll() is not None:
+        proc.communicate()
+        raise AssertionError("the batch should still be running")
+    return proc
+
+
+def test_sigterm_stops_issue_workers_and_says_how_to_resume(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path, photo_dir: Path
+) -> None:
+    import signal
+
+    command, out = _issue_run(keyed_station, tmp_path, photo_dir, 80, 3)
+    proc = _started_issuing(command, out, 2)
     try:
-        deadline = time.monotonic() + 300
-        while len(list(out.glob("**/*.pdf"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)  # polling for progress only; no assertion depends on timing
-        assert proc.poll() is None, "the batch should still be running"
         workers = _children(proc.pid)
         assert len(workers) >= 2  # --workers 3: this process issues too, with two worker processes
         os.kill(proc.pid, signal.SIGTERM)
@@ -555,23 +571,11 @@ def test_an_issue_worker_killed_mid_batch_is_a_clear_error_and_the_rerun_finishe
     import signal
 
     from certgen.station.register import Register
-    from tests.test_batch import roster_rows, write_csv
 
     station, _ = keyed_station
-    roster = write_csv(tmp_path / "r.csv", roster_rows(120), "utf-8")
-    secret = tmp_path / "pass.txt"
-    secret.write_text(PASSPHRASE, "utf-8")
-    out = tmp_path / "out"
-    command = [
-        sys.executable, "-m", "kiosk", "--home", str(station.home.root), "issue", str(roster), "--photos",
-        str(photo_dir), "--out", str(out), "--passphrase-file", str(secret), "--workers", "2",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command, out = _issue_run(keyed_station, tmp_path, photo_dir, 120, 2)
+    proc = _started_issuing(command, out, 4)
     try:
-        deadline = time.monotonic() + 300
-        while len(list(out.glob("**/*.pdf"))) < 4 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)  # polling for progress only; no assertion depends on timing
-        assert proc.poll() is None, "the batch should still be running"
         (worker,) = _children(proc.pid)
         os.kill(worker, signal.SIGKILL)
         _, err = proc.communicate(timeout=120)
