@@ -7,13 +7,42 @@ terminal UI can show it as it is, without a traceback.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from certgen.labels import FIELD_LABELS
 
 
+def _made_again(kind: type[CertkioskError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CertkioskError:
+    return kind(*args, **kwargs)
+
+
 class CertkioskError(Exception):
-    """Base class of every error certkiosk raises on bad input or a bad state."""
+    """Base class of every error certkiosk raises on bad input or a bad state.
+
+    Picklable with the arguments it was made with, whatever its ``__init__`` takes (an error
+    raised in a worker process reaches the parent as itself, with its message)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def recorded(self: CertkioskError, *args: Any, **kwargs: Any) -> None:
+            if "_made_with" not in self.__dict__:  # the class's own arguments, not its bases' super() calls
+                self.__dict__["_made_with"] = (args, kwargs)
+            init(self, *args, **kwargs)
+
+        setattr(cls, "__init__", recorded)  # noqa: B010 (a method replaced on the class being made)
+
+    def __reduce__(self) -> Any:
+        made = self.__dict__.get("_made_with")
+        if made is None:  # made with the arguments it keeps in ``args``
+            return super().__reduce__()
+        return _made_again, (type(self), *made)
 
 
 class FieldError(CertkioskError, ValueError):

@@ -557,9 +557,16 @@ def test_sigterm_stops_issue_workers_and_says_how_to_resume(
         proc.kill()
     assert proc.returncode == 130 and "重新运行同一命令即可续发" in err.decode("utf-8")
     assert not any(_alive(pid) for pid in workers)
+    from certgen.issuing.recovery import temp_path
+    from certgen.station.register import Register
+
+    with Register(keyed_station[0].home.register_path) as reg:  # every issued number keeps its file
+        for number, where in reg._db.execute("SELECT number, output_path FROM certificates WHERE status = 'issued'"):
+            assert Path(where).exists() or temp_path(Path(where)).exists(), number
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr.decode("utf-8", "replace")
-    assert "跳过已发" in rerun.stdout.decode("utf-8")
+    said = rerun.stdout.decode("utf-8") + rerun.stderr.decode("utf-8")
+    assert "跳过已发" in said and "PDF文件不存在" not in said
 
 
 def test_an_issue_worker_killed_mid_batch_is_a_clear_error_and_the_rerun_finishes_the_batch(

@@ -366,10 +366,15 @@ its copy of the parent's memory (they are never pickled or sent); a spawned one 
 
 
 def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> None:
-    issuer = Issuer(Station(home), passphrase, **settings, in_worker=True)
-    issuer.unlocked(_UNLOCKED)  # no second key derivation (~0.3 s) in each worker
-    _WORKER["issuer"] = issuer
-    _WORKER["register"] = Register(home.register_path)
+    """Set up a worker process. What fails here is raised by its first chunk, so that the parent
+    gets the error itself (the pool would only say that the process ended)."""
+    try:
+        issuer = Issuer(Station(home), passphrase, **settings, in_worker=True)
+        issuer.unlocked(_UNLOCKED)  # no second key derivation (~0.3 s) in each worker
+        _WORKER["issuer"] = issuer
+        _WORKER["register"] = Register(home.register_path)
+    except Exception as exc:
+        _WORKER["failed"] = exc
 
 
 Outcome = list[tuple[str, bool]]
@@ -394,6 +399,8 @@ def _issue_chunk(issuer: Issuer, reg: Register, chunk: list[PlannedRow], batch_i
 
 
 def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> Outcome:
+    if "failed" in _WORKER:
+        raise _WORKER["failed"]
     return _issue_chunk(_WORKER["issuer"], _WORKER["register"], chunk, batch_id)
 
 
@@ -577,14 +584,17 @@ def _reports_from_register(
 
 @contextlib.contextmanager
 def _worker_died_as_error() -> Iterator[None]:
-    """A worker process that died (BrokenProcessPool) as a :class:`WorkerDied`, which says what to do."""
+    """A worker process that died (BrokenProcessPool with no result it could not read back: the
+    process ended) as a :class:`WorkerDied`, which says what to do."""
     try:
         yield
-    except BrokenProcessPool:
+    except BrokenProcessPool as exc:
+        if exc.__cause__ is not None:  # a result or error that could not be read back: a bug, shown as one
+            raise
         raise WorkerDied(
             "一个发证子进程意外退出（可能被系统终止，例如内存不足）：批次已停止，已发的证书保留在登记库中；"
             "重新运行同一命令即可续发（中断的编号会被作废）"
-        ) from None
+        ) from exc
 
 
 def run_batch(

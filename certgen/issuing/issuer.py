@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field, replace
@@ -404,10 +405,12 @@ class Issuer:
         except BaseException as exc:
             if not committed:  # after the commit the number is issued: recovery publishes its files
                 reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
+                voided: list[str] = []
                 with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, recovery voids it
-                    reg.void_pending(reason, number=number)
-                for form in self.forms:  # written or half-made: none may outlive a void number
-                    temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
+                    voided = reg.void_pending(reason, number=number)
+                if number in voided or not self._issued(reg, number):  # none may outlive a void number
+                    for form in self.forms:
+                        temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
             raise
         seal = self.seal_for(key.institution)
         notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
@@ -415,6 +418,30 @@ class Issuer:
             numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(), notes,
             {form: written for form, written, _, _ in made},
         )  # fmt: skip
+
+    @staticmethod
+    def _issued(reg: Register, number: str) -> bool:
+        """Whether the register says ``number`` is issued, when an issue failed before it knew: an
+        exception can interrupt the commit that issues just as it returns (a SIGTERM or Ctrl-C
+        handled after COMMIT), and then its files are the certificate's, which recovery publishes.
+        True when the register cannot be read: recovery decides then."""
+        try:
+            found = reg.get(number)
+        except (CertkioskError, sqlite3.Error):
+            return True
+        return found is not None and found.status == "issued"
+
+    @staticmethod
+    def _form_recorded(reg: Register, number: str, pdf: bytes) -> bool:
+        """Whether the register holds ``pdf`` as the paper form of ``number`` (the commit that records
+        a reprint can be interrupted just as it returns, as in :meth:`_issued`). True when the
+        register cannot be read: recovery decides then."""
+        try:
+            files = reg.form_files(number)
+        except (CertkioskError, sqlite3.Error):
+            return True
+        digest = hashlib.sha256(pdf).hexdigest()
+        return any(form == "paper" and sha == digest for form, _, sha in files)
 
     def require_paper(self, serial: str) -> None:
         """CertkioskError when this issue makes no paper form for the blank ``serial`` to carry."""
@@ -534,6 +561,7 @@ class Issuer:
             photo = embedded_photo(registered, self.template.photo.w, str(final))
             temp = temp_path(final)
             reg.republishing(number, str(final))  # a crash from here on is finished by recovery
+            pdf = b""
             try:
                 signed, pdf = self.make_form("paper", cert.record, key, photo, temp, None, serial)
                 if signed.sha256 != cert.payload_sha256:
@@ -547,7 +575,8 @@ class Issuer:
                     print_serial=serial,
                 )  # fmt: skip
             except BaseException:
-                temp.unlink(missing_ok=True)
+                if not (pdf and self._form_recorded(reg, number, pdf)):  # recorded: recovery publishes it
+                    temp.unlink(missing_ok=True)
                 raise
             fault_point("after_commit")
             fault_point("before_rename")

@@ -1,0 +1,96 @@
+"""What a batch's worker processes report back: an error in a worker reaches the caller as
+itself (its class and its message), not as "a process ended" (found by an adversarial review:
+several certkiosk errors could not be pickled back from a worker)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from certgen.exceptions import (
+    BatchInvalid,
+    CertkioskError,
+    DiskFull,
+    DuplicateResult,
+    FieldError,
+    NumberFormatError,
+    PrintSerialUsed,
+    RecordError,
+    RegisterError,
+    RowProblem,
+)
+from certgen.issuing import batch
+from certgen.issuing.batch import BatchPlan, plan_batch, run_batch
+from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
+from certgen.station.register import Register
+from tests.test_batch import roster_rows, write_csv
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DiskFull(Path("/srv/out/x.pdf")),
+        PrintSerialUsed("LN0001", "Y000021012001203000002"),
+        NumberFormatError("Y0001", ["长度应为22位"]),
+        FieldError("name", "王", "过短"),
+        RecordError([FieldError("name", "王", "过短")]),
+        DuplicateResult("已有有效证书", "Y000021012001203000002"),
+        BatchInvalid([RowProblem(3, "身份证号无效")]),
+        RegisterError("登记库出错"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_kind_of_error_comes_back_from_a_worker_process_as_itself(error: CertkioskError) -> None:
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error) and str(back) == str(error) and back.args == error.args
+    assert {k: repr(v) for k, v in vars(back).items()} == {k: repr(v) for k, v in vars(error).items()}
+
+
+def _plan(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> BatchPlan:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(photo_dir / "p0.jpg", photos / "p0.jpg")
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(40), "utf-8"))
+    with issuer.station.register() as reg:
+        return plan_batch(issuer, reg, roster, photos)
+
+
+def test_a_full_disk_in_a_worker_is_reported_as_a_full_disk(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _plan(issuer, tmp_path, photo_dir)
+    parent = os.getpid()
+    real = batch._issue_chunk
+    full = tmp_path / "out" / "x.pdf"
+
+    def full_in_a_worker(issuer: Issuer, reg: Register, chunk: list[batch.PlannedRow], batch_id: str) -> batch.Outcome:
+        if os.getpid() != parent:  # a forked worker: its disk is full
+            raise DiskFull(full)
+        return real(issuer, reg, chunk, batch_id)
+
+    monkeypatch.setattr(batch, "_issue_chunk", full_in_a_worker)
+    with pytest.raises(DiskFull) as caught:
+        run_batch(issuer, plan, workers=2)
+    assert str(caught.value) == str(DiskFull(full)) and caught.value.path == DiskFull(full).path
+
+
+def test_a_worker_that_cannot_start_reports_why(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _plan(issuer, tmp_path, photo_dir)
+    parent = os.getpid()
+    real = batch.Register
+
+    def register_or_not(path: Path) -> Register:
+        if os.getpid() != parent:  # a forked worker cannot open the register
+            raise RegisterError(f"无法打开登记库 {path}：文件被锁定")
+        return real(path)
+
+    monkeypatch.setattr(batch, "Register", register_or_not)
+    with pytest.raises(RegisterError, match=r"无法打开登记库 .*文件被锁定"):
+        run_batch(issuer, plan, workers=2)
