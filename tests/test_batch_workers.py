@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +29,6 @@ from certgen.issuing import batch
 from certgen.issuing.batch import BatchPlan, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
-from certgen.station.register import Register
 from tests.test_batch import roster_rows, write_csv
 
 
@@ -60,37 +61,34 @@ def _plan(issuer: Issuer, tmp_path: Path, photo_dir: Path) -> BatchPlan:
         return plan_batch(issuer, reg, roster, photos)
 
 
+def _in_workers_raising(real: Callable[..., Any], error: Exception) -> Callable[..., Any]:
+    """``real`` in this process; in the worker processes forked from it, ``error`` instead."""
+    parent = os.getpid()
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != parent:
+            raise error
+        return real(*args, **kwargs)
+
+    return call
+
+
 def test_a_full_disk_in_a_worker_is_reported_as_a_full_disk(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = _plan(issuer, tmp_path, photo_dir)
-    parent = os.getpid()
-    real = batch._issue_chunk
-    full = tmp_path / "out" / "x.pdf"
-
-    def full_in_a_worker(issuer: Issuer, reg: Register, chunk: list[batch.PlannedRow], batch_id: str) -> batch.Outcome:
-        if os.getpid() != parent:  # a forked worker: its disk is full
-            raise DiskFull(full)
-        return real(issuer, reg, chunk, batch_id)
-
-    monkeypatch.setattr(batch, "_issue_chunk", full_in_a_worker)
+    full = DiskFull(tmp_path / "out" / "x.pdf")
+    monkeypatch.setattr(batch, "_issue_chunk", _in_workers_raising(batch._issue_chunk, full))
     with pytest.raises(DiskFull) as caught:
         run_batch(issuer, plan, workers=2)
-    assert str(caught.value) == str(DiskFull(full)) and caught.value.path == DiskFull(full).path
+    assert str(caught.value) == str(full) and caught.value.path == full.path
 
 
 def test_a_worker_that_cannot_start_reports_why(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = _plan(issuer, tmp_path, photo_dir)
-    parent = os.getpid()
-    real = batch.Register
-
-    def register_or_not(path: Path) -> Register:
-        if os.getpid() != parent:  # a forked worker cannot open the register
-            raise RegisterError(f"无法打开登记库 {path}：文件被锁定")
-        return real(path)
-
-    monkeypatch.setattr(batch, "Register", register_or_not)
-    with pytest.raises(RegisterError, match=r"无法打开登记库 .*文件被锁定"):
+    locked = RegisterError("无法打开登记库：文件被锁定")
+    monkeypatch.setattr(batch, "Register", _in_workers_raising(batch.Register, locked))
+    with pytest.raises(RegisterError, match="无法打开登记库：文件被锁定"):
         run_batch(issuer, plan, workers=2)
