@@ -328,6 +328,22 @@ def test_a_crash_with_both_forms_leaves_both_or_neither(site: Site, point: str) 
     assert len(names) == 8
 
 
+def test_what_a_kill_inside_a_file_write_left_is_removed_by_recovery(site: Site) -> None:
+    """Killed inside the atomic write of a form (found by a real SIGKILL of a batch worker): the
+    bytes sit under the write's own temporary name, ``..<number>.pdf.partial.<random>.tmp``, a
+    whole signed PDF perhaps, for a number the next run voids."""
+    code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_write:2")
+    assert code == -signal.SIGKILL
+    temp = next(p for p in site.pdfs() if p.name.startswith("."))
+    leftover = temp.with_name(f".{temp.name}.k3x9q_1.tmp")
+    temp.rename(leftover)  # as if killed before the write's rename
+    code, _, err = site.run(site.issue_args())
+    assert code == 0, err
+    assert not leftover.exists()
+    issued_once_per_result(site, 4)
+    assert_disk_matches_register(site)
+
+
 def test_a_published_pdf_of_a_void_number_is_quarantined_and_revoked(site: Site) -> None:
     """What the old order left behind (PDF written, then killed before the commit): found and revoked."""
     code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_write:2")

@@ -15,6 +15,7 @@ finishes whatever a killed run left:
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -40,6 +41,12 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{TEMP_SUFFIX}")
 
 
+def write_leftovers(path: Path) -> list[Path]:
+    """What a process killed inside :func:`certgen.files.atomic_write` left of ``path``: that
+    write's own temporary files (``.<name>.<random>.tmp``), which may hold a whole signed PDF."""
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+
+
 def publish(temp: Path, final: Path, *, durable: bool = True) -> None:
     """Rename the temporary file to its final name, durably (``durable=False``: the folder is
     fsync'd later, by :func:`settle`, before the number's publishing entry is forgotten)."""
@@ -57,7 +64,8 @@ class Recovery:
     published: tuple[Path, ...] = ()
     """PDFs of issued numbers that were still under their temporary name, now published."""
     removed: tuple[Path, ...] = ()
-    """Temporary files of numbers that were never issued, deleted."""
+    """Temporary files deleted: those of numbers that were never issued, and what a write killed
+    halfway left (:func:`write_leftovers`)."""
     quarantined: tuple[tuple[str, Path], ...] = ()
     """``(number, new path)``: published files of numbers not issued, moved; the numbers revoked."""
     missing: tuple[str, ...] = ()
@@ -134,6 +142,9 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
             files += [(f, None) for s in FILE_SUFFIX.values() if (f := Path(where).with_name(number + s)) not in named]
         for final, pdf_sha256 in files:
             temp = temp_path(final)
+            for leftover in write_leftovers(temp):  # a write killed halfway: never a certificate
+                leftover.unlink(missing_ok=True)
+                removed.append(leftover)
             if cert is not None and cert.status == "issued":
                 intact = _same_bytes(temp, pdf_sha256) if pdf_sha256 else _carries(temp, cert.payload_sha256)
                 # a reprint's committed file replaces the one it reprinted (its hash is recorded)
@@ -155,6 +166,9 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     for folder in folders:
         if not folder.is_dir():
             continue
+        for leftover in sorted(folder.glob(f"..*.pdf{TEMP_SUFFIX}.*.tmp")):  # a write killed halfway
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
         for path in sorted([*folder.glob("*.pdf"), *folder.glob(f".*.pdf{TEMP_SUFFIX}")]):
             name = path.name
             stem = name[1 : -len(".pdf" + TEMP_SUFFIX)] if name.startswith(".") else path.stem
