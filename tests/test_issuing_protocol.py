@@ -335,11 +335,13 @@ def test_what_a_kill_inside_a_file_write_left_is_removed_by_recovery(site: Site)
     code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_write:2")
     assert code == -signal.SIGKILL
     temp = next(p for p in site.pdfs() if p.name.startswith("."))
-    leftover = temp.with_name(f".{temp.name}.k3x9q_1.tmp")
+    leftover = temp.with_name(f".{temp.name}.k3x9q_1a.tmp")
     temp.rename(leftover)  # as if killed before the write's rename
+    report = temp.with_name(".证书数据表.xlsx.fha6uw8y.tmp")  # a report's, killed mid-write: names and IDs
+    report.write_bytes(b"PK\x03\x04")
     code, _, err = site.run(site.issue_args())
     assert code == 0, err
-    assert not leftover.exists()
+    assert not leftover.exists() and not report.exists()
     issued_once_per_result(site, 4)
     assert_disk_matches_register(site)
 

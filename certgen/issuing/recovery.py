@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ QUARANTINE_REASON = "作废编号的已签名证书文件曾被发布：文件�
 def temp_path(final: Path) -> Path:
     """The temporary name a certificate PDF is written under before its number is committed."""
     return final.with_name(f".{final.name}{TEMP_SUFFIX}")
+
+
+_LEFTOVER = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+"""The name :func:`certgen.files.atomic_write` gives its temporary file (``tempfile.mkstemp``)."""
 
 
 def write_leftovers(path: Path) -> list[Path]:
@@ -166,8 +171,8 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     for folder in folders:
         if not folder.is_dir():
             continue
-        for leftover in sorted(folder.glob(f"..*.pdf{TEMP_SUFFIX}.*.tmp")):  # a write killed halfway
-            leftover.unlink(missing_ok=True)
+        for leftover in sorted(p for p in folder.glob(".*.tmp") if _LEFTOVER.fullmatch(p.name)):
+            leftover.unlink(missing_ok=True)  # a write killed halfway: a PDF, a report, the manifest
             removed.append(leftover)
         for path in sorted([*folder.glob("*.pdf"), *folder.glob(f".*.pdf{TEMP_SUFFIX}")]):
             name = path.name
