@@ -42,7 +42,7 @@ class CertkioskError(Exception):
         made = self.__dict__.get("_made_with")
         if made is None:  # made with the arguments it keeps in ``args``
             return super().__reduce__()
-        return _made_again, (type(self), *made)
+        return _made_again, (type(self), *made), self.__dict__
 
 
 class FieldError(CertkioskError, ValueError):

@@ -17,7 +17,7 @@ import pytest
 from certgen.exceptions import Interrupted
 from certgen.issuing.issuer import Issuer
 from certgen.station.register import Register
-from tests.conftest import make_record, resident_id
+from tests.conftest import FILING, make_record, resident_id
 from tests.test_print_serial import _national
 from verify.files import verify_bytes
 
@@ -30,6 +30,13 @@ def _then_interrupted(real: Any) -> Any:
     return call
 
 
+def _the_only_certificate(issuer: Issuer) -> tuple[str, str, str]:
+    """``(number, status, output path)`` of the register's one certificate."""
+    with sqlite3.connect(issuer.station.home.register_path) as db:
+        ((number, status, output),) = db.execute("SELECT number, status, output_path FROM certificates").fetchall()
+    return number, status, output
+
+
 def test_an_interrupt_as_the_issuing_commit_returns_keeps_the_certificate_s_files(
     issuer: Issuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -38,8 +45,7 @@ def test_an_interrupt_as_the_issuing_commit_returns_keeps_the_certificate_s_file
         with pytest.raises(Interrupted):
             issuer.issue(reg, make_record())
         monkeypatch.undo()
-    with sqlite3.connect(issuer.station.home.register_path) as db:
-        ((number, status, output),) = db.execute("SELECT number, status, output_path FROM certificates").fetchall()
+    number, status, output = _the_only_certificate(issuer)
     assert status == "issued"
     final = Path(output)
     assert any(p.name.startswith(f".{number}.pdf") for p in final.parent.iterdir()), "kept under its temporary name"
@@ -66,3 +72,47 @@ def test_an_interrupt_as_the_reprint_commit_returns_keeps_the_new_paper(
         ((_, path, sha),) = [f for f in reg.form_files(number) if f[0] == "paper"]
         assert path is not None and hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha, "the new paper"
         assert reg.check() == []
+
+
+def test_a_commit_left_open_by_a_second_signal_is_rolled_back_and_its_number_voided(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second signal during the rollback leaves the transaction open: this connection would read
+    its uncommitted "issued" and keep the files of a number that is pending (void once the
+    connection closes) - a PDF that verifies, for a void number."""
+
+    def left_open(self: Register, number: str, **kwargs: Any) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute("UPDATE certificates SET status = 'issued' WHERE number = ?", (number,))
+        raise Interrupted("收到信号 SIGTERM")
+
+    with issuer.station.register() as reg:
+        monkeypatch.setattr(Register, "complete", left_open)
+        with pytest.raises(Interrupted):
+            issuer.issue(reg, make_record())
+        monkeypatch.undo()
+    number, status, output = _the_only_certificate(issuer)
+    assert status == "void"
+    assert not [p for p in Path(output).parent.iterdir() if number in p.name], "no file of a void number"
+
+
+def test_recovery_sweeps_a_killed_write_s_leftovers_once_per_folder_and_only_its_own(issuer: Issuer) -> None:
+    """A single issue killed inside its form's atomic write: recovery (with no output folder to
+    scan) still finds the leftover beside the number's file; one for a number another station's
+    register holds (a shared folder) is not its to delete."""
+    from certgen.issuing.recovery import recover
+
+    assert issuer.out_dir is not None
+    folder = issuer.out_dir / "single"
+    with issuer.station.register() as reg:
+        number = str(reg.allocate(make_record(), FILING, output_dir=folder).number)
+    folder.mkdir(parents=True)
+    ours = folder / f"..{number}.pdf.partial.ab12cd_3.tmp"
+    theirs = folder / "..Y000021099001203000001.pdf.partial.zz99yy_8.tmp"
+    for leftover in (ours, theirs):
+        leftover.write_bytes(b"%PDF-1.7 ...")
+    with issuer.station.register() as reg:
+        done = recover(reg, issuer.station.home.quarantine_dir)
+        assert reg.get(number).status == "void"  # type: ignore[union-attr]
+    assert ours in done.removed and not ours.exists()
+    assert theirs.exists()

@@ -405,6 +405,7 @@ class Issuer:
         except BaseException as exc:
             if not committed:  # after the commit the number is issued: recovery publishes its files
                 reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
+                reg.end_open_transaction()  # read and void what is committed, not what was left open
                 voided: list[str] = []
                 with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, recovery voids it
                     voided = reg.void_pending(reason, number=number)
@@ -427,7 +428,7 @@ class Issuer:
         True when the register cannot be read: recovery decides then."""
         try:
             found = reg.get(number)
-        except (CertkioskError, sqlite3.Error):
+        except Exception:  # unreadable, or a row it cannot parse
             return True
         return found is not None and found.status == "issued"
 
@@ -575,6 +576,7 @@ class Issuer:
                     print_serial=serial,
                 )  # fmt: skip
             except BaseException:
+                reg.end_open_transaction()
                 if not (pdf and self._form_recorded(reg, number, pdf)):  # recorded: recovery publishes it
                     temp.unlink(missing_ok=True)
                 raise

@@ -15,7 +15,6 @@ finishes whatever a killed run left:
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import re
@@ -42,14 +41,30 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{TEMP_SUFFIX}")
 
 
-_LEFTOVER = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 """The name :func:`certgen.files.atomic_write` gives its temporary file (``tempfile.mkstemp``)."""
 
+_FORM_TEMP = re.compile(rf"\.(?P<number>[^.]+?)(?:{re.escape(ELECTRONIC_SUFFIX)})?\.pdf{re.escape(TEMP_SUFFIX)}")
+"""A form's temporary name (:func:`temp_path`), with the number it belongs to."""
 
-def write_leftovers(path: Path) -> list[Path]:
-    """What a process killed inside :func:`certgen.files.atomic_write` left of ``path``: that
-    write's own temporary files (``.<name>.<random>.tmp``), which may hold a whole signed PDF."""
-    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+
+def sweep_leftovers(reg: Register, folder: Path) -> list[Path]:
+    """Delete what processes killed inside :func:`certgen.files.atomic_write` left in ``folder``
+    (``.<name>.<random>.tmp``): a form's, perhaps a whole signed PDF, or a report's, with names and
+    ID numbers. Never a certificate: a form is renamed (and its folder fsync'd) before its number
+    is committed. One listing of the folder; a form's of a number this register does not know is
+    left alone (a folder shared with another station)."""
+    gone = []
+    for path in sorted(folder.glob(".*.tmp")):
+        found = _LEFTOVER.fullmatch(path.name)
+        if found is None:
+            continue
+        form = _FORM_TEMP.fullmatch(found["name"])
+        if form is not None and reg.get(form["number"]) is None:
+            continue
+        path.unlink(missing_ok=True)
+        gone.append(path)
+    return gone
 
 
 def publish(temp: Path, final: Path, *, durable: bool = True) -> None:
@@ -70,7 +85,7 @@ class Recovery:
     """PDFs of issued numbers that were still under their temporary name, now published."""
     removed: tuple[Path, ...] = ()
     """Temporary files deleted: those of numbers that were never issued, and what a write killed
-    halfway left (:func:`write_leftovers`)."""
+    halfway left (:func:`sweep_leftovers`)."""
     quarantined: tuple[tuple[str, Path], ...] = ()
     """``(number, new path)``: published files of numbers not issued, moved; the numbers revoked."""
     missing: tuple[str, ...] = ()
@@ -139,7 +154,10 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
             revocations.append(reg.revoke_unissued(number, QUARANTINE_REASON))
         quarantined.append((number, _quarantine(final, quarantine_dir)))
 
-    for number, where in reg.unpublished():
+    entries = reg.unpublished()
+    for folder in sorted({Path(where).parent for _, where in entries} | {f for f in folders if f.is_dir()}):
+        removed += sweep_leftovers(reg, folder)  # once per folder: a batch may leave 100,000 entries
+    for number, where in entries:
         cert = reg.get(number)
         files = [(Path(p), sha) for _, p, sha in reg.form_files(number) if p] or [(Path(where), None)]
         if cert is None or cert.status != "issued":  # a form's file may be written before it is recorded
@@ -147,9 +165,6 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
             files += [(f, None) for s in FILE_SUFFIX.values() if (f := Path(where).with_name(number + s)) not in named]
         for final, pdf_sha256 in files:
             temp = temp_path(final)
-            for leftover in write_leftovers(temp):  # a write killed halfway: never a certificate
-                leftover.unlink(missing_ok=True)
-                removed.append(leftover)
             if cert is not None and cert.status == "issued":
                 intact = _same_bytes(temp, pdf_sha256) if pdf_sha256 else _carries(temp, cert.payload_sha256)
                 # a reprint's committed file replaces the one it reprinted (its hash is recorded)
@@ -171,9 +186,6 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
     for folder in folders:
         if not folder.is_dir():
             continue
-        for leftover in sorted(p for p in folder.glob(".*.tmp") if _LEFTOVER.fullmatch(p.name)):
-            leftover.unlink(missing_ok=True)  # a write killed halfway: a PDF, a report, the manifest
-            removed.append(leftover)
         for path in sorted([*folder.glob("*.pdf"), *folder.glob(f".*.pdf{TEMP_SUFFIX}")]):
             name = path.name
             stem = name[1 : -len(".pdf" + TEMP_SUFFIX)] if name.startswith(".") else path.stem

@@ -311,6 +311,13 @@ class Register:
         finally:
             self._head = None
 
+    def end_open_transaction(self) -> None:
+        """Roll back a write transaction an interrupted call left open (a second signal during its
+        own rollback), so that what this connection reads next is what is committed."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
     @contextmanager
     def _relaxed(self, db: sqlite3.Connection) -> Iterator[None]:
         try:
