@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -45,6 +46,19 @@ PRIVATE_FILE = 0o600
 """Mode of every file certkiosk writes: certificates, reports and the register hold personal data."""
 
 
+_WRITING_SUFFIX = ".tmp"
+_WRITING = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}" + re.escape(_WRITING_SUFFIX))
+"""The name :func:`atomic_write` writes ``name`` under until it renames it (``tempfile.mkstemp``
+with the prefix and suffix below: eight random characters between them)."""
+
+
+def written_name(name: str) -> str | None:
+    """The file :func:`atomic_write` was writing when it left a file called ``name`` (a process
+    killed halfway), or None when ``name`` is not such a file."""
+    found = _WRITING.fullmatch(name)
+    return found["name"] if found else None
+
+
 @contextmanager
 def atomic_write(path: Path, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file in the same folder, fsync it and rename it over.
@@ -55,7 +69,7 @@ def atomic_write(path: Path, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]:
     try:
         if not path.parent.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_WRITING_SUFFIX, dir=path.parent)
     except OSError as exc:
         if is_disk_full(exc):
             raise DiskFull(path) from None

@@ -116,3 +116,15 @@ def test_recovery_sweeps_a_killed_write_s_leftovers_once_per_folder_and_only_its
         assert reg.get(number).status == "void"  # type: ignore[union-attr]
     assert ours in done.removed and not ours.exists()
     assert theirs.exists()
+
+
+def test_recovery_knows_the_name_an_atomic_write_writes_under(tmp_path: Path) -> None:
+    """The sweep finds a killed write's file by the name atomic_write really gives it."""
+    from certgen.files import atomic_write, written_name
+
+    target = tmp_path / ".Y000021012001203000001.pdf.partial"
+    with atomic_write(target) as fh:
+        fh.write(b"%PDF-1.7")
+        (writing,) = [p for p in tmp_path.iterdir() if p != target]
+        assert written_name(writing.name) == target.name
+    assert written_name(target.name) is None

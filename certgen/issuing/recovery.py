@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from certgen.files import fsync_folder
+from certgen.files import fsync_folder, written_name
 from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
 from certgen.station.home import StationHome
@@ -41,9 +41,6 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{TEMP_SUFFIX}")
 
 
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
-"""The name :func:`certgen.files.atomic_write` gives its temporary file (``tempfile.mkstemp``)."""
-
 _FORM_TEMP = re.compile(rf"\.(?P<number>[^.]+?)(?:{re.escape(ELECTRONIC_SUFFIX)})?\.pdf{re.escape(TEMP_SUFFIX)}")
 """A form's temporary name (:func:`temp_path`), with the number it belongs to."""
 
@@ -56,10 +53,10 @@ def sweep_leftovers(reg: Register, folder: Path) -> list[Path]:
     left alone (a folder shared with another station)."""
     gone = []
     for path in sorted(folder.glob(".*.tmp")):
-        found = _LEFTOVER.fullmatch(path.name)
-        if found is None:
+        name = written_name(path.name)
+        if name is None:
             continue
-        form = _FORM_TEMP.fullmatch(found["name"])
+        form = _FORM_TEMP.fullmatch(name)
         if form is not None and reg.get(form["number"]) is None:
             continue
         path.unlink(missing_ok=True)
