@@ -346,14 +346,21 @@ def test_what_a_kill_inside_a_file_write_left_is_removed_by_recovery(site: Site)
     assert_disk_matches_register(site)
 
 
-def test_a_published_pdf_of_a_void_number_is_quarantined_and_revoked(site: Site) -> None:
-    """What the old order left behind (PDF written, then killed before the commit): found and revoked."""
+def leaked_pdf_of_a_void_number(site: Site) -> tuple[str, Path]:
+    """A run killed after writing its second PDF, that PDF then published by hand (as the old
+    order left it, or a copy put back): its number (void at the next recovery) and its file."""
     code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_write:2")
     assert code == -signal.SIGKILL
     temp = next(p for p in site.pdfs() if p.name.startswith("."))
     number = temp.name[1:].split(".pdf")[0]
     leaked = temp.with_name(f"{number}.pdf")
     temp.rename(leaked)  # as if published before its number was committed (or copied back)
+    return number, leaked
+
+
+def test_a_published_pdf_of_a_void_number_is_quarantined_and_revoked(site: Site) -> None:
+    """What the old order left behind (PDF written, then killed before the commit): found and revoked."""
+    number, leaked = leaked_pdf_of_a_void_number(site)
     bundle = site.station.trust.load()
     assert verify_bytes(leaked.read_bytes(), leaked.name, bundle)[0].valid  # the danger
     copy = leaked.read_bytes()

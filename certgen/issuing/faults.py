@@ -15,8 +15,9 @@ import signal
 
 ENV_CRASH = "CERTKIOSK_TEST_CRASH_AT"
 ENV_STOP = "CERTKIOSK_TEST_STOP_AT"
-POINTS = ("after_allocate", "after_write", "after_commit", "before_rename", "after_rename")
-"""The issuing steps a test may stop or kill a process at, in order."""
+POINTS = ("after_allocate", "after_write", "after_commit", "before_rename", "after_rename", "after_revoke")
+"""The issuing steps a test may stop or kill a process at, in order; and ``after_revoke``: a
+revocation committed in the register, before the trust store learns it (certgen.station.revoking)."""
 
 _counts: dict[str, int] = {}
 

@@ -56,6 +56,7 @@ from certgen.station import Station
 from certgen.station.issuelock import issuing_lock
 from certgen.station.register import Register, Reissue, ReissueReason
 from certgen.station.register_proof import CheckpointSigner
+from certgen.station.revoking import revoking
 from certgen.trust import PublicKeyInfo
 
 FORMS = ("paper", "electronic")
@@ -500,8 +501,10 @@ class Issuer:
             fields["photo"] = str(photo)
         fields = {k: v for k, v in fields.items() if v is not None}
         record = CertificateRecord.from_fields(fields)  # validated against today's rules: it is being written
-        with self.locked(reg):
-            issued = self.issue(
+        with self.locked(reg), contextlib.ExitStack() as stack:
+            if reason == "correction":  # its issuing commit revokes the old one: the trust store learns it, kill or not
+                stack.enter_context(revoking(self.station.home, self.station.trust, reg))
+            return self.issue(
                 reg,
                 record,
                 batch_id=old.batch_id,
@@ -509,10 +512,6 @@ class Issuer:
                 reissue=Reissue(number, reason),
                 print_serial=print_serial,
             )
-        if reason == "correction":
-            revoked = [r for r in reg.revocations() if r.scope == "certificate" and r.target == number]
-            self.station.trust.save(self.station.trust.load().with_revocations(revoked))
-        return issued
 
     # --- reprint onto a new blank (印制流水码) ------------------------------------------------------
     def reprint(self, reg: Register, number: str, print_serial: str) -> Path:

@@ -15,10 +15,12 @@ finishes whatever a killed run left:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
 from certgen.station.home import StationHome
 from certgen.station.register import Register
+from certgen.station.revoking import caught_up, revoking
 from certgen.trust import Revocation, TrustStore
 
 TEMP_SUFFIX = ".partial"
@@ -132,11 +135,16 @@ def _quarantine(path: Path, quarantine_dir: Path) -> Path:
     return target
 
 
-def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ()) -> Recovery:
+def recover(
+    reg: Register,
+    quarantine_dir: Path,
+    folders: tuple[Path, ...] = (),
+    before_revoking: Callable[[], None] | None = None,
+) -> Recovery:
     """Finish what interrupted runs left (see the module docstring). Call under the issuing lock.
 
     ``folders`` are also scanned for files of numbers that are not issued (what older versions
-    left behind, or a file copied back).
+    left behind, or a file copied back); ``before_revoking`` is called before each revocation.
     """
     voided = reg.void_pending("发证进程中断：编号未完成即作废")
     published: list[Path] = []
@@ -148,6 +156,8 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
 
     def unissued_file(number: str, final: Path) -> None:
         if number not in {r.target for r in revocations}:  # both forms of one number: one revocation
+            if before_revoking is not None:
+                before_revoking()
             revocations.append(reg.revoke_unissued(number, QUARANTINE_REASON))
         quarantined.append((number, _quarantine(final, quarantine_dir)))
 
@@ -205,11 +215,18 @@ def recover(reg: Register, quarantine_dir: Path, folders: tuple[Path, ...] = ())
 
 
 def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:
-    """:func:`recover` for a station: quarantine in its home, and its trust store learns the revocations."""
-    result = recover(reg, home.quarantine_dir, folders)
-    if result.revocations:
-        trust.save(trust.load().with_revocations(list(result.revocations)))
-    return result
+    """:func:`recover` for a station: quarantine in its home, and its trust store learns the
+    revocations (also any a killed process committed and did not pass on: certgen.station.revoking)."""
+    caught_up(home, trust)
+    with contextlib.ExitStack() as stack:
+        entered: list[bool] = []
+
+        def before_revoking() -> None:
+            if not entered:  # the first revocation of this recovery
+                stack.enter_context(revoking(home, trust, reg))
+                entered.append(True)
+
+        return recover(reg, home.quarantine_dir, folders, before_revoking)
 
 
 SETTLE_PAGE = 1000

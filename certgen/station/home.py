@@ -117,6 +117,16 @@ class StationHome:
         return self.root / "trust-exports.json"
 
     @property
+    def trust_lock_path(self) -> Path:
+        """The lock held while the trust store is read, changed and written (certgen.station.revoking)."""
+        return self.root / "trust.lock"
+
+    @property
+    def trust_behind_path(self) -> Path:
+        """Present while the trust store may lack a revocation the register holds (certgen.station.revoking)."""
+        return self.root / "trust-behind"
+
+    @property
     def kiosk_log_path(self) -> Path:
         """The kiosk's log of checks (JSON lines; never names or ID numbers)."""
         return self.root / "kiosk-log.jsonl"
@@ -171,6 +181,8 @@ class StationHome:
             "kiosk-log": self.kiosk_log_path,
             "kiosk-pin": self.kiosk_pin_path,
             "issue-lock": self.issue_lock_path,
+            "trust-lock": self.trust_lock_path,
+            "trust-behind": self.trust_behind_path,
         }
 
 

@@ -31,6 +31,7 @@ from certgen.payload import sign_detached
 from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.keys import DEFAULT_VALIDITY_YEARS, KeyStore, check_passphrase
+from certgen.station.revoking import caught_up, learn_revocations, revoking, trust_lock
 from certgen.trust import (
     BUNDLE_MAX_BYTES,
     Endorsement,
@@ -171,16 +172,17 @@ class Station:
             self.keystore.path_for(kid).unlink(missing_ok=True)
             self.keystore.x509_key_path(kid).unlink(missing_ok=True)
             raise
-        bundle = self.trust.load().with_key(info)
-        if previous is not None:
-            bundle = bundle.with_key(previous)
-        if endorser is not None:
-            old, private = endorser
-            signature = sign_detached(endorsement_content(info), private, old.kid)
-            bundle = bundle.with_endorsement(Endorsement(info.kid, old.kid, signature))
-        state = bundle.institution(filing_number) or InstitutionTrust(filing_number)
-        bundle = bundle.with_institution(replace(state, own=True))
-        self.trust.save(bundle)
+        with trust_lock(self.home):
+            bundle = self.trust.load().with_key(info)
+            if previous is not None:
+                bundle = bundle.with_key(previous)
+            if endorser is not None:
+                old, private = endorser
+                signature = sign_detached(endorsement_content(info), private, old.kid)
+                bundle = bundle.with_endorsement(Endorsement(info.kid, old.kid, signature))
+            state = bundle.institution(filing_number) or InstitutionTrust(filing_number)
+            bundle = bundle.with_institution(replace(state, own=True))
+            self.trust.save(bundle)
         return info, previous
 
     def _endorser(self, filing_number: str, passphrase: str | Secret) -> tuple[PublicKeyInfo, Ed25519PrivateKey] | None:
@@ -236,9 +238,10 @@ class Station:
             except BaseException:
                 path.unlink(missing_ok=True)
                 raise
-            bundle = self.trust.load()
-            if bundle.key(info.kid) is not None:
-                self.trust.save(bundle.with_key(bundle.key(info.kid).with_x509(updated.x509)))  # type: ignore[union-attr]
+            with trust_lock(self.home):
+                bundle = self.trust.load()
+                if bundle.key(info.kid) is not None:
+                    self.trust.save(bundle.with_key(bundle.key(info.kid).with_x509(updated.x509)))  # type: ignore[union-attr]
             done.append(updated)
         return done
 
@@ -262,7 +265,7 @@ class Station:
                 f"本站没有信任库（{self.trust.path}）：请先导入签发机构的信任包"
                 "（命令行 certkiosk trust import，或界面“密钥”页 F6）"
             )
-        return self.trust.load()
+        return caught_up(self.home, self.trust)  # a revocation a killed process left half-made is finished first
 
     def verification_data(self) -> tuple[TrustBundle, dict[str, ProvinceProfile]]:
         """What every verification on this station uses: the trust bundle and the province profiles
@@ -302,8 +305,9 @@ class Station:
             key = reg.signing_key(filing_number, _dt.date.fromisoformat(now[:10]))
             private = self.keystore.load(key.kid, passphrase)
             keys = tuple(reg.institution_keys(key.filing_number))
+            with trust_lock(self.home):  # every revocation of the register is exported, whatever was interrupted
+                store = learn_revocations(self.home, self.trust, reg)
         f = key.filing_number
-        store = self.trust.load()
         log = self._export_log()
         issued = log.get(f, {})
         sequence = max((int(n) for n in issued), default=0) + 1
@@ -347,9 +351,10 @@ class Station:
         from certgen.bundle import apply_bundle
 
         signed = self.read_bundle(path)
-        result = apply_bundle(self.trust.load(), signed, accept_fingerprint=accept_fingerprint)
         self.home.ensure()
-        self.trust.save(result.bundle)
+        with trust_lock(self.home):
+            result = apply_bundle(self.trust.load(), signed, accept_fingerprint=accept_fingerprint)
+            self.trust.save(result.bundle)
         return result
 
     # --- the register ----------------------------------------------------------------------
@@ -381,8 +386,8 @@ class Station:
         with self.register() as reg:
             if passphrase is not None:
                 reg.signer = self.checkpoint_signer(reg, passphrase)
-            revocation = reg.revoke(scope, target, reason)
-        self.trust.save(self.trust.load().with_revocations([revocation]))
+            with revoking(self.home, self.trust, reg):  # the trust store learns it even after a kill here
+                revocation = reg.revoke(scope, target, reason)
         self.after_change(passphrase, f"吊销{target}")
         return revocation
 
