@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from certgen.exceptions import PhotoError
-from certgen.pdf.photo import _check_background, prepare_photo
+from certgen.pdf.photo import _check_background, mean_rgb, prepare_photo
 
 SIZES = [(413, 579), (827, 1158)]
 """300 dpi (embedded as it is, its pixels checked at 1/8) and 600 dpi (downsampled, decoded at 1/2)."""
@@ -96,3 +96,16 @@ def test_a_downsampled_photo_matches_a_full_resolution_resize(tmp_path: Path) ->
         reference = source.resize(embedded.size, Image.Resampling.LANCZOS)
         difference = ImageStat.Stat(ImageChops.difference(embedded.convert("RGB"), reference)).mean
     assert max(difference) < 3, difference
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_mean_colour_is_what_imagestat_gives(seed: int) -> None:
+    # mean_rgb sums in C what Pillow's ImageStat sums in Python: the same float, bit for bit
+    import random
+
+    rng = random.Random(seed)
+    w, h = rng.randint(1, 60), rng.randint(1, 60)
+    image = Image.frombytes("RGB", (w, h), bytes(rng.randrange(256) for _ in range(w * h * 3)))
+    assert mean_rgb(image) == tuple(ImageStat.Stat(image).mean)
+    near_white = Image.new("RGB", (w, h), (rng.randint(225, 255), rng.randint(225, 255), rng.randint(225, 255)))
+    assert mean_rgb(near_white) == tuple(ImageStat.Stat(near_white).mean)

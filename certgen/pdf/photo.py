@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from certgen.exceptions import PhotoError
 
@@ -239,6 +239,17 @@ def plain_jpeg(data: bytes) -> bytes | None:
     return None
 
 
+def mean_rgb(region: Image.Image) -> tuple[float, float, float]:
+    """The mean colour of an RGB image, exactly as ``ImageStat.Stat(region).mean`` gives it (each
+    band's integer sum over the pixel count), summed in C: ImageStat adds up its 768 histogram bins
+    in Python (~0.2 ms a photo's three strips)."""
+    import numpy as np  # loaded with the first photo checked (a screen that only shows one need not)
+
+    r, g, b = np.asarray(region).reshape(-1, 3).sum(axis=0, dtype=np.int64).tolist()
+    count = region.width * region.height
+    return r / count, g / count, b / count
+
+
 def _check_background(image: Image.Image, path: Path, full: tuple[int, int]) -> None:
     """Refuse a photo whose border strip (top and sides) is not white. The strip is measured on the
     photo's ``full`` size (upright) and read from ``image``, which may be decoded smaller (draft)."""
@@ -256,7 +267,7 @@ def _check_background(image: Image.Image, path: Path, full: tuple[int, int]) -> 
         image.crop(box(w - strip, 0, w, h // 2)),  # upper right
     ]
     for region in regions:
-        r, g, b = ImageStat.Stat(region).mean
+        r, g, b = mean_rgb(region)
         if min(r, g, b) < WHITE_MIN or max(r, g, b) - min(r, g, b) > WHITE_MAX_SPREAD:
             raise PhotoError(
                 f"照片 {path} 背景不是白色（边缘平均颜色 RGB {r:.0f},{g:.0f},{b:.0f}）：证书要求白底彩色照片"
