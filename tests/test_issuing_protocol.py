@@ -2,7 +2,7 @@
 PDF for a void number, revoked batches closed, register rows read as written.
 
 The attacks are performed for real: two `python -m kiosk issue` processes at once, processes
-SIGKILLed or SIGSTOPped at each step of issuing (through certgen.issuing.faults' test-only points), a
+SIGKILLed or SIGSTOPped at each step of issuing (through certgen.faults' test-only points), a
 BOM'd / GB18030 / English-header copy of a roster, a batch revoked while a run is in flight.
 """
 

@@ -33,6 +33,7 @@ PURE_CORE = (
     "cells",
     "docsign",
     "exceptions",
+    "faults",
     "files",
     "idtypes",
     "labels",

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, PrintSerialUsed, RegisterError
+from certgen.faults import fault_point
 from certgen.files import write_bytes_atomic
-from certgen.issuing.faults import fault_point
 from certgen.issuing.recovery import (
     FILE_SUFFIX,
     Recovery,

@@ -16,6 +16,7 @@ LOCATION_LABELS: dict[str, str] = {
     "quarantine": "隔离文件", "verify-runs": "核验记录", "printing": "打印校准", "settings": "站点设置",
     "backup-settings": "自动备份设置", "station": "站点标识", "trust-exports": "信任包序号",
     "kiosk-log": "自助核验日志", "kiosk-pin": "自助核验口令", "issue-lock": "发证锁",
+    "trust-lock": "信任库锁", "trust-behind": "吊销待写入信任库标记",
 }  # fmt: skip
 """What ``certkiosk locate`` calls each of :meth:`StationHome.locations`."""
 

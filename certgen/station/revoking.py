@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from certgen.exceptions import TrustError
+from certgen.faults import fault_point
 from certgen.files import write_bytes_atomic
-from certgen.issuing.faults import fault_point
 from certgen.station.home import StationHome
 from certgen.trust import TrustBundle, TrustStore
 

@@ -3,9 +3,9 @@
 ``CERTKIOSK_TEST_CRASH_AT=POINT[:N]`` makes the process SIGKILL itself the N-th time (default the
 first) it reaches POINT; ``CERTKIOSK_TEST_STOP_AT=POINT[:N]`` makes it SIGSTOP itself there (a
 test then inspects the station and sends SIGCONT). The points are listed in :data:`POINTS` and
-described in docs/record.md. With neither variable set, :func:`fault_point` only reads the
-environment and returns. These exist so that tests can kill a real issuing process at each
-step of the protocol; a station never sets them.
+described in docs/record.md (``after_revoke``: certgen.station.revoking). With neither variable
+set, :func:`fault_point` only reads the environment and returns. These exist so that tests can
+kill a real issuing process at each step of the protocol; a station never sets them.
 """
 
 from __future__ import annotations
