@@ -24,6 +24,7 @@ from certgen.exceptions import (
     RecordError,
     RegisterError,
     RowProblem,
+    WorkerDied,
 )
 from certgen.issuing import batch
 from certgen.issuing.batch import BatchPlan, plan_batch, run_batch
@@ -92,3 +93,17 @@ def test_a_worker_that_cannot_start_reports_why(
     monkeypatch.setattr(batch, "Register", _in_workers_raising(batch.Register, locked))
     with pytest.raises(RegisterError, match="无法打开登记库：文件被锁定"):
         run_batch(issuer, plan, workers=2)
+
+
+def test_only_a_pool_whose_process_ended_becomes_worker_died() -> None:
+    # a process that ended (SIGKILL, the OOM killer): one clear message that says a re-run continues
+    from concurrent.futures.process import BrokenProcessPool
+
+    with pytest.raises(WorkerDied, match="重新运行同一命令即可续发"), batch._worker_died_as_error():
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+    # a result that could not be read back is a bug: it stays itself, with its cause, not hidden as a death
+    unreadable = BrokenProcessPool("A result has failed to un-serialize")
+    unreadable.__cause__ = pickle.UnpicklingError("bad result")
+    with pytest.raises(BrokenProcessPool) as caught, batch._worker_died_as_error():
+        raise unreadable
+    assert caught.value is unreadable and not isinstance(caught.value, WorkerDied)
