@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ import pytest
 from certgen.station import Station
 from certgen.station.register import Register
 from certgen.trust import PublicKeyInfo
-from tests.test_issuing_protocol import Site, leaked_pdf_of_a_void_number
+from tests.test_issuing_protocol import Site, leaked_pdf_of_a_void_number, stopped
 from tests.test_trust_bundles import make_station
 from verify.files import verify_bytes
 from verify.reasons import Reason
@@ -132,3 +134,81 @@ def test_a_quarantine_killed_after_its_revocation_is_finished_by_the_next_run(si
     code, _, err = site.run(site.issue_args())
     assert code == 0, err
     assert verify_bytes(copy, "copy.pdf", site.station.trust.load())[0].reasons == (Reason.REVOKED,)
+
+
+# --- found by an adversarial review of the first version ----------------------------------------------
+def test_a_stopped_revocation_does_not_hang_a_verification_and_it_says_revoked(site: Site) -> None:
+    """A revoke stopped (Ctrl-Z) right after its commit holds the trust-store lock: a verification on
+    the station (the CLI, and the path the kiosk screens take) does not wait for it, and already
+    counts the committed revocation."""
+    number, pdf = _issued(site)
+    revoke = site.command("register", "revoke", "--certificate", number, "--reason", "证书信息有误",
+                          "--passphrase-file", str(site.passfile))  # fmt: skip
+    child = site.start(revoke, CERTKIOSK_TEST_STOP_AT="after_revoke")
+    try:
+        stopped(child)
+        verify = site.start(site.command("verify", "--json", str(pdf)))
+        out, err = verify.communicate(timeout=120)  # a hang would wait here until SIGCONT, which never comes
+        assert verify.returncode == 1 and Reason.REVOKED.value in out, out + err
+        bundle, _ = site.station.verification_data()
+        assert verify_bytes(pdf.read_bytes(), pdf.name, bundle)[0].reasons == (Reason.REVOKED,)
+    finally:
+        child.send_signal(signal.SIGCONT)
+        child.communicate(timeout=120)
+    assert child.returncode == 0 and not site.home.trust_behind_path.exists()
+
+
+def test_a_refused_revoke_leaves_no_marker(site: Site) -> None:
+    number, _ = _issued(site)
+    assert _revoke(site, number) == 0
+    assert _revoke(site, number) == 2  # 已被吊销: nothing committed
+    assert not site.home.trust_behind_path.exists(), "a verification would open the register for nothing"
+
+
+def test_a_gap_no_marker_tells_of_is_closed_by_the_next_issuing_run(site: Site) -> None:
+    """As an older version killed between the two writes left it: revoked in the register only."""
+    number, pdf = _issued(site)
+    with Register(site.home.register_path) as reg:
+        reg.revoke("certificate", number, "证书信息有误")
+    assert not site.home.trust_behind_path.exists()
+    code, _, err = site.run(site.issue_args())
+    assert code == 0, err
+    code, reasons = _station_says(site, pdf)
+    assert code == 1 and Reason.REVOKED.value in reasons, reasons
+
+
+def test_another_trust_store_change_never_writes_back_a_copy_without_a_revocation(site: Site) -> None:
+    """`trust stale-after` reads the store, then (stopped before it writes) a revoke runs: the revoke
+    waits for it instead of being overwritten by its older copy."""
+    number, pdf = _issued(site)
+    stale = site.start([sys.executable, "-m", "tests.helpers.stop_before_trust_save", "--home",
+                        str(site.home.root), "trust", "stale-after", "10"])  # fmt: skip
+    stopped(stale)
+    revoke = site.start(site.command("register", "revoke", "--certificate", number, "--reason", "证书信息有误",
+                                     "--passphrase-file", str(site.passfile)))  # fmt: skip
+    stale.send_signal(signal.SIGCONT)
+    assert stale.wait(120) == 0
+    assert revoke.wait(120) == 0
+    store = site.station.trust.load()
+    assert store.stale_after_days == 10 and any(r.target == number for r in store.revocations)
+    assert _station_says(site, pdf)[0] == 1
+
+
+def test_a_backup_taken_during_a_revocation_holds_it_consistently(site: Site, tmp_path: Path) -> None:
+    """A backup started while a revoke is stopped after its commit waits for it, then holds the
+    register and the trust store as of one moment (and no lock file)."""
+    number, _ = _issued(site)
+    revoke = site.command("register", "revoke", "--certificate", number, "--reason", "证书信息有误",
+                          "--passphrase-file", str(site.passfile))  # fmt: skip
+    child = site.start(revoke, CERTKIOSK_TEST_STOP_AT="after_revoke")
+    stopped(child)
+    backup = site.start(site.command("backup", str(tmp_path / "b.zip"), "--passphrase-file", str(site.passfile)))
+    child.send_signal(signal.SIGCONT)
+    assert child.wait(120) == 0
+    out, err = backup.communicate(timeout=300)
+    assert backup.returncode == 0, out + err
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        names = zf.namelist()
+        trust = json.loads(zf.read(next(n for n in names if n.endswith("/trust.json"))))
+    assert not any(n.endswith("trust.lock") for n in names)
+    assert any(r["target"] == number for r in trust["revocations"])

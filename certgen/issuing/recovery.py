@@ -29,7 +29,7 @@ from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
 from certgen.station.home import StationHome
 from certgen.station.register import Register
-from certgen.station.revoking import caught_up, revoking
+from certgen.station.revoking import learn_if_new, revoking
 from certgen.trust import Revocation, TrustStore
 
 TEMP_SUFFIX = ".partial"
@@ -217,7 +217,7 @@ def recover(
 def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:
     """:func:`recover` for a station: quarantine in its home, and its trust store learns the
     revocations (also any a killed process committed and did not pass on: certgen.station.revoking)."""
-    caught_up(home, trust)
+    learn_if_new(home, trust, reg)  # what a killed revocation (or an older version) left unpassed on
     with contextlib.ExitStack() as stack:
         entered: list[bool] = []
 

@@ -41,6 +41,7 @@ from certgen.payload import parse_cose, sign_detached
 from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.register import Register
+from certgen.station.revoking import trust_lock
 from certgen.trust import PublicKeyInfo, canonical_json, kid_of, utc_now
 
 BACKUP_FORMAT = "certkiosk-backup/1"
@@ -50,7 +51,7 @@ REGISTER = "register.sqlite"
 HOME_PREFIX = "home/"
 PDF_PREFIX = "issued/"
 _SKIPPED = {"register.sqlite", "register.sqlite-wal", "register.sqlite-shm", "register.sqlite-journal",
-            "issued", "verify-runs"}  # fmt: skip
+            "issued", "verify-runs", "trust.lock"}  # fmt: skip
 _NUMBER = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{13}[0-9]{2}[1-5][0-9]{6}(?![0-9])")
 
 
@@ -218,10 +219,15 @@ def create_backup(
         stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="certkiosk-backup-") as tmp:
         snapshot = Path(tmp) / REGISTER
-        _snapshot_register(home.register_path, snapshot)
+        with trust_lock(home):  # the register, the trust store and its marker as of one moment
+            _snapshot_register(home.register_path, snapshot)
+            members = {REGISTER: snapshot} | _home_files(home, with_pdfs, skip=[dest])
+            for name, path in members.items():
+                if path in (home.trust_path, home.trust_behind_path):  # rewritten by revocations: copied now
+                    members[name] = Path(tmp) / path.name
+                    shutil.copyfile(path, members[name])
         with Register(snapshot) as reg:
             seq, head = reg.audit_head()
-        members = {REGISTER: snapshot} | _home_files(home, with_pdfs, skip=[dest])
         manifest = {
             "format": BACKUP_FORMAT, "station_id": sid, "created_at": now, "audit_head": f"{seq}:{head}",
             "with_pdfs": with_pdfs,

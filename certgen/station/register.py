@@ -958,6 +958,10 @@ class Register:
             )  # fmt: skip
         return Revocation(scope, target, reason, at, numbers)
 
+    def revocation_count(self) -> int:
+        """How many revocations the register holds."""
+        return int(self._db.execute("SELECT count(*) FROM revocations").fetchone()[0])
+
     def revocations(self) -> list[Revocation]:
         rows = self._db.execute("SELECT scope, target, reason, revoked_at FROM revocations ORDER BY revoked_at")
         return [self._revocation(s, t, r, a) for s, t, r, a in rows.fetchall()]

@@ -16,10 +16,13 @@ without the other's addition.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certgen.exceptions import TrustError
@@ -32,16 +35,48 @@ if TYPE_CHECKING:
     from certgen.station.register import Register
 
 
+_held: dict[Path, tuple[int, int]] = {}
+"""The trust-store locks this process holds: path -> (thread, depth) (re-entrant in one thread)."""
+_guard = threading.Lock()
+
+
 @contextmanager
-def trust_lock(home: StationHome) -> Iterator[None]:
-    """Hold the station's trust-store lock (``flock``; the kernel releases it when the process dies)."""
+def trust_lock(home: StationHome, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the station's trust-store lock (``flock``; the kernel releases it when the process
+    dies); re-entrant in one thread. Yields True; with ``wait=False`` yields False at once,
+    holding nothing, while another process or thread holds it."""
+    path, me = home.trust_lock_path.absolute(), threading.get_ident()
+    with _guard:
+        held = _held.get(path)
+        if held is not None and held[0] == me:
+            _held[path] = (me, held[1] + 1)
+            inner = True
+        else:
+            inner = False
+    if inner:
+        try:
+            yield True
+        finally:
+            with _guard:
+                _held[path] = (me, _held[path][1] - 1)
+        return
     try:
-        fd = os.open(home.trust_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise TrustError(f"无法打开信任库锁文件 {home.trust_lock_path}：{exc.strerror}") from None
+        raise TrustError(f"无法打开信任库锁文件 {path}：{exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        with _guard:
+            _held[path] = (me, 1)
+        try:
+            yield True
+        finally:
+            with _guard:
+                del _held[path]
     finally:
         os.close(fd)
 
@@ -49,11 +84,18 @@ def trust_lock(home: StationHome) -> Iterator[None]:
 @contextmanager
 def revoking(home: StationHome, trust: TrustStore, reg: Register) -> Iterator[None]:
     """Around a register transaction that may revoke (made inside): the marker is durable before
-    it, and the trust store learns every revocation of the register after it. An error inside
-    leaves the marker (a commit may have happened): the next :func:`caught_up` finishes."""
+    it, and the trust store learns every revocation of the register after it, also when the
+    transaction failed (a refusal, Ctrl-C): only a killed process leaves the marker."""
     with trust_lock(home):
         write_bytes_atomic(home.trust_behind_path, b"the trust store may lack a revocation of the register\n")
-        yield
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(
+                Exception
+            ):  # the error in hand is the one reported (if this fails, the marker stays)
+                learn_revocations(home, trust, reg)
+            raise
         fault_point("after_revoke")
         learn_revocations(home, trust, reg)
 
@@ -66,18 +108,35 @@ def learn_revocations(home: StationHome, trust: TrustStore, reg: Register) -> Tr
     if len(merged.revocations) != len(store.revocations):
         trust.save(merged)
     home.trust_behind_path.unlink(missing_ok=True)  # not fsync'd: a marker a power cut brings back only syncs again
+    _learnt[home.root.absolute()] = reg.revocation_count()
     return merged
+
+
+_learnt: dict[Path, int] = {}
+"""Per station home: how many revocations its register held when this process last made the
+trust store learn them all (:func:`learn_if_new`)."""
+
+
+def learn_if_new(home: StationHome, trust: TrustStore, reg: Register) -> None:
+    """The trust store learns the register's revocations when the register holds revocations this
+    process has not passed on yet (the first call in a process always looks): a gap no marker
+    tells of (a station upgraded from a version that could leave one, a marker lost) is closed by
+    the next issuing run. Costs one count query when nothing changed."""
+    if _learnt.get(home.root.absolute()) != reg.revocation_count():
+        with trust_lock(home):
+            learn_revocations(home, trust, reg)
 
 
 def caught_up(home: StationHome, trust: TrustStore) -> TrustBundle:
     """The trust store, after finishing what a process killed between a revocation's commit and
-    the trust store's update left (only a file test when nothing was left)."""
-    if not home.trust_behind_path.exists():
+    the trust store's update left (only a file test when nothing was left). While another
+    process holds the trust-store lock (a revocation under way, perhaps stopped), the register's
+    revocations are added in memory for this verification instead of waiting."""
+    if not home.trust_behind_path.exists() or not home.register_path.exists():
         return trust.load()
-    with trust_lock(home):
-        if home.trust_behind_path.exists() and home.register_path.exists():
-            from certgen.station.register import Register
+    from certgen.station.register import Register
 
-            with Register(home.register_path) as reg:
-                return learn_revocations(home, trust, reg)
-        return trust.load()
+    with Register(home.register_path) as reg, trust_lock(home, wait=False) as held:
+        if not held:
+            return trust.load().with_revocations(reg.revocations())
+        return learn_revocations(home, trust, reg)

@@ -346,6 +346,12 @@ class Station:
 
         return open_bundle(data, f"信任包 {path}")
 
+    def set_stale_after(self, days: int) -> None:
+        """Report an institution's revocation data older than ``days`` as old (``trust stale-after``)."""
+        self.home.ensure()
+        with trust_lock(self.home):
+            self.trust.save(replace(self.trust.load(), stale_after_days=days))
+
     def import_trust(self, path: Path, *, accept_fingerprint: str | None = None) -> ImportResult:
         """Verify and merge the signed bundle at ``path`` (docs/trust.md has the rules)."""
         from certgen.bundle import apply_bundle

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 from pathlib import Path
 
@@ -152,7 +151,5 @@ def trust_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def trust_stale_after(ctx: click.Context, days: int) -> None:
     """Report revocation data older than DAYS as old (default 30). / 吊销数据超过几天视为过旧（默认30）。"""
-    station = station_of(ctx)
-    station.home.ensure()
-    station.trust.save(dataclasses.replace(station.trust.load(), stale_after_days=days))
+    station_of(ctx).set_stale_after(days)
     click.echo(f"已设置：签发机构的吊销数据超过 {days} 天时，核验结果会注明数据过旧")
