@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from certgen.exceptions import PrintSerialUsed
 from certgen.issuing.batch import batch_id_of, plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
+from certgen.issuing.reports import manifest_text
 from certgen.issuing.roster import read_roster
 from certgen.pdf.measure import measure
 from certgen.printserial import normal_print_serial
@@ -101,6 +102,32 @@ def test_a_batch_prints_each_blank_serial_on_the_paper_form_and_records_it(
         assert {m.item: m.actual for m in rows}["证书印制流水码字号"] == 12.0
     manifest = json.loads((result.folder / "manifest.json").read_text("utf-8"))
     assert {c["name"]: c["print_serial"] for c in manifest["certificates"]} == by_name
+
+
+def test_a_reprint_updates_the_batch_manifest_auditors_check_the_files_against(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    issuer = _national(issuer)
+    roster = read_roster(_roster(tmp_path, ["LN3001", "LN3002"]))
+    with issuer.station.register() as reg:
+        result = run_batch(issuer, plan_batch(issuer, reg, roster, photo_dir))
+    path = result.folder / "manifest.json"
+    written = path.read_text("utf-8")
+    assert manifest_text(json.loads(written)) == written  # the rewrite keeps the layout, byte for byte
+    before = json.loads(written)["certificates"]
+    number = before[0]["number"]
+    with issuer.station.register() as reg:
+        issuer.reprint(reg, number, "LN3009")
+    after = json.loads(path.read_text("utf-8"))
+    paper = result.folder / before[0]["file"]
+    assert after["certificates"][0] == before[0] | {
+        "sha256": hashlib.sha256(paper.read_bytes()).hexdigest(), "print_serial": "LN3009"
+    }  # fmt: skip
+    assert after["certificates"][1:] == before[1:] and after["checkpoint"] == json.loads(written)["checkpoint"]
+    assert all(
+        c["sha256"] == hashlib.sha256((result.folder / c["file"]).read_bytes()).hexdigest()
+        for c in after["certificates"]
+    )
 
 
 def test_the_print_serial_column_is_not_part_of_the_batch_identity(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from certgen.issuing.recovery import (
     settle,
     temp_path,
 )
+from certgen.issuing.reports import update_manifest
 from certgen.number import filing_part, format_number, load_profiles
 from certgen.payload import SignedPayload, sign
 from certgen.pdf.finish import CertificateMeta, finish
@@ -583,4 +584,5 @@ class Issuer:
             fault_point("before_rename")
             publish(temp, final)
             fault_point("after_rename")
+            update_manifest(final.parent, number, hashlib.sha256(pdf).hexdigest(), serial)  # what auditors check
             return final

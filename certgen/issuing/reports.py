@@ -276,8 +276,7 @@ class BatchReports:
         self._manifest = folder / "manifest.json"
         self._out = io.TextIOWrapper(stack.enter_context(atomic_write(self._manifest)), encoding="utf-8", newline="\n")
         stack.push(self._unwind)
-        head = {"batch_id": batch_id, "institution": institution}
-        self._out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "certificates": [')
+        self._out.write(_manifest_head({"batch_id": batch_id, "institution": institution}))
 
     def _unwind(self, kind: type[BaseException] | None, *_: object) -> None:
         """An error before :meth:`close`: the manifest's text layer lets go of its file before the
@@ -295,13 +294,12 @@ class BatchReports:
         item = {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
         if e.print_serial:
             item["print_serial"] = e.print_serial
-        self._out.write(("\n  " if self._count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+        self._out.write(_manifest_item(item, first=self._count == 1))
 
     def close(self, checkpoint: dict[str, Any] | None = None) -> list[Path]:
         """The tallies and the manifest's end (with the register's signed ``checkpoint`` after the
         batch); returns the files, which appear when the stack closes."""
-        tail = json.dumps({"count": self._count, "checkpoint": checkpoint}, ensure_ascii=False, indent=1)
-        self._out.write("\n ],\n" + tail[2:] + "\n")
+        self._out.write(_manifest_tail({"count": self._count, "checkpoint": checkpoint}))
         self._out.flush()
         self._out.detach()
         written = self._data.close()
@@ -323,6 +321,47 @@ class BatchReports:
         written += compliance.close()
         written += self._public.close()
         return [*written, self._manifest]
+
+
+def _manifest_head(head: dict[str, Any]) -> str:
+    return json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "certificates": ['
+
+
+def _manifest_item(item: dict[str, Any], *, first: bool) -> str:
+    return ("\n  " if first else ",\n  ") + json.dumps(item, ensure_ascii=False)
+
+
+def _manifest_tail(tail: dict[str, Any]) -> str:
+    return "\n ],\n" + json.dumps(tail, ensure_ascii=False, indent=1)[2:] + "\n"
+
+
+_MANIFEST_TAIL = ("count", "checkpoint")
+
+
+def manifest_text(doc: dict[str, Any]) -> str:
+    """A batch manifest laid out as :class:`BatchReports` writes it (one certificate a line)."""
+    head = {k: v for k, v in doc.items() if k != "certificates" and k not in _MANIFEST_TAIL}
+    items = "".join(_manifest_item(item, first=i == 0) for i, item in enumerate(doc["certificates"]))
+    return _manifest_head(head) + items + _manifest_tail({k: doc.get(k) for k in _MANIFEST_TAIL})
+
+
+def update_manifest(folder: Path, number: str, pdf_sha256: str, print_serial: str | None) -> bool:
+    """After a reprint: the batch manifest in ``folder`` lists the new paper's SHA-256 and blank for
+    ``number`` (rewritten atomically, the rest as it was). False when there is no manifest there
+    listing the number (a single certificate's folder), or it is not one this station wrote."""
+    path = folder / "manifest.json"
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        items = doc["certificates"]
+        item = next(i for i in items if isinstance(i, dict) and i.get("number") == number)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return False
+    item["sha256"] = pdf_sha256
+    if print_serial:
+        item["print_serial"] = print_serial
+    with atomic_write(path) as fh:
+        fh.write(manifest_text(doc).encode("utf-8"))
+    return True
 
 
 def write_batch_reports(
