@@ -16,6 +16,7 @@ settled the register refuses to issue.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -42,7 +43,7 @@ from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.register import Register
 from certgen.station.revoking import trust_lock
-from certgen.trust import PublicKeyInfo, canonical_json, kid_of, utc_now
+from certgen.trust import SCOPE_TEXT, PublicKeyInfo, Revocation, TrustStore, canonical_json, kid_of, utc_now
 
 BACKUP_FORMAT = "certkiosk-backup/1"
 MANIFEST = "manifest.json"
@@ -93,6 +94,8 @@ class RestoreResult:
     """Whether issuing is allowed again (else ``restore-settle`` is still needed)."""
     sources: tuple[str, ...] = field(default=())
     """Where numbers issued after the backup were looked for."""
+    revocations: tuple[str, ...] = field(default=())
+    """Revocations made after the backup found there and kept, in Chinese."""
 
 
 # --- station identity and settings -------------------------------------------------------------
@@ -508,6 +511,7 @@ def restore_backup(
             )  # fmt: skip
             moved = _raise_from_register(reg, [p for p in evidence if p.suffix == ".sqlite"])
             moved += settle_numbers(reg, [p for p in evidence if p.suffix != ".sqlite"], highest, settle=settled)
+        kept = carry_revocations(StationHome(home, "restore"), [p for p in evidence if p.exists()], check.station_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -517,7 +521,74 @@ def restore_backup(
         root.rename(replaced)
     home.rename(root)
     shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(root, replaced, tuple(moved), settled, tuple(str(p) for p in evidence))
+    return RestoreResult(root, replaced, tuple(moved), settled, tuple(str(p) for p in evidence), tuple(kept))
+
+
+def carry_revocations(home: StationHome, places: Iterable[Path], station: str) -> list[str]:
+    """Revocations of this station's own institutions made after the backup, kept: a restored
+    station that forgot them would verify a revoked certificate as valid, and its next bundle
+    would leave them out. Found in ``places``: the register (and trust store) of the home being
+    replaced, and the backups of the same station (``station``, its id) whose signature and
+    digests check, in the folders or files given (the automatic backup folder, ``--scan``).
+    Each is added to the trust store as it was made (its time and reason) and, when the restored
+    register knows its target, recorded in the register again (an audited ``revoke``)."""
+    found: dict[tuple[str, str], Revocation] = {}
+    for place in places:
+        for rev in _revocations_at(place, station):
+            found.setdefault((rev.scope, rev.target), rev)
+    with Register(home.register_path) as reg:
+        keys = reg.institution_keys()
+        filings, kids = {k.filing_number for k in keys}, {k.kid_hex for k in keys}
+        known = {(r.scope, r.target) for r in reg.revocations()}
+        trust = TrustStore(home.trust_path)
+        with trust_lock(home):
+            store = trust.load()
+            held = {(r.scope, r.target) for r in store.revocations}
+            ours = [r for r in found.values() if _own(r, filings, kids) and (r.scope, r.target) not in held]
+            if ours:
+                trust.save(store.with_revocations(ours))
+        lines = []
+        for rev in ours:
+            if (rev.scope, rev.target) not in known:
+                with contextlib.suppress(RegisterError):  # a certificate issued after the backup: not in this register
+                    reg.revoke(rev.scope, rev.target, rev.reason)
+            lines.append(f"保留备份之后的吊销：{SCOPE_TEXT[rev.scope]} {rev.target}（{rev.revoked_at}，{rev.reason}）")
+    return lines
+
+
+def _own(rev: Revocation, filings: set[str], kids: set[str]) -> bool:
+    if rev.scope == "key":
+        return rev.target in kids
+    numbers = (rev.target,) if rev.scope == "certificate" else rev.numbers
+    return bool(numbers) and all(n[:13] in filings for n in numbers)
+
+
+def _revocations_at(place: Path, station: str) -> list[Revocation]:
+    """The revocations a register file (and the trust store beside it), or the verified backups of
+    ``station`` in a folder or ZIP file, hold; none from anything unreadable or not verified."""
+    if place.suffix == ".sqlite" and place.is_file():
+        found: list[Revocation] = []
+        with contextlib.suppress(CertkioskError, sqlite3.Error), Register(place) as reg:
+            found += reg.revocations()
+        with contextlib.suppress(CertkioskError, OSError):
+            found += TrustStore(place.parent / "trust.json").load().revocations
+        return found
+    zips = [place] if place.suffix == ".zip" else sorted(place.rglob("*.zip")) if place.is_dir() else []
+    found = []
+    for path in zips:
+        try:
+            if check_backup(path).station_id != station:
+                continue
+            with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
+                zf.extract(REGISTER, tmp)
+                with Register(Path(tmp) / REGISTER) as reg:
+                    found += reg.revocations()
+                if HOME_PREFIX + "trust.json" in zf.namelist():
+                    zf.extract(HOME_PREFIX + "trust.json", tmp)
+                    found += TrustStore(Path(tmp) / HOME_PREFIX / "trust.json").load().revocations
+        except (CertkioskError, OSError, KeyError, zipfile.BadZipFile, sqlite3.Error):
+            continue
+    return found
 
 
 def _raise_from_register(reg: Register, registers: list[Path]) -> list[str]:

@@ -105,7 +105,7 @@ def restore_cmd(
     click.echo(f"已恢复到 {result.home}")
     if result.replaced:
         click.echo(f"原站点目录保留在 {result.replaced}")
-    for line in result.raised:
+    for line in (*result.raised, *result.revocations):
         click.echo(f"  {line}")
     if result.settled:
         click.echo("编号已确认，可以继续发证。")
@@ -126,7 +126,7 @@ def restore_settle_cmd(
 
     恢复后：把序号调到备份之后发出的编号之后，然后恢复发证。
     """
-    from certgen.station.backup import settle_numbers
+    from certgen.station.backup import carry_revocations, settle_numbers, station_id
 
     if not (scan or highest or nothing_later):
         raise click.UsageError("请给出 --scan、--highest-serial 或 --nothing-later")
@@ -135,6 +135,7 @@ def restore_settle_cmd(
         raise ConfigError(f"登记库 {station.home.register_path} 不存在")
     with station.register() as reg:
         moved = settle_numbers(reg, list(scan), highest, settle=True)
-    for line in moved:
+    kept = carry_revocations(station.home, [p for p in scan if p.exists()], station_id(station.home))
+    for line in (*moved, *kept):
         click.echo(f"  {line}")
     click.echo(f"已确认编号（调整 {len(moved)} 处），可以继续发证。")
