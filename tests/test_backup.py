@@ -313,10 +313,14 @@ def test_a_revocation_of_a_certificate_the_backup_knew_is_recorded_in_the_regist
     with station.register() as reg:
         number = reg.batch("b")[0].number  # issued before the backup
     station.revoke("certificate", number, "证书信息有误", PASSPHRASE)
-    restore_backup(path, station.home, force=True)
+    result = restore_backup(path, station.home, force=True)
     assert _revoked(station.home, number) == (True, True)
     revocation = Station(station.home).trust.load().certificate_revocation(number)
     assert revocation is not None and revocation.reason == "证书信息有误"
+    assert "certkiosk register sign" in result.revocations[-1]  # recorded without the passphrase
+    Station(station.home).sign_register(PASSPHRASE)
+    with Register(station.home.register_path) as reg:
+        assert reg.check() == []
 
 
 def test_after_losing_the_disk_a_newer_automatic_backup_brings_the_revocation_back(

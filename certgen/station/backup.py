@@ -547,12 +547,15 @@ def carry_revocations(home: StationHome, places: Iterable[Path], station: str) -
             ours = [r for r in found.values() if _own(r, filings, kids) and (r.scope, r.target) not in held]
             if ours:
                 trust.save(store.with_revocations(ours))
-        lines = []
+        lines, recorded = [], False
         for rev in ours:
             if (rev.scope, rev.target) not in known:
                 with contextlib.suppress(RegisterError):  # a certificate issued after the backup: not in this register
                     reg.revoke(rev.scope, rev.target, rev.reason)
+                    recorded = True
             lines.append(f"保留备份之后的吊销：{SCOPE_TEXT[rev.scope]} {rev.target}（{rev.revoked_at}，{rev.reason}）")
+    if recorded:  # made without the passphrase: register check reports them until they are signed
+        lines.append("登记库中补记的吊销尚未签名：请执行 certkiosk register sign --passphrase-file <口令文件>")
     return lines
 
 
