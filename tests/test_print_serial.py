@@ -130,6 +130,28 @@ def test_a_reprint_updates_the_batch_manifest_auditors_check_the_files_against(
     )
 
 
+def test_a_new_blank_named_for_a_certificate_issued_before_is_said_to_be_unused(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    # the roster run again with another blank on a row already issued: the row is skipped, and the
+    # operator is told that this blank was not used (before, it was ignored without a word)
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        first = run_batch(
+            issuer, plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN4001", "LN4002"])), photo_dir)
+        )
+    assert first.blanks_not_used == ()
+    again = read_roster(_roster(tmp_path, ["LN4009", "LN4002"], "again.csv"))
+    with issuer.station.register() as reg:
+        result = run_batch(issuer, plan_batch(issuer, reg, again, photo_dir))
+    assert result.issued == 0 and len(result.blanks_not_used) == 1
+    row, number, serial = result.blanks_not_used[0]
+    assert (row, serial) == (next(iter(again.rows)).row, "LN4009")
+    with issuer.station.register() as reg:
+        assert reg.print_serials(number) == ["LN4001"] and reg.print_serial_owner("LN4009") is None
+    assert f"certkiosk reprint {number} --print-serial LN4009" in result.blank_notes()[0]
+
+
 def test_the_print_serial_column_is_not_part_of_the_batch_identity(tmp_path: Path) -> None:
     first = read_roster(_roster(tmp_path, ["LN0001"], "a.csv"))
     corrected = read_roster(_roster(tmp_path, ["LN0009"], "b.csv"))

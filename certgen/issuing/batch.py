@@ -354,6 +354,17 @@ class BatchResult:
     """Rows left out (with --skip-invalid)."""
     already: tuple[tuple[int, str, str], ...] = ()
     """``(row, name, number)`` of each row skipped because its result already had a live certificate."""
+    blanks_not_used: tuple[tuple[int, str, str], ...] = ()
+    """``(row, number, print serial)`` of each skipped row whose roster names a blank its certificate
+    was not printed on: nothing is recorded for that blank (a reprint onto it is ``certkiosk reprint``)."""
+
+    def blank_notes(self) -> list[str]:
+        """What every front end says of :attr:`blanks_not_used`, in Chinese."""
+        return [
+            f"注意：第{row}行的印制流水码 {serial} 未使用：证书 {number} 已发，印在另一张用纸上（未记录这张用纸；"
+            f"如需重印到这张用纸，请执行 certkiosk reprint {number} --print-serial {serial}）"
+            for row, number, serial in self.blanks_not_used
+        ]
 
 
 # --- worker processes ---------------------------------------------------------------------------
@@ -654,9 +665,18 @@ def run_batch(
                 reports = _reports_from_register(reg, plan, folder, signed)  # the register's list instead
     done = {**plan.done, **late}
     rows = _PlannedRows(plan.scratch, "" if late else "WHERE done IS NOT NULL")  # not every row read again
-    already = tuple((p.row.row, p.record.name, done[p.key]) for p in rows if p.key in done)
+    already: list[tuple[int, str, str]] = []
+    blanks: list[tuple[int, str, str]] = []
+    for p in rows:
+        if p.key in done:
+            already.append((p.row.row, p.record.name, done[p.key]))
+            if p.print_serial is not None:
+                blanks.append((p.row.row, done[p.key], p.print_serial))
+    if blanks:  # a blank named for a certificate issued before, on another blank: nothing records it
+        with issuer.station.register() as reg:
+            blanks = [b for b in blanks if b[2] not in reg.print_serials(b[1])]
     issuer.station.after_change(issuer.secret, f"批次{plan.batch_id}")
     return BatchResult(
         plan.batch_id, total - len(late), len(done), tuple(voided), folder, tuple(reports), tuple(plan.problems),
-        already,
+        tuple(already), tuple(blanks),
     )  # fmt: skip

@@ -82,6 +82,8 @@ def issue_cmd(
             ctx.exit(130)
     for row, name, existing in result.already:
         click.echo(f"  已发：第{row}行 {name}，证书 {existing}")
+    for note in result.blank_notes():
+        click.echo(f"  {note}")
     click.echo(f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张；证书与报表在 {result.folder}")
     for path in result.reports:
         click.echo(f"  {path.name}")

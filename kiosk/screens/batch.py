@@ -159,7 +159,10 @@ class BatchScreen(StationScreen):
             return
         assert result is not None
         reports = "、".join(p.name for p in result.reports)
-        self.query_one("#result", Static).update(
-            f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张。\n证书与报表：{result.folder}\n{reports}"
-        )
+        lines = [
+            f"本次发证 {result.issued} 张，跳过已发 {result.skipped} 张。",
+            f"证书与报表：{result.folder}",
+            reports,
+        ]
+        self.query_one("#result", Static).update("\n".join([*lines, *result.blank_notes()]))
         self.notify(f"批次 {result.batch_id} 完成：{result.issued} 张", title="完成")
