@@ -28,7 +28,7 @@ from certgen.station.backup import (
 )
 from certgen.station.home import StationHome
 from certgen.station.register import Register
-from certgen.trust import PublicKeyInfo
+from certgen.trust import PublicKeyInfo, Revocation, canonical_json
 from tests.conftest import FILING, INSTITUTION, PASSPHRASE, make_record, resident_id
 
 ROOT = Path(__file__).parent.parent
@@ -306,21 +306,88 @@ def test_a_restore_keeps_the_revocations_made_after_the_backup(backed_up: tuple[
         assert reg.check() == []
 
 
-def test_a_revocation_of_a_certificate_the_backup_knew_is_recorded_in_the_register_again(
-    backed_up: tuple[Station, Path],
+def test_a_kept_revocation_of_a_certificate_the_backup_knew_is_revoked_everywhere_the_station_looks(
+    backed_up: tuple[Station, Path], tmp_path: Path
 ) -> None:
     station, path = backed_up
     with station.register() as reg:
         number = reg.batch("b")[0].number  # issued before the backup
     station.revoke("certificate", number, "证书信息有误", PASSPHRASE)
-    result = restore_backup(path, station.home, force=True)
-    assert _revoked(station.home, number) == (True, True)
-    revocation = Station(station.home).trust.load().certificate_revocation(number)
+    restore_backup(path, station.home, force=True)
+    # kept in the trust store as made; the register is not written without the passphrase (an
+    # unsigned entry would make every later backup fail its own check)
+    assert _revoked(station.home, number) == (True, False)
+    restored = Station(station.home)
+    revocation = restored.trust.load().certificate_revocation(number)
     assert revocation is not None and revocation.reason == "证书信息有误"
-    assert "certkiosk register sign" in result.revocations[-1]  # recorded without the passphrase
-    Station(station.home).sign_register(PASSPHRASE)
+    assert [s.revoked for s in restored.find_certificates(number)] == [True]
     with Register(station.home.register_path) as reg:
         assert reg.check() == []
+    create_backup(station.home, tmp_path / "after.zip", PASSPHRASE)
+    check_backup(tmp_path / "after.zip")
+
+
+def _planted(victim_backup: Path, out: Path, tmp: Path, revocations: list[Revocation]) -> None:
+    """A backup an attacker made on a station of their own, under the victim's station id (plain
+    text in every backup's manifest) and filing number (public), with revocations in its trust store."""
+    sid = json.loads(zipfile.ZipFile(victim_backup).read("manifest.json"))["station_id"]
+    home = StationHome(tmp / "attacker-home", "--home").ensure()
+    home.station_path.write_bytes(canonical_json({"station_id": sid}))
+    attacker = Station(home)
+    attacker.new_key(FILING, INSTITUTION, "attacker passphrase", valid_from=dt.date(2020, 1, 1))
+    attacker.trust.save(attacker.trust.load().with_revocations(revocations))
+    create_backup(home, out, "attacker passphrase")
+
+
+def test_a_planted_backup_signed_by_another_key_is_not_believed(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    station, info = keyed_station
+    set_auto_backup(station.home, tmp_path / "auto", keep=5)
+    numbers = issue_numbers(station, 2)
+    create_backup(station.home, tmp_path / "older.zip", PASSPHRASE)
+    forged = [Revocation("key", info.kid_hex, "伪造", "2024-01-01T00:00:00Z"),
+              Revocation("certificate", numbers[0], "伪造", "2024-01-01T00:00:00Z")]  # fmt: skip
+    _planted(tmp_path / "older.zip", tmp_path / "auto" / "certkiosk-planted.zip", tmp_path, forged)
+    check_backup(tmp_path / "auto" / "certkiosk-planted.zip")  # consistent with itself: that proves nothing
+    shutil.rmtree(station.home.root)
+    result = restore_backup(tmp_path / "older.zip", station.home)
+    trust = Station(station.home).trust.load()
+    assert trust.key_revocation(info.kid) is None and trust.certificate_revocation(numbers[0]) is None
+    assert any("certkiosk-planted.zip" in line and "不是本站登记库中的密钥" in line for line in result.revocations)
+    create_backup(station.home, tmp_path / "next.zip", PASSPHRASE)  # the station is not crippled
+
+
+@pytest.mark.parametrize("how", ["encrypted", "files-not-a-dict", "bomb"])
+def test_a_planted_broken_zip_is_named_and_the_restore_goes_on(
+    backed_up: tuple[Station, Path], tmp_path: Path, how: str
+) -> None:
+    station, path = backed_up
+    (tmp_path / "usb").mkdir()
+    planted = tmp_path / "usb" / "planted.zip"
+    if how == "encrypted":  # the encrypted-member flag set on a copy: zipfile refuses to read it
+        data = bytearray(path.read_bytes())
+        for signature in (b"PK\x03\x04", b"PK\x01\x02"):
+            at = data.find(signature)
+            while at >= 0:
+                flag = at + (6 if signature == b"PK\x03\x04" else 8)
+                data[flag] |= 1
+                at = data.find(signature, at + 4)
+        planted.write_bytes(bytes(data))
+    elif how == "files-not-a-dict":
+        manifest = json.loads(zipfile.ZipFile(path).read("manifest.json"))
+        rewrite_zip(path, planted, {"manifest.json": canonical_json(manifest | {"files": {"x": "y"}})})
+    else:  # a manifest that inflates to 256 MB from a few hundred KB
+        with zipfile.ZipFile(planted, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("manifest.sig", b"x")
+            with zf.open("manifest.json", "w", force_zip64=True) as fh:
+                for _ in range(256):
+                    fh.write(b" " * (1 << 20))
+    shutil.rmtree(station.home.root)
+    result = restore_backup(path, station.home, scan=[tmp_path / "usb"])
+    assert any("planted.zip" in line for line in result.revocations), result.revocations
+    with pytest.raises(BackupError, match=re.escape("planted.zip")):
+        check_backup(planted)
 
 
 def test_after_losing_the_disk_a_newer_automatic_backup_brings_the_revocation_back(
@@ -341,7 +408,7 @@ def test_after_losing_the_disk_a_newer_automatic_backup_brings_the_revocation_ba
     (tmp_path / "genuine.zip").rename(genuine)
     shutil.rmtree(station.home.root)
     restore_backup(tmp_path / "older.zip", station.home)
-    assert _revoked(station.home, number) == (True, True)
+    assert _revoked(station.home, number) == (True, False)
 
 
 def test_restore_settle_keeps_the_revocations_in_the_backups_it_is_given(
@@ -362,4 +429,4 @@ def test_restore_settle_keeps_the_revocations_in_the_backups_it_is_given(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"保留备份之后的吊销：证书 {number}" in done.stdout
-    assert _revoked(station.home, number) == (True, True)
+    assert _revoked(station.home, number) == (True, False)

@@ -410,3 +410,24 @@ def test_a_revoked_or_unknown_certificate_is_not_reprinted(issuer: Issuer) -> No
         with pytest.raises(RegisterError, match="未在本站发证"):
             issuer.reprint(reg, "Y000021012001203999999", "LN0031")
         assert reg.print_serial_owner("LN0031") is None
+
+
+def test_the_manifest_update_changes_every_entry_of_the_number_and_only_when_needed(tmp_path: Path) -> None:
+    from certgen.issuing.reports import update_manifest
+
+    doc = {"batch_id": "b", "institution": "x", "certificates": [
+        {"number": "N1", "name": "a", "file": "N1.pdf", "sha256": "old"},
+        {"number": "N2", "name": "b", "file": "N2.pdf", "sha256": "two"},
+        {"number": "N1", "name": "a", "file": "N1.pdf", "sha256": "old"},
+    ], "count": 3, "checkpoint": None}  # fmt: skip
+    path = tmp_path / "manifest.json"
+    path.write_text(manifest_text(doc), "utf-8")
+    assert update_manifest(tmp_path, "N1", "new", "LN1")
+    after = json.loads(path.read_text("utf-8"))["certificates"]
+    assert [c["sha256"] for c in after] == ["new", "two", "new"] and after[0]["print_serial"] == "LN1"
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+    assert update_manifest(tmp_path, "N1", "new", "LN1")  # already so: not written again
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written
+    assert not update_manifest(tmp_path, "N9", "new", None)  # not listed
+    path.write_bytes(b"\xff not json")
+    assert not update_manifest(tmp_path, "N1", "new", None) and path.read_bytes() == b"\xff not json"

@@ -6,6 +6,7 @@ serial, hostile roster cells, an old register, a backup round trip.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -16,11 +17,14 @@ import pdfplumber
 import pytest
 
 from certgen.exceptions import PrintSerialUsed
+from certgen.issuing.batch import plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
+from certgen.issuing.roster import read_roster
 from certgen.printserial import normal_print_serial
 from certgen.station.register import Register
 from tests.conftest import PASSPHRASE, make_record
 from tests.test_full_disk import small_fs  # noqa: F401  (the fixture)
+from tests.test_print_serial import _roster
 from verify.files import verify_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -496,3 +500,25 @@ def test_a_paper_form_recorded_without_its_files_hash_is_not_reprinted(issuer: I
         with pytest.raises(CertkioskError, match=f"证书 {number} 的纸质PDF在登记库中没有文件哈希"):
             issuer.reprint(reg, number, "LN0011")
         assert reg.print_serial_owner("LN0011") is None
+
+
+@pytest.mark.parametrize("point", ["after_commit", "before_rename", "after_rename"])
+def test_a_reprint_killed_after_its_commit_still_updates_the_batch_manifest(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, point: str
+) -> None:
+    # recovery publishes the new paper (or finds it published) and brings the manifest auditors
+    # check the folder against up to date, as the reprint itself would have
+    issuer = _national(issuer)
+    with issuer.station.register() as reg:
+        result = run_batch(
+            issuer, plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN3001", "LN3002"])), photo_dir)
+        )
+    manifest = result.folder / "manifest.json"
+    number = json.loads(manifest.read_text("utf-8"))["certificates"][0]["number"]
+    killed = _run(issuer, "reprint", number, "--print-serial", "LN3009", CERTKIOSK_TEST_CRASH_AT=point)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout, killed.stderr)
+    assert _run(issuer, "register", "recover").returncode == 0
+    listed = json.loads(manifest.read_text("utf-8"))["certificates"]
+    for item in listed:
+        assert item["sha256"] == hashlib.sha256((result.folder / item["file"]).read_bytes()).hexdigest()
+    assert listed[0]["print_serial"] == "LN3009"

@@ -24,7 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from certgen.exceptions import CertkioskError
 from certgen.files import fsync_folder, written_name
+from certgen.issuing.reports import update_manifest
 from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
 from certgen.station.home import StationHome
@@ -183,6 +185,11 @@ def recover(
                     removed.append(temp)
                 if not final.exists():
                     missing.append(number)
+                elif pdf_sha256 and final.name == number + FILE_SUFFIX["paper"] and _same_bytes(final, pdf_sha256):
+                    with contextlib.suppress(CertkioskError, OSError):  # a reprint's paper: as reprint itself does
+                        update_manifest(
+                            final.parent, number, pdf_sha256, next(reversed(reg.print_serials(number)), None)
+                        )
             else:
                 if temp.exists():
                     temp.unlink()

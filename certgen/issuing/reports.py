@@ -352,16 +352,17 @@ def update_manifest(folder: Path, number: str, pdf_sha256: str, print_serial: st
     path = folder / "manifest.json"
     try:
         doc = json.loads(path.read_text("utf-8"))
-        items = doc["certificates"]
-        item = next(i for i in items if isinstance(i, dict) and i.get("number") == number)
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        listed = [i for i in doc["certificates"] if isinstance(i, dict) and i.get("number") == number]
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    item["sha256"] = pdf_sha256
-    if print_serial:
-        item["print_serial"] = print_serial
-    with atomic_write(path) as fh:
-        fh.write(manifest_text(doc).encode("utf-8"))
-    return True
+    wanted = {"sha256": pdf_sha256} | ({"print_serial": print_serial} if print_serial else {})
+    stale = [i for i in listed if any(i.get(k) != v for k, v in wanted.items())]
+    for item in stale:
+        item.update(wanted)
+    if stale:  # nothing is written when the manifest says so already (recovery asks every time)
+        with atomic_write(path) as fh:
+            fh.write(manifest_text(doc).encode("utf-8"))
+    return bool(listed)
 
 
 def write_batch_reports(

@@ -16,7 +16,6 @@ settled the register refuses to issue.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -50,6 +49,10 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 REGISTER = "register.sqlite"
 HOME_PREFIX = "home/"
+MANIFEST_MAX_BYTES = 64 * 1024 * 1024
+"""The largest manifest (or signature) read: a backup with 100,000 PDFs lists them in ~15 MB."""
+EVIDENCE_MAX_BYTES = 4 * 1024 * 1024 * 1024
+"""The most a backup found where a restore looks for revocations may hold, uncompressed."""
 PDF_PREFIX = "issued/"
 _SKIPPED = {"register.sqlite", "register.sqlite-wal", "register.sqlite-shm", "register.sqlite-journal",
             "issued", "verify-runs", "trust.lock"}  # fmt: skip
@@ -287,6 +290,8 @@ def check_backup(path: Path, *, extract_to: Path | None = None) -> BackupCheck:
         return _check_backup(path, extract_to)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise _refuse(path, f"文件已损坏（{exc}）") from None
+    except (RuntimeError, NotImplementedError) as exc:  # an encrypted member, a compression zipfile lacks
+        raise _refuse(path, f"不是本程序写的备份（{exc}）") from None
 
 
 def _check_backup(path: Path, extract_to: Path | None) -> BackupCheck:
@@ -301,6 +306,9 @@ def _check_backup(path: Path, extract_to: Path | None) -> BackupCheck:
         for needed in (MANIFEST, SIGNATURE):
             if needed not in names:
                 raise _refuse(path, f"缺少 {needed}")
+        for small in (MANIFEST, SIGNATURE):
+            if zf.getinfo(small).file_size > MANIFEST_MAX_BYTES:
+                raise _refuse(path, f"{small} 大于 {MANIFEST_MAX_BYTES} 字节（{zf.getinfo(small).file_size} 字节）")
         content = zf.read(MANIFEST)
         try:
             manifest = json.loads(content)
@@ -309,6 +317,8 @@ def _check_backup(path: Path, extract_to: Path | None) -> BackupCheck:
             files: dict[str, dict[str, Any]] = manifest["files"]
             if manifest["format"] != BACKUP_FORMAT or len(public) != 32:
                 raise ValueError(manifest["format"])
+            if not isinstance(files, dict) or not all(isinstance(f, dict) for f in files.values()):
+                raise TypeError("files")
         except (ValueError, KeyError, TypeError) as exc:
             raise _refuse(path, f"清单格式错误（{exc}）") from None
         try:
@@ -408,8 +418,16 @@ def _serials_in_backup(path: Path) -> dict[tuple[str, int, int], tuple[int, str]
                 rows = db.execute("SELECT filing_number, year, level, last_serial FROM serials").fetchall()
             finally:
                 db.close()
-    except (zipfile.BadZipFile, OSError, sqlite3.DatabaseError):
-        return {}
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        sqlite3.DatabaseError,
+        RuntimeError,
+        NotImplementedError,
+        zlib.error,
+        EOFError,
+    ):
+        return {}  # not a backup this program wrote (encrypted, another compression, broken): no evidence
     return {(f, y, lv): (s, str(path)) for f, y, lv, s in rows}
 
 
@@ -511,7 +529,11 @@ def restore_backup(
             )  # fmt: skip
             moved = _raise_from_register(reg, [p for p in evidence if p.suffix == ".sqlite"])
             moved += settle_numbers(reg, [p for p in evidence if p.suffix != ".sqlite"], highest, settle=settled)
-        kept = carry_revocations(StationHome(home, "restore"), [p for p in evidence if p.exists()], check.station_id)
+        replaced_register = root / REGISTER if (root / REGISTER).exists() else None
+        kept = carry_revocations(
+            StationHome(home, "restore"), [p for p in evidence if p.suffix != ".sqlite" and p.exists()],
+            check.station_id, replaced_register,
+        )  # fmt: skip
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -524,73 +546,71 @@ def restore_backup(
     return RestoreResult(root, replaced, tuple(moved), settled, tuple(str(p) for p in evidence), tuple(kept))
 
 
-def carry_revocations(home: StationHome, places: Iterable[Path], station: str) -> list[str]:
-    """Revocations of this station's own institutions made after the backup, kept: a restored
-    station that forgot them would verify a revoked certificate as valid, and its next bundle
-    would leave them out. Found in ``places``: the register (and trust store) of the home being
-    replaced, and the backups of the same station (``station``, its id) whose signature and
-    digests check, in the folders or files given (the automatic backup folder, ``--scan``).
-    Each is added to the trust store as it was made (its time and reason) and, when the restored
-    register knows its target, recorded in the register again (an audited ``revoke``)."""
-    found: dict[tuple[str, str], Revocation] = {}
-    for place in places:
-        for rev in _revocations_at(place, station):
-            found.setdefault((rev.scope, rev.target), rev)
+def carry_revocations(
+    home: StationHome, places: Iterable[Path], station: str, replaced: Path | None = None
+) -> list[str]:
+    """Revocations made after the backup, kept: a restored station that forgot them would verify
+    a revoked certificate as valid, and its next bundle would leave them out. Found in the
+    register and trust store of the home being replaced (``replaced``: its register file), and in
+    the backups in ``places`` (the automatic backup folder, ``--scan``) that check, belong to this
+    station (``station``, its id) and are signed by one of its own keys (the restored or replaced
+    register's: the station id alone is written in every backup and proves nothing). They are added
+    to the restored trust store as made (time, reason); the register is not written (a revocation
+    recorded there without the passphrase would be unsigned). Returns lines for the operator:
+    each revocation kept, and each place that could not be read."""
     with Register(home.register_path) as reg:
-        keys = reg.institution_keys()
-        filings, kids = {k.filing_number for k in keys}, {k.kid_hex for k in keys}
-        known = {(r.scope, r.target) for r in reg.revocations()}
-        trust = TrustStore(home.trust_path)
-        with trust_lock(home):
-            store = trust.load()
-            held = {(r.scope, r.target) for r in store.revocations}
-            ours = [r for r in found.values() if _own(r, filings, kids) and (r.scope, r.target) not in held]
-            if ours:
-                trust.save(store.with_revocations(ours))
-        lines, recorded = [], False
-        for rev in ours:
-            if (rev.scope, rev.target) not in known:
-                with contextlib.suppress(RegisterError):  # a certificate issued after the backup: not in this register
-                    reg.revoke(rev.scope, rev.target, rev.reason)
-                    recorded = True
-            lines.append(f"保留备份之后的吊销：{SCOPE_TEXT[rev.scope]} {rev.target}（{rev.revoked_at}，{rev.reason}）")
-    if recorded:  # made without the passphrase: register check reports them until they are signed
-        lines.append("登记库中补记的吊销尚未签名：请执行 certkiosk register sign --passphrase-file <口令文件>")
-    return lines
-
-
-def _own(rev: Revocation, filings: set[str], kids: set[str]) -> bool:
-    if rev.scope == "key":
-        return rev.target in kids
-    numbers = (rev.target,) if rev.scope == "certificate" else rev.numbers
-    return bool(numbers) and all(n[:13] in filings for n in numbers)
-
-
-def _revocations_at(place: Path, station: str) -> list[Revocation]:
-    """The revocations a register file (and the trust store beside it), or the verified backups of
-    ``station`` in a folder or ZIP file, hold; none from anything unreadable or not verified."""
-    if place.suffix == ".sqlite" and place.is_file():
-        found: list[Revocation] = []
-        with contextlib.suppress(CertkioskError, sqlite3.Error), Register(place) as reg:
-            found += reg.revocations()
-        with contextlib.suppress(CertkioskError, OSError):
-            found += TrustStore(place.parent / "trust.json").load().revocations
-        return found
-    zips = [place] if place.suffix == ".zip" else sorted(place.rglob("*.zip")) if place.is_dir() else []
-    found = []
-    for path in zips:
+        kids = {k.kid_hex for k in reg.institution_keys()}
+    found: list[Revocation] = []
+    lines: list[str] = []
+    if replaced is not None and replaced.is_file():
         try:
-            if check_backup(path).station_id != station:
-                continue
-            with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
-                zf.extract(REGISTER, tmp)
-                with Register(Path(tmp) / REGISTER) as reg:
-                    found += reg.revocations()
-                if HOME_PREFIX + "trust.json" in zf.namelist():
-                    zf.extract(HOME_PREFIX + "trust.json", tmp)
-                    found += TrustStore(Path(tmp) / HOME_PREFIX / "trust.json").load().revocations
-        except (CertkioskError, OSError, KeyError, zipfile.BadZipFile, sqlite3.Error):
+            with Register(replaced) as old:
+                kids |= {k.kid_hex for k in old.institution_keys()}
+                found += old.revocations()
+            found += TrustStore(replaced.parent / "trust.json").load().revocations
+        except (CertkioskError, sqlite3.Error) as exc:
+            lines.append(f"无法读取被替换站点的登记库或信任库（{exc}）：其中备份之后的吊销未能保留")
+    for place in places:
+        try:
+            zips = [place] if place.suffix == ".zip" else sorted(place.rglob("*.zip")) if place.is_dir() else []
+        except OSError as exc:
+            lines.append(f"无法读取 {place}（{exc.strerror}）：其中备份里的吊销未能保留")
             continue
+        for path in zips:
+            try:
+                found += _revocations_in_backup(path, station, kids)
+            except Exception as exc:  # a planted or broken file: named, never a traceback
+                lines.append(f"未采信备份 {path}：{exc}")
+    with trust_lock(home):
+        trust = TrustStore(home.trust_path)
+        store = trust.load()
+        merged = store.with_revocations(found)
+        added = merged.revocations[len(store.revocations) :]
+        if added:
+            trust.save(merged)
+    kept = [f"保留备份之后的吊销：{SCOPE_TEXT[r.scope]} {r.target}（{r.revoked_at}，{r.reason}）" for r in added]
+    return kept + lines
+
+
+def _revocations_in_backup(path: Path, station: str, kids: set[str]) -> list[Revocation]:
+    """The revocations of the register and trust store in the backup ``path``; none when it is
+    another station's; BackupError when it does not check or is not signed by a key in ``kids``."""
+    with zipfile.ZipFile(path) as zf:
+        if sum(i.file_size for i in zf.infolist()) > EVIDENCE_MAX_BYTES:
+            raise _refuse(path, f"解压后大于 {EVIDENCE_MAX_BYTES} 字节")
+    check = check_backup(path)
+    if check.station_id != station:
+        return []
+    if check.signer not in kids:
+        raise _refuse(path, f"签名密钥 {check.signer} 不是本站登记库中的密钥")
+    found: list[Revocation] = []
+    with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
+        zf.extract(REGISTER, tmp)
+        with Register(Path(tmp) / REGISTER) as reg:
+            found += reg.revocations()
+        if HOME_PREFIX + "trust.json" in zf.namelist():
+            zf.extract(HOME_PREFIX + "trust.json", tmp)
+            found += TrustStore(Path(tmp) / HOME_PREFIX / "trust.json").load().revocations
     return found
 
 

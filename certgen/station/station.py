@@ -372,7 +372,8 @@ class Station:
         """
         with self.register() as reg:
             found = reg.find(text)
-            revocations = TrustBundle(revocations=tuple(reg.revocations()))
+            held = self.trust.load().revocations if self.trust.exists() else ()  # a restore keeps some there only
+            revocations = TrustBundle(revocations=held).with_revocations(reg.revocations())
         states = []
         for item in found:
             revocation = revocations.certificate_revocation(item.number)
