@@ -68,6 +68,10 @@ def trust_lock(home: StationHome, *, wait: bool = True) -> Iterator[bool]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            busy = True
+        else:
+            busy = False
+        if busy:
             yield False
             return
         with _guard:
