@@ -430,3 +430,18 @@ def test_restore_settle_keeps_the_revocations_in_the_backups_it_is_given(
     assert done.returncode == 0, done.stderr
     assert f"保留备份之后的吊销：证书 {number}" in done.stdout
     assert _revoked(station.home, number) == (True, False)
+
+
+def test_a_restore_never_reuses_a_trust_bundle_sequence_exported_after_the_backup(
+    backed_up: tuple[Station, Path], tmp_path: Path
+) -> None:
+    # a verifier that imported bundle N ignores the keys of another bundle N as older: the next
+    # export after a restore must come after every bundle the station sent out
+    station, path = backed_up
+    assert station.export_trust(tmp_path / "b1.json", PASSPHRASE).sequence == 1
+    assert station.export_trust(tmp_path / "b2.json", PASSPHRASE).sequence == 2
+    create_backup(station.home, tmp_path / "newer" / "newer.zip", PASSPHRASE)
+    shutil.rmtree(station.home.root)  # the disk is lost: only the newer backup knows of bundle 2
+    result = restore_backup(path, station.home, scan=[tmp_path / "newer"])
+    assert any("信任包序号" in line and "第1、2号" in line for line in result.revocations), result.revocations
+    assert Station(station.home).export_trust(tmp_path / "b3.json", PASSPHRASE).sequence == 3

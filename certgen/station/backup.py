@@ -561,6 +561,7 @@ def carry_revocations(
     with Register(home.register_path) as reg:
         kids = {k.kid_hex for k in reg.institution_keys()}
     found: list[Revocation] = []
+    exports: list[dict[str, Any]] = []
     lines: list[str] = []
     if replaced is not None and replaced.is_file():
         try:
@@ -568,6 +569,7 @@ def carry_revocations(
                 kids |= {k.kid_hex for k in old.institution_keys()}
                 found += old.revocations()
             found += TrustStore(replaced.parent / "trust.json").load().revocations
+            exports.append(_export_log_at(replaced.parent / "trust-exports.json"))
         except (CertkioskError, sqlite3.Error) as exc:
             lines.append(f"无法读取被替换站点的登记库或信任库（{exc}）：其中备份之后的吊销未能保留")
     for place in places:
@@ -578,9 +580,12 @@ def carry_revocations(
             continue
         for path in zips:
             try:
-                found += _revocations_in_backup(path, station, kids)
+                revocations, log = _later_in_backup(path, station, kids)
             except Exception as exc:  # a planted or broken file: named, never a traceback
                 lines.append(f"未采信备份 {path}：{exc}")
+                continue
+            found += revocations
+            exports.append(log)
     with trust_lock(home):
         trust = TrustStore(home.trust_path)
         store = trust.load()
@@ -589,18 +594,49 @@ def carry_revocations(
         if added:
             trust.save(merged)
     kept = [f"保留备份之后的吊销：{SCOPE_TEXT[r.scope]} {r.target}（{r.revoked_at}，{r.reason}）" for r in added]
-    return kept + lines
+    return kept + _carry_export_log(home, exports) + lines
 
 
-def _revocations_in_backup(path: Path, station: str, kids: set[str]) -> list[Revocation]:
-    """The revocations of the register and trust store in the backup ``path``; none when it is
-    another station's; BackupError when it does not check or is not signed by a key in ``kids``."""
+def _export_log_at(path: Path) -> dict[str, Any]:
+    """The trust-bundle sequence log at ``path`` ({} when missing or not one)."""
+    try:
+        log = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return log if isinstance(log, dict) else {}
+
+
+def _carry_export_log(home: StationHome, logs: list[dict[str, Any]]) -> list[str]:
+    """The trust bundles exported after the backup stay counted: their sequence numbers are added
+    to the restored log, so the next export never reuses one (a verifier that imported bundle N
+    ignores the keys of another bundle N as older)."""
+    path = home.trust_exports_path
+    mine = _export_log_at(path)
+    lines = []
+    for log in logs:
+        for filing, issued in log.items():
+            if not isinstance(issued, dict):
+                continue
+            known = mine.setdefault(filing, {})
+            later = {seq: at for seq, at in issued.items() if seq not in known and str(seq).isdigit()}
+            if later:
+                known.update(later)
+                lines.append(f"保留备份之后导出的信任包序号：机构 {filing} 第{'、'.join(sorted(later, key=int))}号")
+    if lines:
+        write_bytes_atomic(path, json.dumps(mine, ensure_ascii=False, indent=1).encode("utf-8"))
+    return lines
+
+
+def _later_in_backup(path: Path, station: str, kids: set[str]) -> tuple[list[Revocation], dict[str, Any]]:
+    """The revocations of the register and trust store, and the trust-bundle sequence log, in the
+    backup ``path``; nothing when it is another station's; BackupError when it does not check or
+    is not signed by a key in ``kids``."""
     with zipfile.ZipFile(path) as zf:
         if sum(i.file_size for i in zf.infolist()) > EVIDENCE_MAX_BYTES:
             raise _refuse(path, f"解压后大于 {EVIDENCE_MAX_BYTES} 字节")
     check = check_backup(path)
     if check.station_id != station:
-        return []
+        return [], {}
     if check.signer not in kids:
         raise _refuse(path, f"签名密钥 {check.signer} 不是本站登记库中的密钥")
     found: list[Revocation] = []
@@ -608,10 +644,15 @@ def _revocations_in_backup(path: Path, station: str, kids: set[str]) -> list[Rev
         zf.extract(REGISTER, tmp)
         with Register(Path(tmp) / REGISTER) as reg:
             found += reg.revocations()
-        if HOME_PREFIX + "trust.json" in zf.namelist():
+        names = set(zf.namelist())
+        if HOME_PREFIX + "trust.json" in names:
             zf.extract(HOME_PREFIX + "trust.json", tmp)
             found += TrustStore(Path(tmp) / HOME_PREFIX / "trust.json").load().revocations
-    return found
+        log: dict[str, Any] = {}
+        if HOME_PREFIX + "trust-exports.json" in names:
+            zf.extract(HOME_PREFIX + "trust-exports.json", tmp)
+            log = _export_log_at(Path(tmp) / HOME_PREFIX / "trust-exports.json")
+    return found, log
 
 
 def _raise_from_register(reg: Register, registers: list[Path]) -> list[str]:
