@@ -16,6 +16,7 @@ settled the register refuses to issue.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -634,6 +635,11 @@ def _later_in_backup(path: Path, station: str, kids: set[str]) -> tuple[list[Rev
     with zipfile.ZipFile(path) as zf:
         if sum(i.file_size for i in zf.infolist()) > EVIDENCE_MAX_BYTES:
             raise _refuse(path, f"解压后大于 {EVIDENCE_MAX_BYTES} 字节")
+        info = zf.getinfo(MANIFEST) if MANIFEST in zf.namelist() else None
+        if info is not None and info.file_size <= MANIFEST_MAX_BYTES:
+            with contextlib.suppress(ValueError, AttributeError):  # unreadable: the full check below names it
+                if json.loads(zf.read(MANIFEST)).get("station_id") != station:
+                    return [], {}  # another station's backup: not read any further (only a filter, not proof)
     check = check_backup(path)
     if check.station_id != station:
         return [], {}
