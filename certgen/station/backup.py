@@ -39,6 +39,7 @@ from certgen.exceptions import BackupError, CertkioskError, ConfigError, Payload
 from certgen.files import atomic_write, write_bytes_atomic
 from certgen.number import check_number
 from certgen.payload import parse_cose, sign_detached
+from certgen.printserial import normal_print_serial
 from certgen.secret import Secret
 from certgen.station.home import StationHome
 from certgen.station.register import Register
@@ -531,7 +532,7 @@ def restore_backup(
             moved = _raise_from_register(reg, [p for p in evidence if p.suffix == ".sqlite"])
             moved += settle_numbers(reg, [p for p in evidence if p.suffix != ".sqlite"], highest, settle=settled)
         replaced_register = root / REGISTER if (root / REGISTER).exists() else None
-        kept = carry_revocations(
+        kept = carry_after_backup(
             StationHome(home, "restore"), [p for p in evidence if p.suffix != ".sqlite" and p.exists()],
             check.station_id, replaced_register,
         )  # fmt: skip
@@ -547,7 +548,7 @@ def restore_backup(
     return RestoreResult(root, replaced, tuple(moved), settled, tuple(str(p) for p in evidence), tuple(kept))
 
 
-def carry_revocations(
+def carry_after_backup(
     home: StationHome, places: Iterable[Path], station: str, replaced: Path | None = None
 ) -> list[str]:
     """Revocations made after the backup, kept: a restored station that forgot them would verify
@@ -563,12 +564,14 @@ def carry_revocations(
         kids = {k.kid_hex for k in reg.institution_keys()}
     found: list[Revocation] = []
     exports: list[dict[str, Any]] = []
+    blanks: list[tuple[str, str, str]] = []
     lines: list[str] = []
     if replaced is not None and replaced.is_file():
         try:
             with Register(replaced) as old:
                 kids |= {k.kid_hex for k in old.institution_keys()}
                 found += old.revocations()
+                blanks += [(serial, number, str(replaced)) for serial, number in old.print_serials_used()]
             found += TrustStore(replaced.parent / "trust.json").load().revocations
             exports.append(_export_log_at(replaced.parent / "trust-exports.json"))
         except (CertkioskError, sqlite3.Error) as exc:
@@ -581,12 +584,14 @@ def carry_revocations(
             continue
         for path in zips:
             try:
-                revocations, log = _later_in_backup(path, station, kids)
+                revocations, log, used = _later_in_backup(path, station, kids)
             except Exception as exc:  # a planted or broken file: named, never a traceback
                 lines.append(f"未采信备份 {path}：{exc}")
                 continue
             found += revocations
             exports.append(log)
+            blanks += [(serial, number, str(path)) for serial, number in used]
+        blanks += _blanks_in_manifests(place)
     with trust_lock(home):
         trust = TrustStore(home.trust_path)
         store = trust.load()
@@ -595,7 +600,46 @@ def carry_revocations(
         if added:
             trust.save(merged)
     kept = [f"保留备份之后的吊销：{SCOPE_TEXT[r.scope]} {r.target}（{r.revoked_at}，{r.reason}）" for r in added]
-    return kept + _carry_export_log(home, exports) + lines
+    return kept + _carry_export_log(home, exports) + _carry_blanks(home, blanks) + lines
+
+
+def _carry_blanks(home: StationHome, blanks: list[tuple[str, str, str]]) -> list[str]:
+    """The blanks (印制流水码) used after the backup are never used again: a blank is printed once."""
+    lines = []
+    with Register(home.register_path) as reg:
+        for serial, number, source in blanks:
+            if reg.note_blanks_used([(serial, number)], source):
+                lines.append(f"保留备份之后已用的证书用纸：印制流水码 {serial}（证书 {number}，依据 {source}）")
+    return lines
+
+
+def _blanks_in_manifests(place: Path) -> list[tuple[str, str, str]]:
+    """``(serial, number, manifest)`` of every blank a batch manifest in ``place`` lists."""
+    found: list[tuple[str, str, str]] = []
+    try:
+        manifests = (
+            [place] if place.name == "manifest.json" else sorted(place.rglob("manifest.json")) if place.is_dir() else []
+        )
+    except OSError:
+        return found
+    for path in manifests:
+        try:
+            if path.stat().st_size > MANIFEST_MAX_BYTES:
+                continue
+            items = json.loads(path.read_text("utf-8")).get("certificates", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        for item in items if isinstance(items, list) else []:
+            if (
+                isinstance(item, dict)
+                and isinstance(item.get("print_serial"), str)
+                and isinstance(item.get("number"), str)
+            ):
+                with contextlib.suppress(ValueError):
+                    serial = normal_print_serial(item["print_serial"])
+                    if serial is not None:
+                        found.append((serial, item["number"], str(path)))
+    return found
 
 
 def _export_log_at(path: Path) -> dict[str, Any]:
@@ -628,7 +672,9 @@ def _carry_export_log(home: StationHome, logs: list[dict[str, Any]]) -> list[str
     return lines
 
 
-def _later_in_backup(path: Path, station: str, kids: set[str]) -> tuple[list[Revocation], dict[str, Any]]:
+def _later_in_backup(
+    path: Path, station: str, kids: set[str]
+) -> tuple[list[Revocation], dict[str, Any], list[tuple[str, str]]]:
     """The revocations of the register and trust store, and the trust-bundle sequence log, in the
     backup ``path``; nothing when it is another station's; BackupError when it does not check or
     is not signed by a key in ``kids``."""
@@ -639,10 +685,10 @@ def _later_in_backup(path: Path, station: str, kids: set[str]) -> tuple[list[Rev
         if info is not None and info.file_size <= MANIFEST_MAX_BYTES:
             with contextlib.suppress(ValueError, AttributeError):  # unreadable: the full check below names it
                 if json.loads(zf.read(MANIFEST)).get("station_id") != station:
-                    return [], {}  # another station's backup: not read any further (only a filter, not proof)
+                    return [], {}, []  # another station's backup: not read any further (only a filter, not proof)
     check = check_backup(path)
     if check.station_id != station:
-        return [], {}
+        return [], {}, []
     if check.signer not in kids:
         raise _refuse(path, f"签名密钥 {check.signer} 不是本站登记库中的密钥")
     found: list[Revocation] = []
@@ -650,6 +696,7 @@ def _later_in_backup(path: Path, station: str, kids: set[str]) -> tuple[list[Rev
         zf.extract(REGISTER, tmp)
         with Register(Path(tmp) / REGISTER) as reg:
             found += reg.revocations()
+            used = reg.print_serials_used()
         names = set(zf.namelist())
         if HOME_PREFIX + "trust.json" in names:
             zf.extract(HOME_PREFIX + "trust.json", tmp)
@@ -658,7 +705,7 @@ def _later_in_backup(path: Path, station: str, kids: set[str]) -> tuple[list[Rev
         if HOME_PREFIX + "trust-exports.json" in names:
             zf.extract(HOME_PREFIX + "trust-exports.json", tmp)
             log = _export_log_at(Path(tmp) / HOME_PREFIX / "trust-exports.json")
-    return found, log
+    return found, log, used
 
 
 def _raise_from_register(reg: Register, registers: list[Path]) -> list[str]:

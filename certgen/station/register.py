@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +144,12 @@ CREATE TABLE IF NOT EXISTS print_serials (
 );
 CREATE INDEX IF NOT EXISTS print_serials_number ON print_serials (number);
 CREATE UNIQUE INDEX IF NOT EXISTS print_serials_blank ON print_serials (replace(serial, '-', ''));
+CREATE TABLE IF NOT EXISTS blanks_used_elsewhere (
+    blank TEXT PRIMARY KEY,
+    serial TEXT NOT NULL,
+    number TEXT NOT NULL,
+    source TEXT NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -516,6 +522,27 @@ class Register:
         """The certificate whose paper form used the blank ``serial`` (None: unused)."""
         row = self._db.execute(_BLANK_OWNER, (serial,)).fetchone()
         return str(row[0]) if row else None
+
+    def print_serials_used(self) -> list[tuple[str, str]]:
+        """Every ``(serial, number)`` this register records a blank for."""
+        rows = self._db.execute(
+            "SELECT serial, number FROM print_serials UNION SELECT serial, number FROM blanks_used_elsewhere"
+        )
+        return [(str(s), str(n)) for s, n in rows]
+
+    def note_blanks_used(self, used: Iterable[tuple[str, str]], source: str) -> int:
+        """After a restore: blanks ``(serial, number)`` used after the backup (found by the restore in
+        ``source``) are never used again, though the certificates that used them may be unknown
+        here (not audited: nothing is issued by this). Returns how many were new."""
+        with self._transaction(durable=False) as db:
+            before = db.total_changes
+            for serial, number in used:
+                if db.execute(_BLANK_OWNER, (serial,)).fetchone() is None:
+                    db.execute(
+                        "INSERT OR IGNORE INTO blanks_used_elsewhere (blank, serial, number, source) VALUES (?,?,?,?)",
+                        (serial.replace("-", ""), serial, number, source),
+                    )
+            return db.total_changes - before
 
     def print_serials(self, number: str) -> list[str]:
         """The blanks the certificate's paper form was printed on, oldest first."""
@@ -1342,8 +1369,12 @@ CREATE TABLE IF NOT EXISTS unpublished (
 """
 """Tables of the one-certificate-per-result rule, re-issue links and the publishing protocol."""
 
-_BLANK_OWNER = "SELECT number FROM print_serials WHERE replace(serial, '-', '') = replace(?, '-', '')"
-"""Who used a blank: hyphens only group a serial's characters (LN2021-0001 is LN20210001)."""
+_BLANK_OWNER = (
+    "SELECT number FROM print_serials WHERE replace(serial, '-', '') = replace(?1, '-', '') "
+    "UNION ALL SELECT number FROM blanks_used_elsewhere WHERE blank = replace(?1, '-', '') LIMIT 1"
+)
+"""Who used a blank: hyphens only group a serial's characters (LN2021-0001 is LN20210001). A blank
+used after the backup a register was restored from counts too (:meth:`Register.note_blanks_used`)."""
 
 ReissueReason = Literal["lost", "correction"]
 REISSUE_TEXT: dict[str, str] = {"lost": "补发（遗失）", "correction": "换发（更正）"}

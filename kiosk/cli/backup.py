@@ -126,7 +126,7 @@ def restore_settle_cmd(
 
     恢复后：把序号调到备份之后发出的编号之后，然后恢复发证。
     """
-    from certgen.station.backup import carry_revocations, settle_numbers, station_id
+    from certgen.station.backup import carry_after_backup, settle_numbers, station_id
 
     if not (scan or highest or nothing_later):
         raise click.UsageError("请给出 --scan、--highest-serial 或 --nothing-later")
@@ -135,7 +135,7 @@ def restore_settle_cmd(
         raise ConfigError(f"登记库 {station.home.register_path} 不存在")
     with station.register() as reg:
         moved = settle_numbers(reg, list(scan), highest, settle=True)
-    kept = carry_revocations(station.home, [p for p in scan if p.exists()], station_id(station.home))
+    kept = carry_after_backup(station.home, [p for p in scan if p.exists()], station_id(station.home))
     for line in (*moved, *kept):
         click.echo(f"  {line}")
     click.echo(f"已确认编号（调整 {len(moved)} 处），可以继续发证。")
