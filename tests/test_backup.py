@@ -489,3 +489,27 @@ def test_after_losing_the_disk_the_batch_manifests_tell_which_blanks_were_used(
     again = Issuer(Station(issuer.station.home), PASSPHRASE, template_name="national-2021", out_dir=tmp_path / "o2")
     with pytest.raises(PrintSerialUsed, match="LN6002 已用于证书"), Station(issuer.station.home).register() as reg:
         again.issue(reg, make_record(id_number=resident_id(7)), print_serial="LN6002")
+
+
+def test_planted_manifests_and_logs_are_skipped_and_never_reach_the_screen(
+    backed_up: tuple[Station, Path], tmp_path: Path
+) -> None:
+    station, path = backed_up
+    usb = tmp_path / "usb"
+    (usb / "a").mkdir(parents=True)
+    (usb / "a" / "manifest.json").write_text("[" * 100_000 + "]" * 100_000, "utf-8")  # nested past the parser
+    hostile = {"certificates": [{"number": "\x1b]0;pwned\x07\x1b[2J", "print_serial": "LN8001"}]}
+    (usb / "b").mkdir()
+    (usb / "b" / "manifest.json").write_text(json.dumps(hostile), "utf-8")
+    exports = station.home.trust_exports_path
+    station.export_trust(tmp_path / "b1.json", PASSPHRASE)
+    log = json.loads(exports.read_text("utf-8"))
+    exports.write_text(json.dumps({f: v | {"²": "x"} for f, v in log.items()}), "utf-8")  # a digit int() refuses
+    station.home.trust_path.write_text("{ not json", "utf-8")  # the replaced home's trust store is broken
+    result = restore_backup(path, station.home, force=True, scan=[usb])
+    assert not any("\x1b" in line for line in result.revocations)
+    assert any("无法读取被替换站点的信任库" in line for line in result.revocations)
+    with Station(station.home).register() as reg:
+        assert reg.print_serial_owner("LN8001") is None
+    # the sequence log of the replaced home is carried though its trust store could not be read
+    assert Station(station.home).export_trust(tmp_path / "b2.json", PASSPHRASE).sequence == 2

@@ -567,15 +567,18 @@ def carry_after_backup(
     blanks: list[tuple[str, str, str]] = []
     lines: list[str] = []
     if replaced is not None and replaced.is_file():
+        exports.append(_export_log_at(replaced.parent / "trust-exports.json"))  # each source on its own
         try:
             with Register(replaced) as old:
                 kids |= {k.kid_hex for k in old.institution_keys()}
                 found += old.revocations()
                 blanks += [(serial, number, str(replaced)) for serial, number in old.print_serials_used()]
-            found += TrustStore(replaced.parent / "trust.json").load().revocations
-            exports.append(_export_log_at(replaced.parent / "trust-exports.json"))
         except (CertkioskError, sqlite3.Error) as exc:
-            lines.append(f"无法读取被替换站点的登记库或信任库（{exc}）：其中备份之后的吊销未能保留")
+            lines.append(f"无法读取被替换站点的登记库（{exc}）：其中备份之后的吊销和已用证书用纸未能保留")
+        try:
+            found += TrustStore(replaced.parent / "trust.json").load().revocations
+        except CertkioskError as exc:
+            lines.append(f"无法读取被替换站点的信任库（{exc}）：其中备份之后的吊销未能保留")
     for place in places:
         try:
             zips = [place] if place.suffix == ".zip" else sorted(place.rglob("*.zip")) if place.is_dir() else []
@@ -605,11 +608,11 @@ def carry_after_backup(
 
 def _carry_blanks(home: StationHome, blanks: list[tuple[str, str, str]]) -> list[str]:
     """The blanks (印制流水码) used after the backup are never used again: a blank is printed once."""
-    lines = []
     with Register(home.register_path) as reg:
-        for serial, number, source in blanks:
-            if reg.note_blanks_used([(serial, number)], source):
-                lines.append(f"保留备份之后已用的证书用纸：印制流水码 {serial}（证书 {number}，依据 {source}）")
+        noted = reg.note_blanks_used(blanks)
+    lines = [f"保留备份之后已用的证书用纸：印制流水码 {s}（证书 {n}，依据 {where}）" for s, n, where in noted[:20]]
+    if len(noted) > 20:
+        lines.append(f"……共保留 {len(noted)} 张已用的证书用纸")
     return lines
 
 
@@ -627,13 +630,14 @@ def _blanks_in_manifests(place: Path) -> list[tuple[str, str, str]]:
             if path.stat().st_size > MANIFEST_MAX_BYTES:
                 continue
             items = json.loads(path.read_text("utf-8")).get("certificates", [])
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):  # not a manifest this program wrote
             continue
         for item in items if isinstance(items, list) else []:
             if (
                 isinstance(item, dict)
                 and isinstance(item.get("print_serial"), str)
                 and isinstance(item.get("number"), str)
+                and check_number(item["number"]).valid  # a certificate number: nothing else reaches the screen
             ):
                 with contextlib.suppress(ValueError):
                     serial = normal_print_serial(item["print_serial"])
@@ -663,7 +667,7 @@ def _carry_export_log(home: StationHome, logs: list[dict[str, Any]]) -> list[str
             if not isinstance(issued, dict):
                 continue
             known = mine.setdefault(filing, {})
-            later = {seq: at for seq, at in issued.items() if seq not in known and str(seq).isdigit()}
+            later = {seq: at for seq, at in issued.items() if seq not in known and re.fullmatch("[0-9]{1,9}", seq)}
             if later:
                 known.update(later)
                 lines.append(f"保留备份之后导出的信任包序号：机构 {filing} 第{'、'.join(sorted(later, key=int))}号")

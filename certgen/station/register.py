@@ -530,19 +530,21 @@ class Register:
         )
         return [(str(s), str(n)) for s, n in rows]
 
-    def note_blanks_used(self, used: Iterable[tuple[str, str]], source: str) -> int:
-        """After a restore: blanks ``(serial, number)`` used after the backup (found by the restore in
-        ``source``) are never used again, though the certificates that used them may be unknown
-        here (not audited: nothing is issued by this). Returns how many were new."""
+    def note_blanks_used(self, used: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        """After a restore: blanks ``(serial, number, source)`` used after the backup (found by the
+        restore in ``source``) are never used again, though the certificates that used them may be
+        unknown here (one transaction; not audited: nothing is issued by this, it only refuses).
+        Returns the ones that were new."""
+        noted = []
         with self._transaction(durable=False) as db:
-            before = db.total_changes
-            for serial, number in used:
+            for serial, number, source in used:
                 if db.execute(_BLANK_OWNER, (serial,)).fetchone() is None:
                     db.execute(
-                        "INSERT OR IGNORE INTO blanks_used_elsewhere (blank, serial, number, source) VALUES (?,?,?,?)",
+                        "INSERT INTO blanks_used_elsewhere (blank, serial, number, source) VALUES (?,?,?,?)",
                         (serial.replace("-", ""), serial, number, source),
                     )
-            return db.total_changes - before
+                    noted.append((serial, number, source))
+        return noted
 
     def print_serials(self, number: str) -> list[str]:
         """The blanks the certificate's paper form was printed on, oldest first."""
