@@ -422,12 +422,12 @@ def test_the_manifest_update_changes_every_entry_of_the_number_and_only_when_nee
     ], "count": 3, "checkpoint": None}  # fmt: skip
     path = tmp_path / "manifest.json"
     path.write_text(manifest_text(doc), "utf-8")
-    assert update_manifest(tmp_path, "N1", "new", "LN1")
+    assert update_manifest(tmp_path, {"N1": ("new", "LN1")})
     after = json.loads(path.read_text("utf-8"))["certificates"]
     assert [c["sha256"] for c in after] == ["new", "two", "new"] and after[0]["print_serial"] == "LN1"
     written = path.stat().st_mtime_ns, path.stat().st_ino
-    assert update_manifest(tmp_path, "N1", "new", "LN1")  # already so: not written again
+    assert update_manifest(tmp_path, {"N1": ("new", "LN1")})  # already so: not written again
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == written
-    assert not update_manifest(tmp_path, "N9", "new", None)  # not listed
+    assert not update_manifest(tmp_path, {"N9": ("new", None)})  # not listed
     path.write_bytes(b"\xff not json")
-    assert not update_manifest(tmp_path, "N1", "new", None) and path.read_bytes() == b"\xff not json"
+    assert not update_manifest(tmp_path, {"N1": ("new", None)}) and path.read_bytes() == b"\xff not json"

@@ -420,7 +420,7 @@ def _entry(reg: Register, cert: IssuedCertificate, extras: dict[str, str]) -> Ba
     (hashed), the row's public-notice columns and the blank its paper form was last printed on."""
     assert cert.output_path is not None
     path = Path(cert.output_path)
-    return BatchEntry(cert.record, path, _sha256_of(path), extras, next(reversed(reg.print_serials(cert.number)), None))
+    return BatchEntry(cert.record, path, _sha256_of(path), extras, reg.last_print_serial(cert.number))
 
 
 def _sha256_of(path: Path) -> str:

@@ -529,9 +529,7 @@ class Issuer:
                 raise RegisterError(f"证书 {number} 未在本站发证，不能重印")
             if cert.kid is None or cert.payload_sha256 is None:
                 raise RegisterError(f"证书 {number} 在登记库中缺少签名密钥或二维码哈希，不能重印")
-            known = (
-                self.station.trust.load().with_revocations(reg.revocations()).revocations
-            )  # a restore keeps some in the store only
+            known = self.station.revocations_known(reg).revocations
             revoked = [r for r in known if number in (r.target, *r.numbers) or r.target == cert.kid]
             if revoked:
                 raise RegisterError(f"证书 {number} 已吊销（{revoked[0].reason}），不能重印")
@@ -587,8 +585,6 @@ class Issuer:
             fault_point("before_rename")
             publish(temp, final)
             fault_point("after_rename")
-            with contextlib.suppress(
-                CertkioskError, OSError
-            ):  # the reprint is done; the manifest is the auditors' copy
-                update_manifest(final.parent, number, hashlib.sha256(pdf).hexdigest(), serial)
+            with contextlib.suppress(CertkioskError, OSError):  # done; the manifest is the auditors' copy
+                update_manifest(final.parent, {number: (hashlib.sha256(pdf).hexdigest(), serial)})
             return final

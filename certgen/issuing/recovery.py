@@ -16,6 +16,7 @@ finishes whatever a killed run left:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -164,6 +165,9 @@ def recover(
         quarantined.append((number, _quarantine(final, quarantine_dir)))
 
     entries = reg.unpublished()
+    papers: dict[Path, dict[str, tuple[str, str | None]]] = {}
+    """Per folder, the recorded paper (SHA-256, blank) of each issued number settled here: what its
+    batch manifest should list (a reprint's new paper, see :func:`update_manifest`)."""
     for folder in sorted({Path(where).parent for _, where in entries} | {f for f in folders if f.is_dir()}):
         removed += sweep_leftovers(reg, folder)  # once per folder: a batch may leave 100,000 entries
     for number, where in entries:
@@ -185,11 +189,8 @@ def recover(
                     removed.append(temp)
                 if not final.exists():
                     missing.append(number)
-                elif pdf_sha256 and final.name == number + FILE_SUFFIX["paper"] and _same_bytes(final, pdf_sha256):
-                    with contextlib.suppress(CertkioskError, OSError):  # a reprint's paper: as reprint itself does
-                        update_manifest(
-                            final.parent, number, pdf_sha256, next(reversed(reg.print_serials(number)), None)
-                        )
+                elif pdf_sha256 and final.name == number + FILE_SUFFIX["paper"]:
+                    papers.setdefault(final.parent, {})[number] = (pdf_sha256, reg.last_print_serial(number))
             else:
                 if temp.exists():
                     temp.unlink()
@@ -212,6 +213,9 @@ def recover(
                 removed.append(path)
             else:
                 unissued_file(number, path)
+    for folder, listed in papers.items():  # one manifest read each; only an entry it has otherwise is checked on disk
+        with contextlib.suppress(CertkioskError, OSError):  # as reprint itself does
+            update_manifest(folder, listed, functools.partial(_paper_on_disk, folder, listed))
     if settled:
         for folder in sorted({Path(where).parent for _, where in reg.unpublished()}):
             fsync_folder(folder)  # a rename an issuing run left to be made durable at its end
@@ -219,6 +223,11 @@ def recover(
     return Recovery(
         tuple(voided), tuple(published), tuple(removed), tuple(quarantined), tuple(missing), tuple(revocations)
     )
+
+
+def _paper_on_disk(folder: Path, papers: dict[str, tuple[str, str | None]], number: str) -> bool:
+    """Whether the paper form of ``number`` in ``folder`` holds the bytes ``papers`` records."""
+    return _same_bytes(folder / (number + FILE_SUFFIX["paper"]), papers[number][0])
 
 
 def recover_station(reg: Register, home: StationHome, trust: TrustStore, folders: tuple[Path, ...] = ()) -> Recovery:

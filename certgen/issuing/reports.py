@@ -14,7 +14,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,19 +345,30 @@ def manifest_text(doc: dict[str, Any]) -> str:
     return _manifest_head(head) + items + _manifest_tail({k: doc.get(k) for k in _MANIFEST_TAIL})
 
 
-def update_manifest(folder: Path, number: str, pdf_sha256: str, print_serial: str | None) -> bool:
-    """After a reprint: the batch manifest in ``folder`` lists the new paper's SHA-256 and blank for
-    ``number`` (rewritten atomically, the rest as it was). False when there is no manifest there
-    listing the number (a single certificate's folder), or it is not one this station wrote."""
+def update_manifest(
+    folder: Path,
+    papers: Mapping[str, tuple[str, str | None]],
+    confirm: Callable[[str], bool] = lambda number: True,
+) -> bool:
+    """After a reprint: the batch manifest in ``folder`` lists each number's paper as ``papers``
+    says (number -> its SHA-256 and blank), rewritten atomically once, the rest as it was.
+    ``confirm(number)`` is asked only of an entry the manifest has otherwise, before it changes
+    (recovery checks the file on disk then, not for every entry). False when there is no
+    manifest there listing one of the numbers (a single certificate's folder), or it is not one
+    this station wrote."""
     path = folder / "manifest.json"
     try:
         doc = json.loads(path.read_text("utf-8"))
-        listed = [i for i in doc["certificates"] if isinstance(i, dict) and i.get("number") == number]
+        listed = [i for i in doc["certificates"] if isinstance(i, dict) and i.get("number") in papers]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    wanted = {"sha256": pdf_sha256} | ({"print_serial": print_serial} if print_serial else {})
-    stale = [i for i in listed if any(i.get(k) != v for k, v in wanted.items())]
-    for item in stale:
+    stale = []
+    for item in listed:
+        sha256, serial = papers[item["number"]]
+        wanted = {"sha256": sha256} | ({"print_serial": serial} if serial else {})
+        if any(item.get(k) != v for k, v in wanted.items()) and confirm(item["number"]):
+            stale.append((item, wanted))
+    for item, wanted in stale:
         item.update(wanted)
     if stale:  # nothing is written when the manifest says so already (recovery asks every time)
         with atomic_write(path) as fh:

@@ -561,7 +561,14 @@ def carry_after_backup(
     recorded there without the passphrase would be unsigned). Returns lines for the operator:
     each revocation kept, and each place that could not be read."""
     with Register(home.register_path) as reg:
-        kids = {k.kid_hex for k in reg.institution_keys()}
+        return _carry_into(reg, home, places, station, replaced)
+
+
+def _carry_into(
+    reg: Register, home: StationHome, places: Iterable[Path], station: str, replaced: Path | None
+) -> list[str]:
+    """:func:`carry_after_backup` with the restored home's register ``reg`` open."""
+    kids = {k.kid_hex for k in reg.institution_keys()}
     found: list[Revocation] = []
     exports: list[dict[str, Any]] = []
     blanks: list[tuple[str, str, str]] = []
@@ -603,13 +610,12 @@ def carry_after_backup(
         if added:
             trust.save(merged)
     kept = [f"保留备份之后的吊销：{SCOPE_TEXT[r.scope]} {r.target}（{r.revoked_at}，{r.reason}）" for r in added]
-    return kept + _carry_export_log(home, exports) + _carry_blanks(home, blanks) + lines
+    return kept + _carry_export_log(home, exports) + _carry_blanks(reg, blanks) + lines
 
 
-def _carry_blanks(home: StationHome, blanks: list[tuple[str, str, str]]) -> list[str]:
+def _carry_blanks(reg: Register, blanks: list[tuple[str, str, str]]) -> list[str]:
     """The blanks (印制流水码) used after the backup are never used again: a blank is printed once."""
-    with Register(home.register_path) as reg:
-        noted = reg.note_blanks_used(blanks)
+    noted = reg.note_blanks_used(blanks)
     lines = [f"保留备份之后已用的证书用纸：印制流水码 {s}（证书 {n}，依据 {where}）" for s, n, where in noted[:20]]
     if len(noted) > 20:
         lines.append(f"……共保留 {len(noted)} 张已用的证书用纸")

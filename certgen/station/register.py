@@ -38,6 +38,7 @@ from certgen.exceptions import (
 )
 from certgen.files import is_disk_full
 from certgen.number import SERIAL_MAX, check_number, format_number
+from certgen.printserial import blank_of
 from certgen.record import RECORD_FORMAT, CertificateRecord, id_key, result_key, stored_record
 from certgen.station.home import make_private, sqlite_companions
 from certgen.station.register_proof import (
@@ -541,10 +542,14 @@ class Register:
                 if db.execute(_BLANK_OWNER, (serial,)).fetchone() is None:
                     db.execute(
                         "INSERT INTO blanks_used_elsewhere (blank, serial, number, source) VALUES (?,?,?,?)",
-                        (serial.replace("-", ""), serial, number, source),
+                        (blank_of(serial), serial, number, source),
                     )
                     noted.append((serial, number, source))
         return noted
+
+    def last_print_serial(self, number: str) -> str | None:
+        """The blank the certificate's paper form was last printed on (None: none recorded)."""
+        return next(reversed(self.print_serials(number)), None)
 
     def print_serials(self, number: str) -> list[str]:
         """The blanks the certificate's paper form was printed on, oldest first."""

@@ -372,8 +372,7 @@ class Station:
         """
         with self.register() as reg:
             found = reg.find(text)
-            held = self.trust.load().revocations if self.trust.exists() else ()  # a restore keeps some there only
-            revocations = TrustBundle(revocations=held).with_revocations(reg.revocations())
+            revocations = self.revocations_known(reg)
         states = []
         for item in found:
             revocation = revocations.certificate_revocation(item.number)
@@ -383,6 +382,12 @@ class Station:
         return states
 
     # --- revocation ------------------------------------------------------------------------
+    def revocations_known(self, reg: Register) -> TrustBundle:
+        """Every revocation this station knows: the register's and the trust store's (a restore
+        keeps those made after its backup in the trust store only), as a bundle to look them up in."""
+        held = self.trust.load().revocations if self.trust.exists() else ()
+        return TrustBundle(revocations=held).with_revocations(reg.revocations())
+
     def revoke(self, scope: Scope, target: str, reason: str, passphrase: str | Secret | None = None) -> Revocation:
         """Revoke in the register (audited) and in this station's trust store; then the automatic
         backup, if configured (``last_backup_note`` says how it went).
