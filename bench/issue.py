@@ -56,7 +56,7 @@ from certgen.issuing.batch import plan_batch, run_batch  # noqa: E402
 from certgen.issuing.issuer import Issuer  # noqa: E402
 from certgen.issuing.roster import read_roster  # noqa: E402
 from certgen.pdf.fonts import bundled_font  # noqa: E402
-from certgen.pdf.render import draw_qr  # noqa: E402
+from certgen.pdf.render import draw_qr, qr_symbol  # noqa: E402
 from certgen.pdf.template import placeholders  # noqa: E402
 from certgen.record import CertificateRecord  # noqa: E402
 from kiosk.demo import make_placeholder_photo  # noqa: E402
@@ -75,7 +75,8 @@ def record(i: int, photo: Path) -> CertificateRecord:
 
 def floor_page(issuer: Issuer, rec: CertificateRecord, photo: Path, qr_text: str) -> bytes:
     """The same text, border, photo and QR code, drawn with stock reportlab alone (the font
-    registered the ordinary way, the photo file passed as it is, the QR code as one path)."""
+    registered the ordinary way, the photo file passed as it is, the QR code as one path, encoded by
+    zxing-cpp as it comes: libzint chooses the mask, not certgen.pdf.qrmask)."""
     if FLOOR_FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(FLOOR_FONT, str(bundled_font().path)))
     t = issuer.template
@@ -95,7 +96,7 @@ def floor_page(issuer: Issuer, rec: CertificateRecord, photo: Path, qr_text: str
         c.drawString(165 * mm, y, f"{label}：{values[field]}")
         y -= 7 * mm
     c.drawImage(str(photo), t.photo.x * mm, 100 * mm, t.photo.w * mm, t.photo.h * mm)
-    draw_qr(c, qr_text, t.qr, t.page_h)
+    draw_qr(c, qr_symbol(qr_text), t.qr, t.page_h)
     c.showPage()
     c.save()
     return buf.getvalue()
