@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -90,11 +91,14 @@ def test_a_number_supplied_in_the_roster_falls_back_to_the_register_s_list(
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_batch_that_fails_midway_leaves_no_report_and_no_temporary_file(
-    issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows already written to the reports, then a row fails (its photo swapped for one the checks
-    refuse): no report file, whole or half, is left for the certificates issued so far; the run
-    that finishes the batch writes them all."""
+    refuse): no report file, whole or half, is left for the certificates issued so far, nor the
+    spreadsheet writer's temporary row files; the run that finishes the batch writes them all."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     photos = tmp_path / "photos"
     photos.mkdir()
     rows = roster_rows(12)
@@ -113,6 +117,7 @@ def test_a_batch_that_fails_midway_leaves_no_report_and_no_temporary_file(
     assert any(folder.glob("*.pdf"))  # certificates were issued before the failure
     left = [p.name for p in folder.iterdir() if any(name in p.name for name in REPORT_NAMES)]
     assert left == []
+    assert list(scratch.iterdir()) == []
 
     shutil.copy(photo_dir / "p0.jpg", photos / "p8.jpg")
     result = run_batch(issuer, plan, workers=workers)

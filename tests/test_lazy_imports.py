@@ -21,7 +21,10 @@ from certgen.trust import PublicKeyInfo
 from tests.conftest import FILING, PASSPHRASE, make_record
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = {"rich", "textual", "PIL", "zxingcpp", "pypdfium2", "openpyxl", "reportlab", "pikepdf", "numpy", "segno"}
+HEAVY = {
+    "rich", "textual", "PIL", "zxingcpp", "pypdfium2", "openpyxl", "xlsxwriter", "reportlab", "pikepdf", "numpy",
+    "segno",
+}  # fmt: skip
 """Libraries that cost tens of milliseconds each to import."""
 FILE_MACHINERY = {"verify.archive", "verify.files", "verify.scan", "verify.report", "multiprocessing", "sqlite3"}
 """What verifying files needs and verifying a scanned text does not."""
