@@ -23,6 +23,7 @@ from pikepdf import Array, Dictionary, Name, String
 from PIL import ImageCms
 
 from certgen.payload import ATTACHMENT_NAME
+from certgen.pdf import flate
 
 ATTACHMENT_FORMAT = "certkiosk-certificate/1"
 _BFCHAR = re.compile(rb"<([0-9A-Fa-f]{2,4})> <([0-9A-Fa-f]{5,6})>")
@@ -65,7 +66,7 @@ def fix_to_unicode(pdf: pikepdf.Pdf) -> int:
             continue
         new, count = _BFCHAR.subn(_utf16_pair, cmap.read_bytes())
         if count:
-            cmap.write(zlib.compress(new), filter=Name.FlateDecode)
+            cmap.write(flate.compress(new), filter=Name.FlateDecode)
             fixed += count
     return fixed
 
@@ -171,7 +172,7 @@ def finish(pdf_bytes: bytes, meta: CertificateMeta, *, now: _dt.datetime | None 
             mime_type="application/json", creation_date=stamp, mod_date=stamp,
             relationship=Name.Data,  # type: ignore[call-arg]  # pikepdf >= 8 accepts it; its stubs lag
         )  # fmt: skip
-        spec.obj.EF.F.write(zlib.compress(payload), filter=Name.FlateDecode)
+        spec.obj.EF.F.write(flate.compress(payload), filter=Name.FlateDecode)
         pdf.attachments[ATTACHMENT_NAME] = spec
         pdf.Root.AF = Array([spec.obj])
 
