@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from certgen.exceptions import DuplicateNumber, RegisterError
+from certgen.station import register as register_module
 from certgen.station.register import Register
 from tests.conftest import FILING, TEST_SIGNER, TEST_TRUSTED, make_record, resident_id
 
@@ -200,3 +201,65 @@ def test_sigkill_while_allocating_never_duplicates_or_loses_a_number(tmp_path: P
         assert sorted(found) == list(range(1, len(found) + 1)), f"gap or repeat in {key}"
     assert problems == []
     assert len(completed) > 100
+
+
+class _Holder:
+    """Another process holding the register's write lock (BEGIN IMMEDIATE) until told to commit."""
+
+    def __init__(self, path: Path) -> None:
+        code = (
+            "import sqlite3, sys\n"
+            f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE'); print('held', flush=True)\n"
+            "sys.stdin.readline(); db.execute('COMMIT'); print('released', flush=True)\n"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "held\n"
+
+    def release(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline() == "released\n"
+        assert self.proc.wait(timeout=60) == 0
+
+
+def test_a_change_waits_for_another_process_s_write_in_short_steps(
+    reg: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process holds the write lock, the next try comes 50 us later (SQLite's own busy
+    handler slept 1 ms, then 2, 5 ...): the change goes through as soon as the lock is free."""
+    reg.allocate(make_record(), FILING)  # the register exists, in WAL mode
+    holder = _Holder(reg.path)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            holder.release()
+
+    monkeypatch.setattr(register_module, "_pause", pause)
+    second = reg.allocate(make_record(id_number=resident_id(2)), FILING)
+    assert second.number.endswith("000002")
+    assert pauses == [50e-6, 100e-6, 200e-6]
+    assert reg._db.execute("PRAGMA busy_timeout").fetchone() == (30_000,)  # the connection's own, restored
+
+
+def test_a_change_gives_up_after_the_timeout_naming_the_register(
+    reg: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg.allocate(make_record(), FILING)
+    holder = _Holder(reg.path)
+    pauses: list[float] = []
+    now = iter(range(1_000_000))
+    monkeypatch.setattr(register_module, "_pause", pauses.append)
+    monkeypatch.setattr(register_module, "_clock", lambda: float(next(now)))  # one second a look
+    try:
+        with pytest.raises(RegisterError, match=f"登记库 {reg.path} 操作失败：database is locked"):
+            reg.allocate(make_record(id_number=resident_id(2)), FILING)
+    finally:
+        holder.release()
+    assert 25 <= len(pauses) <= 30 and max(pauses) == 1e-3  # doubling from 50 us, then 1 ms apart
+    assert reg.allocate(make_record(id_number=resident_id(3)), FILING).number.endswith("000002")

@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,6 +161,39 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 Status = Literal["pending", "issued", "void"]
 
 
+BUSY_TIMEOUT_S = 30.0
+"""How long a change waits for another connection's write transaction before it fails."""
+FIRST_PAUSE_S = 50e-6
+"""The first pause between two tries to begin a write transaction; pauses double up to 1 ms."""
+_pause = time.sleep
+_clock = time.monotonic
+
+
+def begin_immediate(db: sqlite3.Connection, timeout: float | None = None) -> None:
+    """BEGIN IMMEDIATE (the write lock), waiting for another connection's write transaction in short
+    steps: SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, while a commit of
+    another issuing process holds the lock for ~0.3 ms, so two issuing processes spent ~11 % of their
+    time asleep (strace: 233 sleeps, 0.34 s, in a 1.5 s batch of 200 rows). Here a try follows
+    50 us later at first, at most 1 ms. After ``timeout`` seconds (:data:`BUSY_TIMEOUT_S`) the
+    ``database is locked`` error is raised, as SQLite's own timeout raised it."""
+    limit = BUSY_TIMEOUT_S if timeout is None else timeout
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = _clock() + limit
+        pause = FIRST_PAUSE_S
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or _clock() >= deadline:
+                    raise
+            _pause(pause)
+            pause = min(pause * 2, 1e-3)
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {round(limit * 1000)}")
+
+
 def _create_private(path: Path) -> None:
     """Create the register file 0600 before SQLite does (SQLite gives its -wal, -shm and -journal
     files the database file's mode), and tighten an existing one and its companions."""
@@ -250,7 +284,7 @@ class Register:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _create_private(path)
-            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -296,7 +330,7 @@ class Register:
                 yield inner
             return
         try:
-            db.execute("BEGIN IMMEDIATE")
+            begin_immediate(db)
         except sqlite3.Error as exc:
             raise self._db_error(exc) from None
         self._needs_checkpoint = False
