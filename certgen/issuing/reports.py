@@ -13,11 +13,15 @@ import contextlib
 import csv
 import io
 import json
-import os
+import math
+import shutil
+import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from certgen.cells import is_formula_like, neutralise_cell
@@ -208,7 +212,11 @@ class TableWriter:
         self._csv_fh = stack.enter_context(atomic_write(self.paths[1]))
         self._text = io.TextIOWrapper(self._csv_fh, encoding="utf-8-sig", newline="")  # BOM: Excel on a Chinese system
         self._csv = csv.writer(self._text)
-        self._book = xlsxwriter.Workbook(self._xlsx_fh, {"constant_memory": True})
+        # XlsxWriter's temporary files (the rows, then the parts it zips) hold names and ID numbers:
+        # they go in a private folder of their own, removed whatever happens (an error, Ctrl-C)
+        scratch = tempfile.mkdtemp(prefix="certkiosk-xlsx-")
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        self._book = xlsxwriter.Workbook(self._xlsx_fh, {"constant_memory": True, "tmpdir": scratch})
         self._sheet = self._book.add_worksheet(title[:31])
         stack.push(self._unwind)
         self._formats = {  # (bold, quote prefix): text cells keep ID numbers and codes as text
@@ -216,37 +224,57 @@ class TableWriter:
             for bold in (False, True)
             for quoted in (False, True)
         }
-        self._bold_number = self._book.add_format({"bold": True})
+        self._bold = self._book.add_format({"bold": True})
         self._row = 0
+        self._done = False
         for line in head:
             self.add(line)
         self.add(columns, bold=True)
 
-    def _unwind(self, kind: type[BaseException] | None, *_: object) -> None:
-        """An error before :meth:`close`: the sheet's rows end in XlsxWriter's temporary file, which
-        goes (the table's own files are removed by their atomic writes)."""
-        if kind is not None and not self._book.fileclosed:
-            with contextlib.suppress(Exception):
-                self._sheet.row_data_fh.close()
-            with contextlib.suppress(OSError):  # even when closing failed (a full temporary folder)
-                os.unlink(self._sheet.row_data_filename)
+    def _unwind(self, kind: type[BaseException] | None, _: object, trace: TracebackType | None) -> None:
+        """An error before :meth:`close` has finished: the sheet's temporary row file is let go (its
+        folder goes, the table's own files are removed by their atomic writes), and so is a zip that
+        XlsxWriter was writing when it was stopped (a full disk, Ctrl-C), while its file is still
+        open: left to the garbage collector, it would write into the closed file and print an
+        ignored exception on the terminal."""
+        if kind is None or self._done:
+            return
+        with contextlib.suppress(Exception):
+            self._sheet.row_data_fh.close()
+        while trace is not None:
+            for value in list(trace.tb_frame.f_locals.values()):
+                if isinstance(value, zipfile.ZipFile):
+                    with contextlib.suppress(Exception):
+                        value.close()
+            trace = trace.tb_next
 
     def add(self, row: Sequence[Any], *, bold: bool = False) -> None:
         self._csv.writerow(_safe_row(row))
         sheet, at = self._sheet, self._row
         for col, value in enumerate(row):
-            if isinstance(value, str):  # user text is never a formula: written as a string as it is
-                sheet.write_string(at, col, value, self._formats[bold, is_formula_like(value)])
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                sheet.write_number(at, col, value, self._bold_number if bold else None)
-            elif value is not None:
-                raise TypeError(f"report cell {at + 1},{col + 1}: {type(value).__name__} is not text or a number")
+            if isinstance(value, bool):
+                sheet.write_boolean(at, col, value, self._bold if bold else None)
+            elif isinstance(value, int | float) and math.isfinite(value):
+                sheet.write_number(at, col, value, self._bold if bold else None)
+            elif value == "":
+                sheet.write_blank(at, col, None, self._formats[bold, False])
+            elif value is not None:  # user text is never a formula: written as a string as it is
+                text = value if isinstance(value, str) else str(value)
+                sheet.write_string(at, col, text, self._formats[bold, is_formula_like(text)])
         self._row += 1
 
     def close(self) -> list[Path]:
+        from xlsxwriter.exceptions import FileCreateError
+
         self._text.flush()
         self._text.detach()
-        self._book.close()
+        try:
+            self._book.close()
+        except FileCreateError as exc:  # XlsxWriter's wrapping of an OSError: a full disk is one
+            if exc.args and isinstance(exc.args[0], OSError):
+                raise exc.args[0] from exc
+            raise
+        self._done = True
         return self.paths
 
 

@@ -164,34 +164,39 @@ Status = Literal["pending", "issued", "void"]
 BUSY_TIMEOUT_S = 30.0
 """How long a change waits for another connection's write transaction before it fails."""
 FIRST_PAUSE_S = 50e-6
-"""The first pause between two tries to begin a write transaction; pauses double up to 1 ms."""
+"""The first pause between two tries to begin a write transaction; pauses double from there, to at
+most :data:`SHORT_PAUSE_S` for the first :data:`SHORT_WAIT_S`, then to at most :data:`LONG_PAUSE_S`."""
+SHORT_PAUSE_S, SHORT_WAIT_S, LONG_PAUSE_S = 1e-3, 0.1, 0.05
 _pause = time.sleep
 _clock = time.monotonic
 
 
-def begin_immediate(db: sqlite3.Connection, timeout: float | None = None) -> None:
+def begin_immediate(db: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S) -> None:
     """BEGIN IMMEDIATE (the write lock), waiting for another connection's write transaction in short
     steps: SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, while a commit of
     another issuing process holds the lock for ~0.3 ms, so two issuing processes spent ~11 % of their
     time asleep (strace: 233 sleeps, 0.34 s, in a 1.5 s batch of 200 rows). Here a try follows
-    50 us later at first, at most 1 ms. After ``timeout`` seconds (:data:`BUSY_TIMEOUT_S`) the
-    ``database is locked`` error is raised, as SQLite's own timeout raised it."""
-    limit = BUSY_TIMEOUT_S if timeout is None else timeout
+    50 us later at first, at most 1 ms, and after 0.1 s of waiting (someone holds the lock long: a
+    backup, a stopped process) at most 50 ms, so a long wait does not keep a core busy. After
+    ``timeout`` seconds the ``database is locked`` error is raised, as SQLite's own timeout raised
+    it. The connection's busy timeout is as it was afterwards."""
+    (before,) = db.execute("PRAGMA busy_timeout").fetchone()
     db.execute("PRAGMA busy_timeout = 0")
     try:
-        deadline = _clock() + limit
+        start = _clock()
         pause = FIRST_PAUSE_S
         while True:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or _clock() >= deadline:
+                waited = _clock() - start
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or waited >= timeout:
                     raise
             _pause(pause)
-            pause = min(pause * 2, 1e-3)
+            pause = min(pause * 2, SHORT_PAUSE_S if waited < SHORT_WAIT_S else LONG_PAUSE_S)
     finally:
-        db.execute(f"PRAGMA busy_timeout = {round(limit * 1000)}")
+        db.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def _create_private(path: Path) -> None:
