@@ -10,35 +10,27 @@ The kernel releases the lock when the process dies, however it dies.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from certgen.exceptions import IssueBusy
+from certgen.station.filelock import file_lock, held_in_this_process
 
 
-@dataclass
-class _Held:
-    fd: int
-    depth: int
-    thread: int
-
-
-_held: dict[Path, _Held] = {}
-_guard = threading.Lock()
-
-
-def _owner(fd: int) -> str:
+def _owner(path: Path) -> str:
+    """The pid the holder wrote into the lock file ("?" when it cannot be read)."""
     try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        text = os.read(fd, 32).decode("ascii", "replace").strip()
+        text = path.read_bytes()[:32].decode("ascii", "replace").strip()
     except OSError:
         return "?"
     return text if text.isdigit() else "?"
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
 
 
 @contextmanager
@@ -48,44 +40,17 @@ def issuing_lock(lock_path: Path) -> Iterator[bool]:
     :class:`IssueBusy` ("另一个发证进程正在运行（pid N）") when another process or thread holds it.
     """
     path = lock_path.absolute()
-    home_root = path.parent
-    me = threading.get_ident()
-    with _guard:
-        held = _held.get(path)
-        if held is not None:
-            if held.thread != me:
-                raise IssueBusy(
-                    f"本程序中另一个发证任务正在运行（pid {os.getpid()}），请等它结束 / "
-                    f"another issue run is in progress (pid {os.getpid()})"
-                )
-            held.depth += 1
-            outermost = False
-        else:
-            home_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = _owner(fd)
-                os.close(fd)
-                raise IssueBusy(
-                    f"另一个发证进程正在运行（pid {pid}），请等它结束后再发证 / "
-                    f"another issue run is in progress (pid {pid})"
-                ) from None
-            except BaseException:
-                os.close(fd)
-                raise
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-            held = _held[path] = _Held(fd, 1, me)
-            outermost = True
-    try:
-        yield outermost
-    finally:
-        with _guard:
-            held.depth -= 1
-            if held.depth == 0:
-                del _held[path]
-                os.ftruncate(held.fd, 0)
-                fcntl.flock(held.fd, fcntl.LOCK_UN)
-                os.close(held.fd)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with file_lock(path, wait=False, on_acquire=_write_pid, on_release=lambda fd: os.ftruncate(fd, 0)) as held:
+        if held is None and held_in_this_process(path):
+            raise IssueBusy(
+                f"本程序中另一个发证任务正在运行（pid {os.getpid()}），请等它结束 / "
+                f"another issue run is in progress (pid {os.getpid()})"
+            )
+        if held is None:
+            pid = _owner(path)
+            raise IssueBusy(
+                f"另一个发证进程正在运行（pid {pid}），请等它结束后再发证 / "
+                f"another issue run is in progress (pid {pid})"
+            )
+        yield held

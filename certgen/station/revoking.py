@@ -17,9 +17,6 @@ without the other's addition.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import TYPE_CHECKING
 from certgen.exceptions import TrustError
 from certgen.faults import fault_point
 from certgen.files import write_bytes_atomic
+from certgen.station.filelock import file_lock
 from certgen.station.home import StationHome
 from certgen.trust import TrustBundle, TrustStore
 
@@ -35,54 +33,18 @@ if TYPE_CHECKING:
     from certgen.station.register import Register
 
 
-_held: dict[Path, tuple[int, int]] = {}
-"""The trust-store locks this process holds: path -> (thread, depth) (re-entrant in one thread)."""
-_guard = threading.Lock()
-
-
 @contextmanager
 def trust_lock(home: StationHome, *, wait: bool = True) -> Iterator[bool]:
-    """Hold the station's trust-store lock (``flock``; the kernel releases it when the process
-    dies); re-entrant in one thread. Yields True; with ``wait=False`` yields False at once,
-    holding nothing, while another process or thread holds it."""
-    path, me = home.trust_lock_path.absolute(), threading.get_ident()
-    with _guard:
-        held = _held.get(path)
-        if held is not None and held[0] == me:
-            _held[path] = (me, held[1] + 1)
-            inner = True
-        else:
-            inner = False
-    if inner:
+    """Hold the station's trust-store lock (certgen.station.filelock: re-entrant in one thread).
+    Yields True; with ``wait=False`` yields False at once, holding nothing, while another process
+    or thread holds it."""
+    path = home.trust_lock_path
+    with contextlib.ExitStack() as stack:
         try:
-            yield True
-        finally:
-            with _guard:
-                _held[path] = (me, _held[path][1] - 1)
-        return
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise TrustError(f"无法打开信任库锁文件 {path}：{exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            busy = True
-        else:
-            busy = False
-        if busy:
-            yield False
-            return
-        with _guard:
-            _held[path] = (me, 1)
-        try:
-            yield True
-        finally:
-            with _guard:
-                del _held[path]
-    finally:
-        os.close(fd)
+            held = stack.enter_context(file_lock(path, wait=wait))
+        except OSError as exc:
+            raise TrustError(f"无法打开信任库锁文件 {path.absolute()}：{exc.strerror}") from None
+        yield held is not None
 
 
 @contextmanager
