@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as _dt
+import fnmatch
 import hashlib
 import json
 import os
@@ -394,7 +395,7 @@ def find_issued_numbers(places: Iterable[Path]) -> dict[tuple[str, int, int], tu
             found[key] = (parsed.serial, where)
 
     for place in places:
-        files = [place] if place.is_file() else sorted(p for p in place.rglob("*") if p.is_file())
+        files = _files_at(place, "*")
         for path in files:
             for match in _NUMBER.findall(path.name):
                 note(match, str(path))
@@ -407,6 +408,14 @@ def find_issued_numbers(places: Iterable[Path]) -> dict[tuple[str, int, int], tu
                     if serial > found.get(key, (0, ""))[0]:
                         found[key] = (serial, str(path))
     return found
+
+
+def _files_at(place: Path, pattern: str) -> list[Path]:
+    """The files a place given to look in stands for: itself when it is a file whose name matches
+    ``pattern`` (fnmatch), else the matching files under it, sorted (OSError: it cannot be read)."""
+    if place.is_file():
+        return [place] if fnmatch.fnmatch(place.name, pattern) else []
+    return sorted(p for p in place.rglob(pattern) if p.is_file()) if place.is_dir() else []
 
 
 def _serials_in_backup(path: Path) -> dict[tuple[str, int, int], tuple[int, str]]:
@@ -588,7 +597,7 @@ def _carry_into(
             lines.append(f"无法读取被替换站点的信任库（{exc}）：其中备份之后的吊销未能保留")
     for place in places:
         try:
-            zips = [place] if place.suffix == ".zip" else sorted(place.rglob("*.zip")) if place.is_dir() else []
+            zips = _files_at(place, "*.zip")
         except OSError as exc:
             lines.append(f"无法读取 {place}（{exc.strerror}）：其中备份里的吊销未能保留")
             continue
@@ -626,9 +635,7 @@ def _blanks_in_manifests(place: Path) -> list[tuple[str, str, str]]:
     """``(serial, number, manifest)`` of every blank a batch manifest in ``place`` lists."""
     found: list[tuple[str, str, str]] = []
     try:
-        manifests = (
-            [place] if place.name == "manifest.json" else sorted(place.rglob("manifest.json")) if place.is_dir() else []
-        )
+        manifests = _files_at(place, "manifest.json")
     except OSError:
         return found
     for path in manifests:
