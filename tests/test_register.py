@@ -84,6 +84,37 @@ def test_every_commit_is_fsynced_except_settling_published_files(reg: Register, 
     assert reg.form_files(number) == [form]
 
 
+def test_the_end_of_a_run_settles_only_issued_numbers_with_every_file_in_place(
+    reg: Register, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certgen.issuing import recovery
+
+    monkeypatch.setattr(recovery, "SETTLE_PAGE", 2)  # entries read a page at a time: several pages here
+    out = tmp_path / "out"
+    out.mkdir()
+    records = [make_record(id_number=resident_id(i)) for i in range(6)]
+    numbers = [str(reg.allocate(record, FILING, output_dir=out).number) for record in records]
+    paper, electronic, bare, one_missing, pending, gone = numbers
+
+    def issue(number: str, forms: list[str]) -> None:
+        files = [(form, str(out / f"{number}{'-e' if form == 'electronic' else ''}.pdf"), "1" * 64) for form in forms]
+        for _, path, _ in files:
+            Path(path).write_bytes(b"%PDF")
+        reg.complete(number, payload_sha256="0" * 64, output_path=files[0][1] if files else None, kid="00", forms=files)
+
+    issue(paper, ["paper"])
+    issue(electronic, ["electronic"])  # no <number>.pdf: its form's file is what counts
+    issue(bare, [])  # no forms recorded (an older register): the entry's own path
+    (out / f"{bare}.pdf").write_bytes(b"%PDF")
+    issue(one_missing, ["paper", "electronic"])
+    (out / f"{one_missing}-e.pdf").unlink()
+    (out / f"{pending}.pdf").write_bytes(b"%PDF")  # a file, but the number is not issued
+    issue(gone, ["paper"])
+    (out / f"{gone}.pdf").unlink()
+    recovery.settle(reg)
+    assert [n for n, _ in reg.unpublished()] == [one_missing, pending, gone]
+
+
 def test_a_supplied_number_is_checked_against_the_register(reg: Register) -> None:
     supplied = make_record(number="Y000021012001203000007")
     reg.record_supplied(supplied)

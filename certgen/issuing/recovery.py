@@ -257,13 +257,12 @@ def settle(reg: Register) -> None:
     cut may undo a rename until here, and until its entry is forgotten recovery publishes the
     file again from its temporary name (one fsync per folder and page instead of one per file)."""
     after = ""
-    while page := reg.unpublished(after=after, limit=SETTLE_PAGE):
+    while page := reg.unpublished_files(after=after, limit=SETTLE_PAGE):
         done = []
         folders: set[Path] = set()
-        for number, where in page:
-            cert = reg.get(number)
-            files = [Path(p) for _, p, _ in reg.form_files(number) if p] or [Path(where)]
-            if cert is not None and cert.status == "issued" and all(f.exists() for f in files):
+        for number, issued, paths in page:
+            files = [Path(p) for p in paths]
+            if issued and all(f.exists() for f in files):
                 done.append(number)
                 folders.update(f.parent for f in files)
         for folder in sorted(folders):

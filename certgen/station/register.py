@@ -1330,6 +1330,20 @@ class Register:
         query = "SELECT number, path FROM unpublished WHERE number > ? ORDER BY number LIMIT ?"
         return list(self._db.execute(query, (after, limit)))
 
+    def unpublished_files(self, *, after: str = "", limit: int = -1) -> list[tuple[str, bool, list[str]]]:
+        """A page of :meth:`unpublished` as the end of a run settles it, in one read: each entry's
+        number, whether it is issued, and its files (each form's recorded path; the entry's own
+        path for a number without recorded forms)."""
+        query = (
+            "SELECT u.number, u.path, c.status IS 'issued', (SELECT json_group_array(f.output_path) "
+            "FROM certificate_forms f WHERE f.number = u.number AND f.output_path IS NOT NULL) "
+            "FROM unpublished u LEFT JOIN certificates c USING (number) WHERE u.number > ? ORDER BY u.number LIMIT ?"
+        )
+        return [
+            (number, bool(issued), json.loads(paths) or [path])
+            for number, path, issued, paths in self._db.execute(query, (after, limit))
+        ]
+
     def republishing(self, number: str, path: str) -> None:
         """Note that an issued number's form is being made again (a reprint) before its temporary
         file is written, so that recovery finishes or removes it after a crash (publish protocol)."""
