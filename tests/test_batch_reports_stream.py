@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -135,13 +136,16 @@ def test_with_two_workers_this_process_issues_rows_too(
     with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, roster, photos)
     here: list[str] = []  # filled in this process only (a forked worker fills its own copy)
-    real = batch._issue_one
+    real = batch._issue_rows
 
-    def counted(issuer: Issuer, reg: Register, planned: batch.PlannedRow, batch_id: str) -> tuple[str, bool]:
-        here.append(planned.key)
-        return real(issuer, reg, planned, batch_id)
+    def counted(
+        issuer: Issuer, reg: Register, rows: Iterable[batch.PlannedRow], batch_id: str
+    ) -> Iterator[tuple[batch.PlannedRow, tuple[str, bool]]]:
+        for planned, result in real(issuer, reg, rows, batch_id):
+            here.append(planned.key)
+            yield planned, result
 
-    monkeypatch.setattr(batch, "_issue_one", counted)
+    monkeypatch.setattr(batch, "_issue_rows", counted)
     result = run_batch(issuer, plan, workers=2)
     assert result.issued == 40
     assert 0 < len(here) < 40, len(here)

@@ -7,8 +7,10 @@ issued number with no PDF anywhere (found by an adversarial review with real SIG
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,27 @@ def _then_interrupted(real: Any) -> Any:
     return call
 
 
+def _issuing_commit_then_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issuing commit is the transaction :meth:`Register.complete` runs in (a savepoint of the
+    :meth:`Register.group` that also allocates the next number): interrupted once that returns."""
+    real_group, real_complete = Register.group, Register.complete
+    completed: list[bool] = []
+
+    @contextlib.contextmanager
+    def group(self: Register) -> Iterator[None]:
+        with real_group(self):
+            yield
+        if completed:
+            raise Interrupted("收到信号 SIGTERM")
+
+    def complete(self: Register, *args: Any, **kwargs: Any) -> None:
+        real_complete(self, *args, **kwargs)
+        completed.append(True)
+
+    monkeypatch.setattr(Register, "group", group)
+    monkeypatch.setattr(Register, "complete", complete)
+
+
 def _the_only_certificate(issuer: Issuer) -> tuple[str, str, str]:
     """``(number, status, output path)`` of the register's one certificate."""
     with sqlite3.connect(issuer.station.home.register_path) as db:
@@ -41,7 +64,7 @@ def test_an_interrupt_as_the_issuing_commit_returns_keeps_the_certificate_s_file
     issuer: Issuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with issuer.station.register() as reg:
-        monkeypatch.setattr(Register, "complete", _then_interrupted(Register.complete))
+        _issuing_commit_then_interrupted(monkeypatch)
         with pytest.raises(Interrupted):
             issuer.issue(reg, make_record())
         monkeypatch.undo()
@@ -81,13 +104,26 @@ def test_a_commit_left_open_by_a_second_signal_is_rolled_back_and_its_number_voi
     its uncommitted "issued" and keep the files of a number that is pending (void once the
     connection closes) - a PDF that verifies, for a void number."""
 
-    def left_open(self: Register, number: str, **kwargs: Any) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        self._db.execute("UPDATE certificates SET status = 'issued' WHERE number = ?", (number,))
-        raise Interrupted("收到信号 SIGTERM")
+    real_group = Register.group
+    groups: list[None] = []
+
+    @contextlib.contextmanager
+    def left_open(self: Register) -> Iterator[None]:
+        groups.append(None)
+        if len(groups) == 1:  # the allocation's commit
+            with real_group(self):
+                yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")  # the issuing commit: complete() runs as a savepoint in it
+        self._depth = 1
+        try:
+            yield
+        finally:
+            self._depth = 0
+        raise Interrupted("收到信号 SIGTERM")  # before COMMIT, and a second signal stopped the rollback
 
     with issuer.station.register() as reg:
-        monkeypatch.setattr(Register, "complete", left_open)
+        monkeypatch.setattr(Register, "group", left_open)
         with pytest.raises(Interrupted):
             issuer.issue(reg, make_record())
         monkeypatch.undo()

@@ -115,6 +115,26 @@ def test_the_end_of_a_run_settles_only_issued_numbers_with_every_file_in_place(
     assert [n for n, _ in reg.unpublished()] == [one_missing, pending, gone]
 
 
+def test_a_change_that_fails_inside_a_group_is_undone_alone_audit_entries_included(reg: Register) -> None:
+    statements: list[str] = []
+    reg._db.set_trace_callback(statements.append)
+    with reg.group():
+        first = str(reg.allocate(make_record(id_number=resident_id(1)), FILING).number)
+        with pytest.raises(RuntimeError), reg._transaction() as db:  # a change that appends to the chain, then fails
+            reg._audit(db, "test.change", {"number": first})
+            raise RuntimeError("refused")
+        second = str(reg.allocate(make_record(id_number=resident_id(2)), FILING).number)
+    reg._db.set_trace_callback(None)
+    assert statements.count("COMMIT") == 1
+    assert [n for (n,) in reg._db.execute("SELECT number FROM certificates ORDER BY number")] == [first, second]
+    assert not reg._db.execute("SELECT 1 FROM audit WHERE action = 'test.change'").fetchall()
+    assert reg.check() == [], "the chain's recorded head is the last entry kept, not the undone one"
+    with pytest.raises(RuntimeError), reg.group():  # an error leaving the group undoes all of it
+        reg.allocate(make_record(id_number=resident_id(3)), FILING)
+        raise RuntimeError("stop")
+    assert reg._db.execute("SELECT count(*) FROM certificates").fetchone() == (2,) and reg.check() == []
+
+
 def test_a_supplied_number_is_checked_against_the_register(reg: Register) -> None:
     supplied = make_record(number="Y000021012001203000007")
     reg.record_supplied(supplied)

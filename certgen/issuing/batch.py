@@ -37,7 +37,7 @@ from certgen.exceptions import (
     RowProblem,
     WorkerDied,
 )
-from certgen.issuing.issuer import Issuer, Printable
+from certgen.issuing.issuer import Issuer, IssueRequest, Printable
 from certgen.issuing.reports import BatchEntry, BatchReports, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.number import SERIAL_MAX, format_number
@@ -389,24 +389,35 @@ def _init_worker(home: Any, passphrase: Secret, settings: dict[str, Any]) -> Non
 
 
 Outcome = list[tuple[str, bool]]
-"""What issuing a chunk gave, row by row: ``(number, new)`` (see :func:`_issue_one`)."""
+"""What issuing a chunk gave, row by row: ``(number, new)`` (see :func:`_issue_rows`)."""
 
 
-def _issue_one(issuer: Issuer, reg: Register, planned: PlannedRow, batch_id: str) -> tuple[str, bool]:
-    """Issue one row: ``(number, True)``, or ``(existing number, False)`` when the register already
-    holds a live certificate for the result (issued since the plan was made)."""
-    try:
-        issued = issuer.issue(
-            reg, planned.record, batch_id=batch_id, row_key=planned.key, print_serial=planned.print_serial,
-            printable=planned.printable,
-        )  # fmt: skip
-    except DuplicateResult as exc:
-        return exc.existing, False
-    return str(issued.record.number), True
+def _issue_rows(
+    issuer: Issuer, reg: Register, rows: Iterable[PlannedRow], batch_id: str
+) -> Iterator[tuple[PlannedRow, tuple[str, bool]]]:
+    """Issue the rows in turn (:meth:`Issuer.issue_series`: one commit per certificate): each row
+    with ``(number, True)``, or ``(existing number, False)`` when the register already holds a live
+    certificate for its result (issued since the plan was made). The series takes a row before the
+    one ahead of it comes back (its number is allocated in that row's commit)."""
+    taken: deque[PlannedRow] = deque()
+
+    def requests() -> Iterator[IssueRequest]:
+        for planned in rows:
+            taken.append(planned)
+            yield IssueRequest(
+                planned.record, batch_id, planned.key, print_serial=planned.print_serial, printable=planned.printable
+            )
+
+    for outcome in issuer.issue_series(reg, requests()):
+        planned = taken.popleft()
+        if isinstance(outcome, DuplicateResult):
+            yield planned, (outcome.existing, False)
+        else:
+            yield planned, (str(outcome.record.number), True)
 
 
 def _issue_chunk(issuer: Issuer, reg: Register, chunk: list[PlannedRow], batch_id: str) -> Outcome:
-    return [_issue_one(issuer, reg, planned, batch_id) for planned in chunk]
+    return [result for _, result in _issue_rows(issuer, reg, chunk, batch_id)]
 
 
 def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> Outcome:
@@ -452,18 +463,19 @@ def _in_order(
     todo: Iterable[PlannedRow],
     total: int,
     batch_id: str,
-    here: Callable[[list[PlannedRow]], Outcome],
+    here: Callable[[Iterable[PlannedRow]], Iterator[tuple[PlannedRow, tuple[str, bool]]]],
     processes: int,
 ) -> Iterator[Result]:
     """Each row's result, in the order the rows were handed out, as they come back.
 
-    This process works too (``here`` issues rows in it): while fewer than
-    :data:`_QUEUED_PER_WORKER` chunks a worker are waiting or running in the ``processes - 1``
-    worker processes, the next chunk goes to them; otherwise this process issues the next row
-    itself and looks again. So ``processes`` issue in all, not those plus one that mostly waits
-    and takes CPU from them when it wakes (the results, the reports); no worker waits long for
-    work; and the roster is never queued whole."""
-    pending: deque[tuple[list[PlannedRow], Future[Outcome] | Outcome]] = deque()
+    This process works too (``here`` issues the rows it is given, in turn): each time it takes a
+    row, while fewer than :data:`_QUEUED_PER_WORKER` chunks a worker are waiting or running in the
+    ``processes - 1`` worker processes, the next chunk goes to them first. So ``processes`` issue in
+    all, not those plus one that mostly waits and takes CPU from them when it wakes (the results,
+    the reports); no worker waits long for work; and the roster is never queued whole."""
+    pending: deque[list[Any]] = deque()
+    """``[rows, Future or outcome or None]`` in the order handed out (None: this process's row, not back yet)."""
+    mine: deque[list[Any]] = deque()
     queued = _QUEUED_PER_WORKER * (processes - 1)
     rows = iter(todo)
     left = total
@@ -471,22 +483,36 @@ def _in_order(
 
     def ready() -> bool:
         outcome = pending[0][1]
-        return not isinstance(outcome, Future) or outcome.done()
+        return outcome is not None and (not isinstance(outcome, Future) or outcome.done())
 
     def oldest() -> Iterator[Result]:
         part, outcome = pending.popleft()
         got = outcome.result() if isinstance(outcome, Future) else outcome
         return ((row, result, handed) for row, result in zip(part, got, strict=True))
 
-    while True:
-        away = sum(isinstance(outcome, Future) and not outcome.done() for _, outcome in pending) < queued
-        part = list(itertools.islice(rows, _chunk_size(left, processes) if away else 1))
-        if not part:
-            break
-        left -= len(part)
-        handed += len(part)
-        pending.append((part, pool.submit(_issue_in_worker, part, batch_id) if away else here(part)))
-        while pending and (ready() or len(pending) > _HELD_MAX):
+    def feed() -> Iterator[PlannedRow]:
+        nonlocal left, handed
+        while True:
+            while sum(isinstance(o, Future) and not o.done() for _, o in pending) < queued:
+                part = list(itertools.islice(rows, _chunk_size(left, processes)))
+                if not part:
+                    break
+                left -= len(part)
+                handed += len(part)
+                pending.append([part, pool.submit(_issue_in_worker, part, batch_id)])
+            row = next(rows, None)
+            if row is None:
+                return
+            left -= 1
+            handed += 1
+            entry = [[row], None]
+            pending.append(entry)
+            mine.append(entry)
+            yield row
+
+    for _, result in here(feed()):
+        mine.popleft()[1] = [result]
+        while pending and (ready() or (len(pending) > _HELD_MAX and pending[0][1] is not None)):
             yield from oldest()
     while pending:
         yield from oldest()
@@ -633,8 +659,9 @@ def run_batch(
         with stack:  # an error unwinds the streamed reports' files
             streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
             if workers <= 1 or total < 2:
+                # rows come back in the order their numbers were allocated: none ahead can hold a smaller one
                 results: Iterator[Result] = (
-                    (p, _issue_one(issuer, reg, p, plan.batch_id), i) for i, p in enumerate(todo, 1)
+                    (p, result, i) for i, (p, result) in enumerate(_issue_rows(issuer, reg, todo, plan.batch_id), 1)
                 )
                 late = _collect(results, total, progress, streamed)
             else:
@@ -650,7 +677,7 @@ def run_batch(
                         _worker_died_as_error(),
                         worker_pool(workers - 1, _init_worker, (issuer.station.home, issuer.secret, settings)) as pool,
                     ):
-                        here = functools.partial(_issue_chunk, issuer, reg, batch_id=plan.batch_id)
+                        here = functools.partial(_issue_rows, issuer, reg, batch_id=plan.batch_id)
                         results = _in_order(pool, todo, total, plan.batch_id, here, workers)
                         late = _collect(results, total, progress, streamed)
                 finally:

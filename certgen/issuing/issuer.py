@@ -5,7 +5,9 @@ left; allocate the number (committed as pending, with the result it stands for a
 will be published as); sign and render; write the PDF under a temporary name in the output
 folder; commit the number issued; rename the PDF to its final name (publish). A failure before
 the commit voids the number and deletes the temporary file; a crash is finished by recovery. So a
-PDF under its final name always belongs to an issued number, and no number is issued twice.
+PDF under its final name always belongs to an issued number, and no number is issued twice. In a
+series (:meth:`Issuer.issue_series`) the commit that issues a certificate also allocates the next
+number: one register commit per certificate.
 
 A certificate is made in one or both forms, sharing its number: ``paper`` (``<number>.pdf``, to
 print; the seal, if any, printed on the page) and ``electronic`` (``<number>-e.pdf``: its QR code
@@ -20,7 +22,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
@@ -28,7 +30,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from certgen.exceptions import CertkioskError, PrintSerialUsed, RegisterError
+from certgen.exceptions import CertkioskError, DuplicateResult, PrintSerialUsed, RegisterError
 from certgen.faults import fault_point
 from certgen.files import write_bytes_atomic
 from certgen.issuing.recovery import (
@@ -111,6 +113,76 @@ class Printable:
         """The form's lines for ``number``: these, when the number prints in the same place (else None)."""
         laid = self.laid[form]
         return laid if number == self.sample else renumber(laid, self.sample, number, font)
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """One certificate to issue (see :meth:`Issuer.issue`)."""
+
+    record: CertificateRecord
+    """The record, without a number unless one is supplied."""
+    batch_id: str | None = None
+    """The batch it belongs to (its PDF goes in the output folder's folder of that name)."""
+    row_key: str | None = None
+    """Its result's identity in the batch (person, occupation, level)."""
+    photo: PreparedPhoto | None = None
+    """A photo already prepared (else the record's photo is prepared here)."""
+    reissue: Reissue | None = None
+    """A deliberate re-issue of a live certificate."""
+    print_serial: str | None = None
+    """The 印制流水码 of the blank its paper form is printed on."""
+    printable: Printable | None = None
+    """What the checks made before (:meth:`Printable.kept`), so that they are not run twice."""
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A request checked, with what issuing it needs; nothing allocated yet."""
+
+    request: IssueRequest
+    """What was asked."""
+    record: CertificateRecord
+    """The record with the institution filled in."""
+    key: PublicKeyInfo
+    """The signing key for its issue date."""
+    print_serial: str | None
+    """The blank's print serial, normalised."""
+    printable: Printable | None
+    """What the printability checks made (None: a photo was given prepared)."""
+    photo: PreparedPhoto | None
+    """The prepared photo."""
+    private: Ed25519PrivateKey = field(repr=False)
+    """The unlocked signing key."""
+    folder: Path
+    """The output folder its forms are published in."""
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A certificate whose number is allocated and whose forms are written under temporary names."""
+
+    ready: _Ready
+    """The checked request."""
+    numbered: CertificateRecord
+    """The record with its number."""
+    made: list[tuple[str, Path, SignedPayload, bytes]]
+    """Each form: ``(form, final path, signed payload, PDF bytes)``; the first is the main one."""
+
+    @property
+    def folder(self) -> Path:
+        return self.ready.folder
+
+    @property
+    def path(self) -> Path:
+        return self.made[0][1]
+
+    @property
+    def signed(self) -> SignedPayload:
+        return self.made[0][2]
+
+    def forms(self) -> list[tuple[str, str, str]]:
+        """``(form, final path, SHA-256 of the PDF)`` of each form, as the register records them."""
+        return [(form, str(final), hashlib.sha256(pdf).hexdigest()) for form, final, _, pdf in self.made]
 
 
 @dataclass
@@ -340,87 +412,183 @@ class Issuer:
         the template places it, recorded with the paper form; a used blank is refused).
         ``printable``: what :meth:`prepare` made for this record, key and blank before (a batch
         plan's checks, :meth:`Printable.kept`), so that they are not run twice (see :meth:`prepared`)."""
-        with self.locked(reg):
-            return self._issue(reg, record, batch_id, row_key, photo, reissue, print_serial, printable)
+        request = IssueRequest(record, batch_id, row_key, photo, reissue, print_serial, printable)
+        (outcome,) = self.issue_series(reg, [request])
+        if isinstance(outcome, DuplicateResult):
+            raise outcome
+        return outcome
 
-    def _issue(
-        self,
-        reg: Register,
-        record: CertificateRecord,
-        batch_id: str | None,
-        row_key: str | None,
-        photo: PreparedPhoto | None,
-        reissue: Reissue | None,
-        print_serial: str | None = None,
-        kept: Printable | None = None,
-    ) -> Issued:
-        key = self.key_for(reg, record)
-        record = self.complete_record(record, key)
+    def issue_series(self, reg: Register, requests: Iterable[IssueRequest]) -> Iterator[Issued | DuplicateResult]:
+        """Issue each request in turn: each certificate once it is issued and published, or for a
+        request whose result the register already holds (issued since it was checked) its
+        :class:`DuplicateResult`; any other error stops the series, after every certificate before it.
+
+        The commit that issues a certificate also allocates the next request's number (a savepoint
+        in the same transaction: a refused allocation leaves the issue committed). So a series takes
+        the register's write lock and fsyncs it once per certificate, not twice; and the next
+        request's checks run before that commit, so an error there comes after the certificate
+        before it is issued. A kill leaves what a kill between two commits always left: numbers
+        allocated and not issued, which recovery voids, and issued ones, which it publishes."""
+        with self.locked(reg):
+            written: _Written | None = None  # forms written, to be issued by the next commit
+            allocated: tuple[Path, CertificateRecord] | None = None  # allocated, forms not yet written
+            try:
+                for request in requests:
+                    try:
+                        ready = self._ready(reg, request)
+                    except Exception as exc:
+                        failed: Exception = exc
+                    else:
+                        before, written = written, None  # from here its commit, or _commit, settles it
+                        issued, outcome = self._commit(reg, before, ready)
+                        if isinstance(outcome, CertificateRecord):
+                            allocated = (ready.folder, outcome)
+                        if issued is not None:
+                            yield issued
+                        if isinstance(outcome, DuplicateResult):
+                            yield outcome
+                            continue
+                        if not isinstance(outcome, CertificateRecord):
+                            assert outcome is not None
+                            raise outcome
+                        allocated = None  # _write voids it if it fails
+                        written = self._write(reg, ready, outcome)
+                        continue
+                    if written is not None:  # the certificate before the request that failed is issued first
+                        before, written = written, None
+                        issued, _ = self._commit(reg, before, None)
+                        assert issued is not None
+                        yield issued
+                    raise failed
+                if written is not None:
+                    before, written = written, None
+                    issued, _ = self._commit(reg, before, None)
+                    assert issued is not None
+                    yield issued
+            except BaseException as exc:  # stopped (Ctrl-C, the caller gone): what is not issued is voided
+                why = "发证中断" if isinstance(exc, GeneratorExit) else exc
+                if written is not None:
+                    self._abandon(reg, written.folder, str(written.numbered.number), why)
+                if allocated is not None:
+                    self._abandon(reg, allocated[0], str(allocated[1].number), why)
+                raise
+
+    def _ready(self, reg: Register, request: IssueRequest) -> _Ready:
+        """The checks before anything is allocated: key, institution, blank, printability, passphrase."""
+        key = self.key_for(reg, request.record)
+        record = self.complete_record(request.record, key)
+        print_serial = request.print_serial
         if print_serial is not None:
             print_serial = self.check_print_serial(reg, print_serial)
-        printable = None
+        printable, photo = None, request.photo
         if photo is None:
-            printable = self.prepared(record, key, print_serial, kept)
+            printable = self.prepared(record, key, print_serial, request.printable)
             photo = printable.photo
         private = self.private_key(key)  # a wrong passphrase (or a key without a certificate) fails before allocating
-        reg.signer = CheckpointSigner(key.kid_hex, private)  # the commit that issues signs the register
         assert self.out_dir is not None
-        folder = self.out_dir / (batch_id or "single")
+        folder = self.out_dir / (request.batch_id or "single")
+        return _Ready(request, record, key, print_serial, printable, photo, private, folder)
+
+    def _allocate(self, reg: Register, ready: _Ready) -> CertificateRecord:
+        request, record, key = ready.request, ready.record, ready.key
         if record.number is None:
-            numbered = reg.allocate(
-                record, key.filing_number, batch_id=batch_id, row_key=row_key, kid=key.kid_hex, output_dir=folder,
-                reissue=reissue,
+            return reg.allocate(
+                record, key.filing_number, batch_id=request.batch_id, row_key=request.row_key, kid=key.kid_hex,
+                output_dir=ready.folder, reissue=request.reissue,
             )  # fmt: skip
-        elif reissue is not None:
+        if request.reissue is not None:
             raise RegisterError("补发/换发的证书编号由登记库分配，不能指定")
-        else:
-            numbered = reg.record_supplied(
-                record, batch_id=batch_id, row_key=row_key, kid=key.kid_hex, output_dir=folder
-            )
+        return reg.record_supplied(
+            record, batch_id=request.batch_id, row_key=request.row_key, kid=key.kid_hex, output_dir=ready.folder
+        )
+
+    def _write(self, reg: Register, ready: _Ready, numbered: CertificateRecord) -> _Written:
+        """Sign, render and write every form of the allocated ``numbered`` under its temporary name
+        (voided, and its files removed, if that fails)."""
         number = str(numbered.number)
         made: list[tuple[str, Path, SignedPayload, bytes]] = []
-        path = folder / f"{number}.pdf"
-        committed = False
         try:
-            fault_point("after_allocate")
             for form in self.forms:
-                final = folder / (number + FILE_SUFFIX[form])
-                laid = printable.laid_for(form, number, self.font) if printable else None
-                blank = print_serial if form == "paper" else None
-                signed, pdf = self.make_form(form, numbered, key, photo, temp_path(final), laid, blank)
+                final = ready.folder / (number + FILE_SUFFIX[form])
+                laid = ready.printable.laid_for(form, number, self.font) if ready.printable else None
+                blank = ready.print_serial if form == "paper" else None
+                signed, pdf = self.make_form(form, numbered, ready.key, ready.photo, temp_path(final), laid, blank)
                 made.append((form, final, signed, pdf))
-            _, path, signed, pdf = made[0]
             fault_point("after_write")
-            forms = [(form, str(final), hashlib.sha256(data).hexdigest()) for form, final, _, data in made]
-            # the forms' files and the number issued in one commit (recovery removes the temporary
-            # files of every form of a number that is not issued, recorded or not)
-            reg.complete(
-                number, payload_sha256=signed.sha256, output_path=str(path), kid=key.kid_hex, forms=forms,
-                print_serial=print_serial if "paper" in self.forms else None,
-            )  # fmt: skip
-            committed = True
+        except BaseException as exc:
+            self._abandon(reg, ready.folder, number, exc)
+            raise
+        return _Written(ready, numbered, made)
+
+    def _commit(
+        self, reg: Register, written: _Written | None, ready: _Ready | None
+    ) -> tuple[Issued | None, CertificateRecord | Exception | None]:
+        """One write transaction: ``written`` issued (its forms recorded), and ``ready``'s number
+        allocated; then ``written`` published. Returns what was issued, and the allocated record or
+        the error that refused it (undone alone). A failure to issue ``written`` voids it and raises."""
+        if written is not None:  # the commit that issues signs the register
+            reg.signer = CheckpointSigner(written.ready.key.kid_hex, written.ready.private)
+        elif ready is not None:
+            reg.signer = CheckpointSigner(ready.key.kid_hex, ready.private)
+        allocated: CertificateRecord | Exception | None = None
+        try:
+            with reg.group():
+                if written is not None:
+                    # the forms' files and the number issued in one commit (recovery removes the temporary
+                    # files of every form of a number that is not issued, recorded or not)
+                    reg.complete(
+                        str(written.numbered.number), payload_sha256=written.signed.sha256,
+                        output_path=str(written.path), kid=written.ready.key.kid_hex, forms=written.forms(),
+                        print_serial=written.ready.print_serial if "paper" in self.forms else None,
+                    )  # fmt: skip
+                if ready is not None:
+                    try:
+                        allocated = self._allocate(reg, ready)
+                    except Exception as exc:
+                        allocated = exc
+        except BaseException as exc:
+            if written is not None:  # after the commit the number is issued: recovery publishes its files
+                self._abandon(reg, written.folder, str(written.numbered.number), exc)
+            raise
+        if written is None:
+            if isinstance(allocated, CertificateRecord):
+                fault_point("after_allocate")
+            return None, allocated
+        try:
             fault_point("after_commit")
             fault_point("before_rename")
-            for _, final, _, _ in made:
+            for _, final, _, _ in written.made:
                 publish(temp_path(final), final, durable=False)  # the folder is fsync'd when the run settles
             fault_point("after_rename")
-        except BaseException as exc:
-            if not committed:  # after the commit the number is issued: recovery publishes its files
-                reason = str(exc) if isinstance(exc, CertkioskError) else f"发证中断：{type(exc).__name__}"
-                reg.end_open_transaction()  # read and void what is committed, not what was left open
-                voided: list[str] = []
-                with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, recovery voids it
-                    voided = reg.void_pending(reason, number=number)
-                if number in voided or not self._issued(reg, number):  # none may outlive a void number
-                    for form in self.forms:
-                        temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
+        except BaseException as exc:  # issued: recovery publishes it; the number allocated with it is voided
+            if isinstance(allocated, CertificateRecord):
+                self._abandon(reg, written.folder, str(allocated.number), exc)
             raise
-        seal = self.seal_for(key.institution)
+        if isinstance(allocated, CertificateRecord):
+            fault_point("after_allocate")
+        seal = self.seal_for(written.ready.key.institution)
+        photo = written.ready.photo
         notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
-        return Issued(
-            numbered, path, signed.text, signed.sha256, hashlib.sha256(pdf).hexdigest(), notes,
-            {form: written for form, written, _, _ in made},
+        issued = Issued(
+            written.numbered, written.path, written.signed.text, written.signed.sha256,
+            hashlib.sha256(written.made[0][3]).hexdigest(), notes, {form: path for form, path, _, _ in written.made},
         )  # fmt: skip
+        return issued, allocated
+
+    def _abandon(self, reg: Register, folder: Path, number: str, why: BaseException | str) -> None:
+        """A number allocated and not issued: voided now (else by recovery), and its forms'
+        temporary files removed unless the register says it is issued after all."""
+        if isinstance(why, str):
+            reason = why
+        else:
+            reason = str(why) if isinstance(why, CertkioskError) else f"发证中断：{type(why).__name__}"
+        reg.end_open_transaction()  # read and void what is committed, not what was left open
+        voided: list[str] = []
+        with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, recovery voids it
+            voided = reg.void_pending(reason, number=number)
+        if number in voided or not self._issued(reg, number):  # none may outlive a void number
+            for form in self.forms:
+                temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
 
     @staticmethod
     def _issued(reg: Register, number: str) -> bool:

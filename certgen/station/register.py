@@ -286,6 +286,8 @@ class Register:
         self._head: tuple[int, str] | None = None
         """The audit chain's last ``(seq, hash)`` as this connection's open write transaction left
         it; None outside a transaction (another process may append between two of them)."""
+        self._depth = 0
+        """How many :meth:`_transaction` blocks are open: inside one, another is a savepoint."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _create_private(path)
@@ -325,11 +327,25 @@ class Register:
 
     # --- transactions and the audit chain -------------------------------------------------
     @contextmanager
+    def group(self) -> Iterator[None]:
+        """Several changes in one write transaction, committed (and fsync'd) once as the block ends.
+
+        Each change in it is a savepoint: one that fails is undone alone, and when its error is
+        caught inside the block the others still commit; an error leaving the block undoes all."""
+        with self._transaction():
+            yield
+
+    @contextmanager
     def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction; ``durable=False`` only for a change whose loss at a power cut is
         harmless (it is made again): its commit is not fsync'd itself (SQLite's WAL keeps the
-        register consistent, and the next durable commit makes it durable too)."""
+        register consistent, and the next durable commit makes it durable too). Inside another
+        (:meth:`group`), a savepoint of it."""
         db = self._db
+        if self._depth:
+            with self._savepoint(db):
+                yield db
+            return
         if not durable:
             with self._relaxed(db), self._transaction() as inner:
                 yield inner
@@ -340,6 +356,7 @@ class Register:
             raise self._db_error(exc) from None
         self._needs_checkpoint = False
         self._head = None  # read again by the first entry: the write lock is held from here on
+        self._depth = 1
         try:
             yield db
             if self._head is not None:  # the transaction appended entries: the head is recorded once
@@ -356,6 +373,31 @@ class Register:
             raise
         finally:
             self._head = None
+            self._depth = 0
+
+    @contextmanager
+    def _savepoint(self, db: sqlite3.Connection) -> Iterator[None]:
+        """A change inside an open transaction, undone alone (its audit entries too) if it fails."""
+        name = f"change{self._depth}"
+        head, needs_checkpoint = self._head, self._needs_checkpoint
+        try:
+            db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise self._db_error(exc) from None
+        self._depth += 1
+        try:
+            yield
+            db.execute(f"RELEASE {name}")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):  # the enclosing transaction rolls back if this fails
+                db.execute(f"ROLLBACK TO {name}")
+                db.execute(f"RELEASE {name}")
+            self._head, self._needs_checkpoint = head, needs_checkpoint
+            if isinstance(exc, sqlite3.Error):
+                raise self._db_error(exc) from None
+            raise
+        finally:
+            self._depth -= 1
 
     def end_open_transaction(self) -> None:
         """Roll back a write transaction an interrupted call left open (a second signal during its
