@@ -8,6 +8,7 @@ leaves no pending number and no file of a number that is not issued."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,87 @@ def test_a_series_stopped_with_a_certificate_written_voids_it_and_removes_its_fi
         assert list(_states(reg).values()) == ["void"]
         assert reg.check() == []
     assert _files(issuer) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_batch_cancelled_from_its_progress_leaves_no_number_pending(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int
+) -> None:
+    # the UI's Cancel raises from the progress callback while the series holds the next number
+    from certgen.exceptions import BatchCancelled
+    from certgen.issuing.batch import run_batch
+    from tests.test_batch_workers import _plan
+
+    plan = _plan(issuer, tmp_path, photo_dir)
+
+    def progress(done: int, total: int, number: str) -> None:
+        if done == 3:
+            raise BatchCancelled("已取消")
+
+    with pytest.raises(BatchCancelled):
+        run_batch(issuer, plan, workers=workers, progress=progress)
+    with issuer.station.register() as reg:
+        states = _states(reg)
+        # this process's series voids what it holds; a worker process stopped mid-row leaves its
+        # row's number to recovery (the next run), as before
+        assert list(states.values()).count("pending") <= workers - 1, states
+        assert list(states.values()).count("issued") >= 3 and reg.check() == []
+        issued = {n for n, s in states.items() if s == "issued"}
+        kept = issued | {n for n, s in states.items() if s == "pending"}  # a stopped worker's, for recovery
+    assert issuer.out_dir is not None
+    published = {p.name.removesuffix(".pdf") for p in (issuer.out_dir / plan.batch_id).glob("*.pdf")}
+    temporary = [p.name for p in (issuer.out_dir / plan.batch_id).glob(".*")]
+    assert published <= issued and not [t for t in temporary if not any(n in t for n in kept)]
+
+
+def test_an_interrupt_as_an_issuing_commit_returns_voids_the_number_allocated_with_it(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certgen.exceptions import Interrupted
+    from tests.test_interrupted_commit import _issuing_commit_then_interrupted
+
+    with issuer.station.register() as reg:
+        _issuing_commit_then_interrupted(monkeypatch)
+        with pytest.raises(Interrupted):
+            list(issuer.issue_series(reg, _requests(1, 2, 3)))
+        monkeypatch.undo()
+        first, second = sorted(_states(reg).items())
+        assert first[1] == "issued", "committed before the interrupt: recovery publishes its file"
+        assert second[1] == "void", "allocated in that commit, and never written"
+        assert reg.check() == []
+
+
+def test_a_full_disk_that_undoes_the_whole_transaction_inside_an_allocation_signs_nothing(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLITE_FULL in a savepoint can make SQLite roll back the whole transaction: the certificate
+    # being issued with it is not issued, and no checkpoint is signed over entries that were undone
+    from certgen.exceptions import CertkioskError
+    from certgen.station.register import Register
+
+    real = Register._insert
+    calls: list[None] = []
+
+    def insert(self: Register, db: sqlite3.Connection, *args: object, **kwargs: object) -> None:
+        calls.append(None)
+        if len(calls) == 2:  # the second allocation: inside the commit that issues the first certificate
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count = {pages}")
+            try:  # a row that needs pages more: SQLITE_FULL, and SQLite rolls back the whole transaction
+                db.execute("INSERT INTO meta (key, value) VALUES ('filler', zeroblob(100000))")
+            finally:
+                assert not db.in_transaction, "the case under test: the whole transaction undone"
+        real(self, db, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Register, "_insert", insert)
+    with issuer.station.register() as reg:
+        with pytest.raises(CertkioskError):
+            list(issuer.issue_series(reg, _requests(1, 2)))
+        monkeypatch.undo()
+        reg._db.execute("PRAGMA max_page_count = 1073741823")
+        assert "issued" not in _states(reg).values()
+        assert reg.check() == []
+        issuer.issue(reg, make_record(id_number=resident_id(9)))
+        assert reg.check() == []
+    assert issuer.out_dir is not None
+    assert [p.name for p in (issuer.out_dir / "b1").iterdir()] == []

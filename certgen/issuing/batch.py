@@ -19,7 +19,7 @@ import itertools
 import json
 import pickle
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -392,9 +392,11 @@ Outcome = list[tuple[str, bool]]
 """What issuing a chunk gave, row by row: ``(number, new)`` (see :func:`_issue_rows`)."""
 
 
-def _issue_rows(
-    issuer: Issuer, reg: Register, rows: Iterable[PlannedRow], batch_id: str
-) -> Iterator[tuple[PlannedRow, tuple[str, bool]]]:
+RowOutcome = tuple[PlannedRow, tuple[str, bool]]
+"""A row and its ``(number, new)``."""
+
+
+def _issue_rows(issuer: Issuer, reg: Register, rows: Iterable[PlannedRow], batch_id: str) -> Generator[RowOutcome]:
     """Issue the rows in turn (:meth:`Issuer.issue_series`: one commit per certificate): each row
     with ``(number, True)``, or ``(existing number, False)`` when the register already holds a live
     certificate for its result (issued since the plan was made). The series takes a row before the
@@ -408,12 +410,21 @@ def _issue_rows(
                 planned.record, batch_id, planned.key, print_serial=planned.print_serial, printable=planned.printable
             )
 
-    for outcome in issuer.issue_series(reg, requests()):
-        planned = taken.popleft()
-        if isinstance(outcome, DuplicateResult):
-            yield planned, (outcome.existing, False)
-        else:
-            yield planned, (str(outcome.record.number), True)
+    with contextlib.closing(issuer.issue_series(reg, requests())) as series:  # stopped early: it voids what it holds
+        for outcome in series:
+            planned = taken.popleft()
+            if isinstance(outcome, DuplicateResult):
+                yield planned, (outcome.existing, False)
+            else:
+                yield planned, (str(outcome.record.number), True)
+
+
+def _one_process(issuer: Issuer, reg: Register, todo: Iterable[PlannedRow], batch_id: str) -> Generator[Result]:
+    """Each row's result, issued in this process: in the order their numbers were allocated, so
+    none still to come back can hold a smaller number."""
+    with contextlib.closing(_issue_rows(issuer, reg, todo, batch_id)) as rows:
+        for i, (planned, result) in enumerate(rows, 1):
+            yield planned, result, i
 
 
 def _issue_chunk(issuer: Issuer, reg: Register, chunk: list[PlannedRow], batch_id: str) -> Outcome:
@@ -463,9 +474,9 @@ def _in_order(
     todo: Iterable[PlannedRow],
     total: int,
     batch_id: str,
-    here: Callable[[Iterable[PlannedRow]], Iterator[tuple[PlannedRow, tuple[str, bool]]]],
+    here: Callable[[Iterable[PlannedRow]], Generator[RowOutcome]],
     processes: int,
-) -> Iterator[Result]:
+) -> Generator[Result]:
     """Each row's result, in the order the rows were handed out, as they come back.
 
     This process works too (``here`` issues the rows it is given, in turn): each time it takes a
@@ -510,10 +521,11 @@ def _in_order(
             mine.append(entry)
             yield row
 
-    for _, result in here(feed()):
-        mine.popleft()[1] = [result]
-        while pending and (ready() or (len(pending) > _HELD_MAX and pending[0][1] is not None)):
-            yield from oldest()
+    with contextlib.closing(here(feed())) as series:  # stopped early: this process's series voids what it holds
+        for _, result in series:
+            mine.popleft()[1] = [result]
+            while pending and (ready() or (len(pending) > _HELD_MAX and pending[0][1] is not None)):
+                yield from oldest()
     while pending:
         yield from oldest()
 
@@ -590,17 +602,20 @@ class _StreamedReports:
 
 
 def _collect(
-    results: Iterator[Result], total: int, progress: Progress | None, reports: _StreamedReports
+    results: Generator[Result], total: int, progress: Progress | None, reports: _StreamedReports
 ) -> dict[str, str]:
     """Report progress as rows finish and pass each to the reports; the rows whose result another
-    run issued meanwhile."""
+    run issued meanwhile. An error here (Cancel from the progress, a full disk under the reports)
+    closes ``results`` at once: the issuing series void the numbers they hold while the register
+    is open and the lock held."""
     late: dict[str, str] = {}
-    for i, (planned, (number, new), handed) in enumerate(results, 1):
-        if not new:
-            late[planned.key] = number
-        reports.add(planned, number, new, handed)
-        if progress:
-            progress(i, total, number)
+    with contextlib.closing(results):
+        for i, (planned, (number, new), handed) in enumerate(results, 1):
+            if not new:
+                late[planned.key] = number
+            reports.add(planned, number, new, handed)
+            if progress:
+                progress(i, total, number)
     return late
 
 
@@ -659,11 +674,7 @@ def run_batch(
         with stack:  # an error unwinds the streamed reports' files
             streamed = _StreamedReports(stack, reg, folder, plan.batch_id)
             if workers <= 1 or total < 2:
-                # rows come back in the order their numbers were allocated: none ahead can hold a smaller one
-                results: Iterator[Result] = (
-                    (p, result, i) for i, (p, result) in enumerate(_issue_rows(issuer, reg, todo, plan.batch_id), 1)
-                )
-                late = _collect(results, total, progress, streamed)
+                late = _collect(_one_process(issuer, reg, todo, plan.batch_id), total, progress, streamed)
             else:
                 settings = {
                     "filing_number": issuer.filing_number, "template_name": issuer.template_name,

@@ -22,7 +22,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
@@ -418,7 +418,9 @@ class Issuer:
             raise outcome
         return outcome
 
-    def issue_series(self, reg: Register, requests: Iterable[IssueRequest]) -> Iterator[Issued | DuplicateResult]:
+    def issue_series(
+        self, reg: Register, requests: Iterable[IssueRequest]
+    ) -> Generator[Issued | DuplicateResult, None, None]:
         """Issue each request in turn: each certificate once it is issued and published, or for a
         request whose result the register already holds (issued since it was checked) its
         :class:`DuplicateResult`; any other error stops the series, after every certificate before it.
@@ -544,35 +546,35 @@ class Issuer:
                 if ready is not None:
                     try:
                         allocated = self._allocate(reg, ready)
-                    except Exception as exc:
+                    except Exception as exc:  # undone alone (the group fails as a whole if SQLite undid it all)
                         allocated = exc
-        except BaseException as exc:
-            if written is not None:  # after the commit the number is issued: recovery publishes its files
-                self._abandon(reg, written.folder, str(written.numbered.number), exc)
-            raise
-        if written is None:
-            if isinstance(allocated, CertificateRecord):
-                fault_point("after_allocate")
-            return None, allocated
-        try:
+            if written is None:
+                if isinstance(allocated, CertificateRecord):
+                    fault_point("after_allocate")
+                return None, allocated
             fault_point("after_commit")
             fault_point("before_rename")
             for _, final, _, _ in written.made:
                 publish(temp_path(final), final, durable=False)  # the folder is fsync'd when the run settles
             fault_point("after_rename")
-        except BaseException as exc:  # issued: recovery publishes it; the number allocated with it is voided
             if isinstance(allocated, CertificateRecord):
-                self._abandon(reg, written.folder, str(allocated.number), exc)
+                fault_point("after_allocate")
+            seal = self.seal_for(written.ready.key.institution)
+            photo = written.ready.photo
+            notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
+            issued = Issued(
+                written.numbered, written.path, written.signed.text, written.signed.sha256,
+                hashlib.sha256(written.made[0][3]).hexdigest(), notes,
+                {form: path for form, path, _, _ in written.made},
+            )  # fmt: skip
+        except BaseException as exc:
+            # what is not issued is voided (an exception can also arrive just as the commit returns:
+            # then ``written`` is issued, and recovery publishes its files)
+            if written is not None:
+                self._abandon(reg, written.folder, str(written.numbered.number), exc)
+            if isinstance(allocated, CertificateRecord) and ready is not None:
+                self._abandon(reg, ready.folder, str(allocated.number), exc)
             raise
-        if isinstance(allocated, CertificateRecord):
-            fault_point("after_allocate")
-        seal = self.seal_for(written.ready.key.institution)
-        photo = written.ready.photo
-        notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
-        issued = Issued(
-            written.numbered, written.path, written.signed.text, written.signed.sha256,
-            hashlib.sha256(written.made[0][3]).hexdigest(), notes, {form: path for form, path, _, _ in written.made},
-        )  # fmt: skip
         return issued, allocated
 
     def _abandon(self, reg: Register, folder: Path, number: str, why: BaseException | str) -> None:

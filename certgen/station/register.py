@@ -288,6 +288,8 @@ class Register:
         it; None outside a transaction (another process may append between two of them)."""
         self._depth = 0
         """How many :meth:`_transaction` blocks are open: inside one, another is a savepoint."""
+        self._lost: CertkioskError | None = None
+        """The error with which SQLite rolled back the open transaction from inside a savepoint."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _create_private(path)
@@ -357,8 +359,11 @@ class Register:
         self._needs_checkpoint = False
         self._head = None  # read again by the first entry: the write lock is held from here on
         self._depth = 1
+        self._lost = None
         try:
             yield db
+            if not db.in_transaction:  # SQLite rolled it all back (a full disk, an I/O error): nothing of it holds
+                raise self._lost or RegisterError(f"登记库 {self.path} 的事务已被 SQLite 回滚，本次更改均未保存")
             if self._head is not None:  # the transaction appended entries: the head is recorded once
                 self._record_head(db, *self._head)
             if self._needs_checkpoint and self.signer is not None:
@@ -380,6 +385,8 @@ class Register:
         """A change inside an open transaction, undone alone (its audit entries too) if it fails."""
         name = f"change{self._depth}"
         head, needs_checkpoint = self._head, self._needs_checkpoint
+        if not db.in_transaction:  # the enclosing one was rolled back by SQLite: a savepoint would begin anew
+            raise self._lost or RegisterError(f"登记库 {self.path} 的事务已被 SQLite 回滚，本次更改均未保存")
         try:
             db.execute(f"SAVEPOINT {name}")
         except sqlite3.Error as exc:
@@ -393,17 +400,20 @@ class Register:
                 db.execute(f"ROLLBACK TO {name}")
                 db.execute(f"RELEASE {name}")
             self._head, self._needs_checkpoint = head, needs_checkpoint
-            if isinstance(exc, sqlite3.Error):
-                raise self._db_error(exc) from None
-            raise
+            error = self._db_error(exc) if isinstance(exc, sqlite3.Error) else exc
+            if not db.in_transaction and isinstance(error, CertkioskError):
+                self._lost = error  # the enclosing transaction fails with it, whatever its caller catches
+            if error is exc:
+                raise
+            raise error from None
         finally:
             self._depth -= 1
 
     def end_open_transaction(self) -> None:
         """Roll back a write transaction an interrupted call left open (a second signal during its
         own rollback), so that what this connection reads next is what is committed."""
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error):  # a closed connection has nothing open either
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
 
     @contextmanager
