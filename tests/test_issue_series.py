@@ -8,7 +8,9 @@ leaves no pending number and no file of a number that is not issued."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,42 @@ def test_a_full_disk_that_undoes_the_whole_transaction_inside_an_allocation_sign
         assert reg.check() == []
     assert issuer.out_dir is not None
     assert [p.name for p in (issuer.out_dir / "b1").iterdir()] == []
+
+
+def test_a_rolled_back_allocation_is_not_voided_under_another_process(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while the group that issues #1 and allocates #2 is still open (the checkpoint being
+    # signed): SQLite rolls it back, so #2's serial is free again, and a batch worker (which ignores
+    # SIGINT) waiting for the write lock allocates that same number next: it is not this series' to void
+    # (found by a second review, helper-27)
+    from certgen.station.register import Register
+
+    real_group, real_abandon = Register.group, Issuer._abandon
+    groups: list[None] = []
+    other: list[str] = []
+
+    @contextlib.contextmanager
+    def group(self: Register) -> Iterator[None]:
+        groups.append(None)
+        with real_group(self):
+            yield
+            if len(groups) == 2:  # the group that issues #1 and allocates #2, before its COMMIT
+                raise KeyboardInterrupt
+
+    def abandon(self: Issuer, reg: Register, folder: Path, number: str, why: BaseException | str) -> None:
+        if not other:  # the worker takes the write lock as this transaction rolls back
+            with Register(reg.path) as worker_reg:
+                ready = self._ready(worker_reg, _requests(7)[0])
+                other.append(str(self._allocate(worker_reg, ready).number))
+        real_abandon(self, reg, folder, number, why)
+
+    monkeypatch.setattr(Register, "group", group)
+    monkeypatch.setattr(Issuer, "_abandon", abandon)
+    with issuer.station.register() as reg:
+        with pytest.raises(KeyboardInterrupt):
+            list(issuer.issue_series(reg, _requests(1, 2)))
+        monkeypatch.undo()
+        states = _states(reg)
+        assert states[other[0]] == "pending", "the other process's number, voided by this one"
+        assert list(states.values()).count("void") == 1, "#1, written and never issued"

@@ -572,7 +572,7 @@ class Issuer:
             # then ``written`` is issued, and recovery publishes its files)
             if written is not None:
                 self._abandon(reg, written.folder, str(written.numbered.number), exc)
-            if isinstance(allocated, CertificateRecord) and ready is not None:
+            if isinstance(allocated, CertificateRecord) and ready is not None and self._holds(reg, allocated, ready):
                 self._abandon(reg, ready.folder, str(allocated.number), exc)
             raise
         return issued, allocated
@@ -591,6 +591,22 @@ class Issuer:
         if number in voided or not self._issued(reg, number):  # none may outlive a void number
             for form in self.forms:
                 temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
+
+    @staticmethod
+    def _holds(reg: Register, allocated: CertificateRecord, ready: _Ready) -> bool:
+        """Whether the register holds ``allocated``'s number for this request: the commit that
+        allocated it may have been rolled back, and the number allocated since by another process
+        (a batch worker waiting for the lock), whose number it is to void, not this one's."""
+        reg.end_open_transaction()
+        try:
+            found = reg.get(str(allocated.number))
+        except Exception:  # unreadable: recovery decides
+            return False
+        request = ready.request
+        return (
+            found is not None and found.batch_id == request.batch_id and found.row_key == request.row_key
+            and found.record.id_number == allocated.id_number
+        )  # fmt: skip
 
     @staticmethod
     def _issued(reg: Register, number: str) -> bool:
