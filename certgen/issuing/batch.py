@@ -38,6 +38,7 @@ from certgen.exceptions import (
     WorkerDied,
 )
 from certgen.issuing.issuer import Issuer, IssueRequest, Printable
+from certgen.issuing.recovery import recover_station
 from certgen.issuing.reports import BatchEntry, BatchReports, check_public_columns, write_batch_reports
 from certgen.issuing.roster import Roster, RosterRow
 from certgen.number import SERIAL_MAX, format_number
@@ -634,6 +635,16 @@ def _reports_from_register(
     return write_batch_reports(folder, plan.batch_id, first.record.evaluator, entries, checkpoint=checkpoint)
 
 
+def _recover_stopped_workers(issuer: Issuer, reg: Register, folder: Path) -> None:
+    """The worker processes were stopped mid-row (the batch failed, was cancelled or interrupted):
+    the numbers they held are voided and their temporary files removed now, by the recovery the
+    next run would make (this process holds the issuing lock, the workers are gone); what cannot
+    be done now (a full disk) is left to that run."""
+    with contextlib.suppress(Exception):
+        reg.end_open_transaction()
+        recover_station(reg, issuer.station.home, issuer.station.trust, (folder,))
+
+
 @contextlib.contextmanager
 def _worker_died_as_error() -> Iterator[None]:
     """A worker process that died (BrokenProcessPool with no result it could not read back: the
@@ -691,6 +702,9 @@ def run_batch(
                         here = functools.partial(_issue_rows, issuer, reg, batch_id=plan.batch_id)
                         results = _in_order(pool, todo, total, plan.batch_id, here, workers)
                         late = _collect(results, total, progress, streamed)
+                except BaseException:
+                    _recover_stopped_workers(issuer, reg, folder)
+                    raise
                 finally:
                     _UNLOCKED.clear()
             checkpoint = reg.latest_checkpoint()
