@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import itertools
 import sqlite3
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -165,8 +166,8 @@ class _Written:
     """The checked request."""
     numbered: CertificateRecord
     """The record with its number."""
-    made: list[tuple[str, Path, SignedPayload, bytes]]
-    """Each form: ``(form, final path, signed payload, PDF bytes)``; the first is the main one."""
+    made: list[tuple[str, Path, SignedPayload, str]]
+    """Each form: ``(form, final path, signed payload, SHA-256 of its PDF)``; the first is the main one."""
 
     @property
     def folder(self) -> Path:
@@ -182,7 +183,7 @@ class _Written:
 
     def forms(self) -> list[tuple[str, str, str]]:
         """``(form, final path, SHA-256 of the PDF)`` of each form, as the register records them."""
-        return [(form, str(final), hashlib.sha256(pdf).hexdigest()) for form, final, _, pdf in self.made]
+        return [(form, str(final), digest) for form, final, _, digest in self.made]
 
 
 @dataclass
@@ -435,38 +436,34 @@ class Issuer:
             written: _Written | None = None  # forms written, to be issued by the next commit
             allocated: tuple[Path, CertificateRecord] | None = None  # allocated, forms not yet written
             try:
-                for request in requests:
-                    try:
-                        ready = self._ready(reg, request)
-                    except Exception as exc:
-                        failed: Exception = exc
-                    else:
-                        before, written = written, None  # from here its commit, or _commit, settles it
+                for request in itertools.chain(requests, [None]):  # None: the end, where the last is issued
+                    ready: _Ready | None = None
+                    failed: Exception | None = None
+                    if request is not None:
+                        try:
+                            ready = self._ready(reg, request)
+                        except Exception as exc:  # after the certificate before it is issued
+                            failed = exc
+                    before, written = written, None  # from here its commit, or _commit, settles it
+                    outcome: CertificateRecord | Exception | None = None
+                    if before is not None or ready is not None:
                         issued, outcome = self._commit(reg, before, ready)
-                        if isinstance(outcome, CertificateRecord):
+                        if ready is not None and isinstance(outcome, CertificateRecord):
                             allocated = (ready.folder, outcome)
                         if issued is not None:
                             yield issued
-                        if isinstance(outcome, DuplicateResult):
-                            yield outcome
-                            continue
-                        if not isinstance(outcome, CertificateRecord):
-                            assert outcome is not None
-                            raise outcome
-                        allocated = None  # _write voids it if it fails
-                        written = self._write(reg, ready, outcome)
+                    if failed is not None:
+                        raise failed
+                    if ready is None:
                         continue
-                    if written is not None:  # the certificate before the request that failed is issued first
-                        before, written = written, None
-                        issued, _ = self._commit(reg, before, None)
-                        assert issued is not None
-                        yield issued
-                    raise failed
-                if written is not None:
-                    before, written = written, None
-                    issued, _ = self._commit(reg, before, None)
-                    assert issued is not None
-                    yield issued
+                    if isinstance(outcome, DuplicateResult):
+                        yield outcome
+                        continue
+                    if not isinstance(outcome, CertificateRecord):
+                        assert outcome is not None
+                        raise outcome
+                    allocated = None  # _write voids it if it fails
+                    written = self._write(reg, ready, outcome)
             except BaseException as exc:  # stopped (Ctrl-C, the caller gone): what is not issued is voided
                 why = "发证中断" if isinstance(exc, GeneratorExit) else exc
                 if written is not None:
@@ -508,14 +505,14 @@ class Issuer:
         """Sign, render and write every form of the allocated ``numbered`` under its temporary name
         (voided, and its files removed, if that fails)."""
         number = str(numbered.number)
-        made: list[tuple[str, Path, SignedPayload, bytes]] = []
+        made: list[tuple[str, Path, SignedPayload, str]] = []
         try:
             for form in self.forms:
                 final = ready.folder / (number + FILE_SUFFIX[form])
                 laid = ready.printable.laid_for(form, number, self.font) if ready.printable else None
                 blank = ready.print_serial if form == "paper" else None
                 signed, pdf = self.make_form(form, numbered, ready.key, ready.photo, temp_path(final), laid, blank)
-                made.append((form, final, signed, pdf))
+                made.append((form, final, signed, hashlib.sha256(pdf).hexdigest()))
             fault_point("after_write")
         except BaseException as exc:
             self._abandon(reg, ready.folder, number, exc)
@@ -563,8 +560,7 @@ class Issuer:
             photo = written.ready.photo
             notes = (photo.warnings if photo else ()) + (seal.warnings if seal else ())
             issued = Issued(
-                written.numbered, written.path, written.signed.text, written.signed.sha256,
-                hashlib.sha256(written.made[0][3]).hexdigest(), notes,
+                written.numbered, written.path, written.signed.text, written.signed.sha256, written.made[0][3], notes,
                 {form: path for form, path, _, _ in written.made},
             )  # fmt: skip
         except BaseException as exc:

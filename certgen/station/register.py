@@ -363,7 +363,7 @@ class Register:
         try:
             yield db
             if not db.in_transaction:  # SQLite rolled it all back (a full disk, an I/O error): nothing of it holds
-                raise self._lost or RegisterError(f"登记库 {self.path} 的事务已被 SQLite 回滚，本次更改均未保存")
+                raise self._rolled_back()
             if self._head is not None:  # the transaction appended entries: the head is recorded once
                 self._record_head(db, *self._head)
             if self._needs_checkpoint and self.signer is not None:
@@ -386,7 +386,7 @@ class Register:
         name = f"change{self._depth}"
         head, needs_checkpoint = self._head, self._needs_checkpoint
         if not db.in_transaction:  # the enclosing one was rolled back by SQLite: a savepoint would begin anew
-            raise self._lost or RegisterError(f"登记库 {self.path} 的事务已被 SQLite 回滚，本次更改均未保存")
+            raise self._rolled_back()
         try:
             db.execute(f"SAVEPOINT {name}")
         except sqlite3.Error as exc:
@@ -408,6 +408,10 @@ class Register:
             raise error from None
         finally:
             self._depth -= 1
+
+    def _rolled_back(self) -> CertkioskError:
+        """The error for a transaction SQLite rolled back whole from inside one of its savepoints."""
+        return self._lost or RegisterError(f"登记库 {self.path} 的事务已被 SQLite 回滚，本次更改均未保存")
 
     def end_open_transaction(self) -> None:
         """Roll back a write transaction an interrupted call left open (a second signal during its
@@ -1376,11 +1380,9 @@ class Register:
         rows = self._db.execute("SELECT DISTINCT output_path FROM certificates WHERE output_path IS NOT NULL")
         return sorted({Path(p).parent for (p,) in rows})
 
-    def unpublished(self, *, after: str = "", limit: int = -1) -> list[tuple[str, str]]:
-        """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed
-        (``limit`` of them with a number after ``after``: a page of a large batch)."""
-        query = "SELECT number, path FROM unpublished WHERE number > ? ORDER BY number LIMIT ?"
-        return list(self._db.execute(query, (after, limit)))
+    def unpublished(self) -> list[tuple[str, str]]:
+        """``(number, final path)`` of every PDF allocated for publishing and not yet confirmed."""
+        return list(self._db.execute("SELECT number, path FROM unpublished ORDER BY number"))
 
     def unpublished_files(self, *, after: str = "", limit: int = -1) -> list[tuple[str, bool, list[str]]]:
         """A page of :meth:`unpublished` as the end of a run settles it, in one read: each entry's
