@@ -153,3 +153,54 @@ def test_with_two_workers_this_process_issues_rows_too(
         assert sorted(c.row_key for c in reg.iter_batch(plan.batch_id) if c.status == "issued") == sorted(
             p.key for p in plan.rows
         )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_revoked_certificate_leaves_the_reports_when_its_row_is_issued_again(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int
+) -> None:
+    """Revoking a certificate frees its row, and running the roster again issues it anew: the
+    reports written then list the new certificate in its place, not the revoked one beside it
+    (the upload table and the public list would present a revoked number as a qualified person's,
+    and count the person twice)."""
+    photos = _photos(tmp_path / "photos", photo_dir)
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(6), "utf-8"))
+    with issuer.station.register() as reg:
+        first = run_batch(issuer, plan_batch(issuer, reg, roster, photos), workers=workers)
+        numbers = list(reg.reported_numbers(first.batch_id))
+        revoked = numbers[2]
+        person = reg.get(revoked)
+        assert person is not None
+        reg.revoke("certificate", revoked, "测试吊销")
+        plan = plan_batch(issuer, reg, roster, photos)
+    again = run_batch(issuer, plan, workers=workers)
+    assert again.issued == 1 and again.batch_id == first.batch_id
+    with issuer.station.register() as reg:
+        listed = list(reg.reported_numbers(first.batch_id))
+    assert revoked not in listed and len(listed) == 6
+    (new,) = set(listed) - set(numbers)
+    table = (again.folder / "证书数据表.csv").read_text("utf-8-sig")
+    assert revoked not in table and new in table and table.count(person.record.id_number) == 1
+    public = (again.folder / "公示名册.csv").read_text("utf-8-sig").splitlines()
+    masked = person.record.id_number[:6] + "*" * 8 + person.record.id_number[-4:]
+    assert len(public) == 2 + 6 and sum(masked in line for line in public) == 1
+    manifest = json.loads((again.folder / "manifest.json").read_text("utf-8"))
+    assert [c["number"] for c in manifest["certificates"]] == listed
+    _same_as_the_register_list(issuer, plan, again.folder, list(again.reports))
+
+
+@pytest.mark.parametrize("scope", ["batch", "key"])
+def test_certificates_revoked_with_their_batch_or_key_are_not_reported(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path, scope: str
+) -> None:
+    photos = _photos(tmp_path / "photos", photo_dir)
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(3), "utf-8"))
+    with issuer.station.register() as reg:
+        result = run_batch(issuer, plan_batch(issuer, reg, roster, photos), workers=1)
+        numbers = list(reg.reported_numbers(result.batch_id))
+        assert len(numbers) == 3
+        cert = reg.get(numbers[0])
+        assert cert is not None and cert.kid is not None
+        reg.revoke(scope, result.batch_id if scope == "batch" else cert.kid, "测试吊销")  # type: ignore[arg-type]
+        assert list(reg.reported_numbers(result.batch_id)) == []
+        assert list(reg.reported(result.batch_id)) == []

@@ -624,14 +624,10 @@ def _reports_from_register(
     reg: Register, plan: BatchPlan, folder: Path, checkpoint: dict[str, Any] | None
 ) -> list[Path]:
     """The batch's reports written from the register's list of it (a resumed batch)."""
-    first = next((c for c in reg.iter_batch(plan.batch_id) if c.status == "issued" and c.output_path), None)
+    first = next(reg.reported(plan.batch_id), None)
     if first is None:
         return []
-    entries = (
-        _entry(reg, cert, plan.extras(cert.row_key or ""))
-        for cert in reg.iter_batch(plan.batch_id)
-        if cert.status == "issued" and cert.output_path is not None
-    )
+    entries = (_entry(reg, cert, plan.extras(cert.row_key or "")) for cert in reg.reported(plan.batch_id))
     return write_batch_reports(folder, plan.batch_id, first.record.evaluator, entries, checkpoint=checkpoint)
 
 

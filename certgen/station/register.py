@@ -1017,14 +1017,28 @@ class Register:
         for r in rows:
             yield self._row(r)
 
-    def reported_numbers(self, batch_id: str) -> Generator[str, None, None]:
-        """The numbers a batch's reports list: its issued certificates that have a file, in number
-        order, read as they are used."""
+    _REPORTED = (
+        "batch_id = ? AND status = 'issued' AND output_path IS NOT NULL"
+        " AND number NOT IN (SELECT target FROM revocations WHERE scope = 'certificate')"
+        " AND batch_id NOT IN (SELECT target FROM revocations WHERE scope = 'batch')"
+        " AND coalesce(kid, '') NOT IN (SELECT target FROM revocations WHERE scope = 'key')"
+    )
+    """Which of a batch's certificates its reports list: issued, with a file, and not revoked, by
+    itself, its batch or its key (a revoked certificate is not qualified, and its row may be issued
+    again: the reports list the new certificate in its place, not both)."""
+
+    def reported(self, batch_id: str) -> Iterator[IssuedCertificate]:
+        """The certificates a batch's reports list (:attr:`_REPORTED`), in number order, read as
+        they are used."""
         rows = self._db.execute(
-            "SELECT number FROM certificates WHERE batch_id = ? AND status = 'issued' AND output_path IS NOT NULL "
-            "ORDER BY number",
-            (batch_id,),
+            f"SELECT {self._COLUMNS} FROM certificates WHERE {self._REPORTED} ORDER BY number", (batch_id,)
         )
+        for r in rows:
+            yield self._row(r)
+
+    def reported_numbers(self, batch_id: str) -> Generator[str, None, None]:
+        """The numbers of :meth:`reported`, read as they are used."""
+        rows = self._db.execute(f"SELECT number FROM certificates WHERE {self._REPORTED} ORDER BY number", (batch_id,))
         return (str(number) for (number,) in rows)
 
     def for_row(self, batch_id: str, row_key: str) -> IssuedCertificate | None:
