@@ -330,15 +330,21 @@ def test_empty_folder_and_missing_path(tmp_path: Path) -> None:
 
 
 # --- the command -------------------------------------------------------------------------------
-def test_cli_verify_exit_codes_json_and_wedge_input(
+def _issued_for_cli(
     keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
-) -> None:
+) -> tuple[Issued, list[str], CliRunner]:
+    """A certificate issued on the station, the ``--home`` arguments of the station, a runner."""
     station, _ = keyed_station
     issuer = Issuer(station, PASSPHRASE, out_dir=tmp_path / "out")
     with station.register() as reg:
         issued = issuer.issue(reg, make_record())
-    home = ["--home", str(station.home.root)]
-    runner = CliRunner()
+    return issued, ["--home", str(station.home.root)], CliRunner()
+
+
+def test_cli_verify_exit_codes_json_and_wedge_input(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    issued, home, runner = _issued_for_cli(keyed_station, tmp_path)
     ok = runner.invoke(cli, [*home, "verify", "--text", issued.qr_text])
     assert ok.exit_code == 0 and "✓ 有效" in ok.stdout and "张三" in ok.stdout and "三级/高级工" in ok.stdout
     typed = issued.qr_text.lower() + "\r\n" + "HC1:XYZ\n"  # Caps Lock inverted, then a foreign code
@@ -352,6 +358,27 @@ def test_cli_verify_exit_codes_json_and_wedge_input(
     assert no_trust.exit_code == 2 and "没有信任库" in no_trust.stderr
     bad_report = runner.invoke(cli, [*home, "verify", str(issued.path), "--report", str(tmp_path / "r.txt")])
     assert bad_report.exit_code == 2
+
+
+def test_cli_verify_report_never_leaves_a_verdict_out(
+    keyed_station: tuple[Station, PublicKeyInfo], tmp_path: Path
+) -> None:
+    """``--report`` lists the files' verdicts: with ``--text`` or standard input it is refused
+    before anything is verified, not written without their verdicts (a report of "0 invalid" while
+    an invalid code was checked in the same run); the printed summary counts the ``--text`` codes."""
+    issued, home, runner = _issued_for_cli(keyed_station, tmp_path)
+    report = tmp_path / "r.csv"
+    for args, typed in (
+        (["--text", "ZJ1:BAD", str(issued.path)], None),
+        (["--text", "ZJ1:BAD"], None),
+        ([], "ZJ1:BAD\n"),
+    ):
+        refused = runner.invoke(cli, [*home, "verify", *args, "--report", str(report)], input=typed)
+        assert refused.exit_code == 2 and "--report" in refused.stderr and str(report) in refused.stderr, args
+        assert not report.exists() and "无效" not in refused.stdout, args
+    both = runner.invoke(cli, [*home, "verify", "--text", "ZJ1:BAD", str(issued.path)])
+    assert both.exit_code == 1
+    assert "有效 1，无效 0" in both.stdout and "另有 --text 二维码文本 1 条：有效 0，无效 1" in both.stdout
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,11 @@ from kiosk.cli.base import Progress, cli, json_line, station_of
 @click.option("--text", "texts", multiple=True, help="QR text as a scanner types it (repeatable). / 二维码文本。")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per certificate. / 每张证书一行 JSON。")
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes (default: the core count). / 进程数。")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write .csv, .json or .html. / 报告。")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the PATHs' verdicts to .csv, .json or .html (not with --text or standard input). / 文件核验报告。",
+)
 @click.option(
     "--decoder",
     type=click.Choice(["zxing", "pyzbar"]),
@@ -59,16 +63,25 @@ def verify_cmd(
     from certgen.number import load_profiles
     from verify.check import clean_scanned_text, verify_text
 
-    station = station_of(ctx)
-    bundle = station.trust_for_verifying()
-    if max_trust_age is not None:
-        bundle = dataclasses.replace(bundle, max_age_days=max_trust_age)
     if report is not None:
         from verify.report import report_format_problem
 
         problem = report_format_problem(report)
         if problem is not None:
             raise click.UsageError(problem)
+        if not paths or texts:  # a report that left verdicts out could say "all valid" about a revoked one
+            raise click.UsageError(
+                f"--report {report}：报告只列出文件、文件夹或ZIP的核验结果，"
+                + (
+                    "--text 的结果不会写入报告，请分开核验"
+                    if texts
+                    else "请给出要核验的路径（标准输入的结果不写入报告）"
+                )
+            )
+    station = station_of(ctx)
+    bundle = station.trust_for_verifying()
+    if max_trust_age is not None:
+        bundle = dataclasses.replace(bundle, max_age_days=max_trust_age)
     profiles = load_profiles(station.home.profiles_dir)
     day = today.date() if today else None
     results = [verify_text(clean_scanned_text(t), bundle, source="--text", profiles=profiles, today=day) for t in texts]
@@ -118,6 +131,9 @@ def verify_cmd(
     if run is not None and not as_json:
         for line in run.summary_lines():
             click.echo(line)
+        if results:  # the line above counts the files only
+            good = sum(r.valid for r in results)
+            click.echo(f"另有 --text 二维码文本 {len(results)} 条：有效 {good}，无效 {len(results) - good}")
     if report is not None and run is not None:
         from verify.report import write_report
 
