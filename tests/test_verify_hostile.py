@@ -396,18 +396,28 @@ def _verify_process(home: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def test_stdin_is_answered_line_by_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("first_end", "second_start", "second_end"),
+    [(b"\r\n", b"", b"\n"), (b"\r", b"\n", b"\r")],
+    ids=["crlf-then-lf", "cr-alone"],
+)
+def test_stdin_is_answered_line_by_line(
+    tmp_path: Path, first_end: bytes, second_start: bytes, second_end: bytes
+) -> None:
+    """Each scan is answered while standard input is still open, whether the scanner ends it with
+    CRLF, LF or a lone CR (many do; the CR then reads as the end of the line, and an LF that
+    arrives after it as the rest of a CRLF, not as a line of its own)."""
     home = _station_with_trust(tmp_path)
     proc = _verify_process(home)
     watchdog = threading.Timer(120, proc.kill)  # only a hang would reach it
     watchdog.start()
     try:
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(signed_text(base_claims()).encode() + b"\r\n")
+        proc.stdin.write(signed_text(base_claims()).encode() + first_end)
         proc.stdin.flush()
         first = proc.stdout.readline().decode("utf-8")  # answered while stdin is still open
         assert first.startswith("✓ 有效")
-        proc.stdin.write(b"ZJ1:\xff\xfe\n")
+        proc.stdin.write(second_start + b"ZJ1:\xff\xfe" + second_end)
         proc.stdin.flush()
         second = proc.stdout.readline().decode("utf-8")
         assert second.startswith("✗ 无效") and "stdin:2" in second

@@ -8,7 +8,8 @@ with nothing on it says so.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import click
@@ -23,6 +24,38 @@ MAX_LINE = 8192
 """Longest line read (a QR text is at most 4,096 characters)."""
 
 
+def scanned_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """Each line of ``stream`` as soon as its end arrives: ended by LF, CR or CRLF (a scanner's
+    suffix is often a lone CR, which ``readline`` would not end a line at, so that scans would run
+    together and wait for the stream to end). None for a line longer than :data:`MAX_LINE` bytes,
+    whose rest is skipped; what follows the last line end is a line too."""
+    read = getattr(stream, "read1", stream.read)  # what is there, without waiting for a full block
+    pending = b""
+    skipping = after_cr = False
+    while chunk := read(65536):
+        pending += chunk
+        while (end := _LINE_END.search(pending)) is not None:
+            line, cr = pending[: end.start()], end.group() == b"\r"
+            pending = pending[end.end() :]
+            if after_cr and not cr and not line and not skipping:  # the LF of a CRLF split across two reads
+                after_cr = False
+                continue
+            after_cr = cr
+            if skipping:
+                skipping = False
+            else:
+                yield line if len(line) <= MAX_LINE else None
+        if len(pending) > MAX_LINE:
+            if not skipping:
+                yield None
+            pending, skipping = b"", True
+    if pending and not skipping:
+        yield pending if len(pending) <= MAX_LINE else None
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 def verify_lines(
     stream: BinaryIO,
     trust: TrustBundle,
@@ -31,18 +64,12 @@ def verify_lines(
     *,
     today: _dt.date | None = None,
 ) -> bool:
-    """Verify each line as it comes; True when at least one was read and all were valid."""
+    """Verify each line as it comes (:func:`scanned_lines`); True when at least one was read and
+    all were valid."""
     seen = 0
     all_valid = True
-    number = 0
-    while True:
-        raw = stream.readline(MAX_LINE + 1)
-        if not raw:
-            break
-        number += 1
-        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the overlong line
-                raw = stream.readline(MAX_LINE + 1)
+    for number, raw in enumerate(scanned_lines(stream), 1):
+        if raw is None:
             result = VerificationStatus(source=f"stdin:{number}").with_finding(
                 Reason.MALFORMED, f"这一行超过 {MAX_LINE} 字节，不是证书二维码"
             )
