@@ -386,6 +386,14 @@ class TrustBundle:
         """The revocation (of the certificate itself or of its batch) that covers ``number``."""
         return self._revoked_numbers.get(number)
 
+    def revocation_of(self, number: str, kid_hex: str | None) -> Revocation | None:
+        """The revocation that covers the certificate ``number`` signed with the key ``kid_hex``:
+        its own, its batch's or its key's (what verify finds for it), or None."""
+        found = self.certificate_revocation(number)
+        if found is None and kid_hex:
+            found = self.key_revocation(bytes.fromhex(kid_hex))
+        return found
+
     def institution(self, filing_number: str) -> InstitutionTrust | None:
         """The freshness record of an institution, or None when nothing is recorded."""
         for item in self.institutions:

@@ -20,8 +20,13 @@ from certgen.issuing.batch import plan_batch, run_batch
 from certgen.issuing.issuer import Issuer
 from certgen.issuing.roster import read_roster
 from certgen.number import format_number
+from certgen.station import Station
+from certgen.station.backup import create_backup, restore_backup
 from certgen.station.register import Register
+from tests.conftest import PASSPHRASE
 from tests.test_batch import roster_rows, write_csv
+from tests.test_print_serial import _roster
+from tests.test_print_serial_attacks import _national
 
 REPORT_NAMES = ("证书数据表", "公示名册", "结果汇总表", "数据合规审核表", "manifest")
 
@@ -37,7 +42,9 @@ def _same_as_the_register_list(issuer: Issuer, plan: batch.BatchPlan, folder: Pa
     again = folder.parent / "from-register"
     with issuer.station.register() as reg:
         checkpoint = reg.latest_checkpoint()
-        listed = batch._reports_from_register(reg, plan, again, checkpoint.to_json() if checkpoint else None)
+        listed = batch._reports_from_register(
+            issuer.station, reg, plan, again, checkpoint.to_json() if checkpoint else None
+        )
         numbers = list(reg.reported_numbers(plan.batch_id))
     assert [p.name for p in written] == [p.name for p in listed]
     for path in written:
@@ -156,13 +163,14 @@ def test_with_two_workers_this_process_issues_rows_too(
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_revoked_certificate_leaves_the_reports_when_its_row_is_issued_again(
+def test_a_revoked_certificate_leaves_the_tables_when_its_row_is_issued_again(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int
 ) -> None:
     """Revoking a certificate frees its row, and running the roster again issues it anew: the
-    reports written then list the new certificate in its place, not the revoked one beside it
-    (the upload table and the public list would present a revoked number as a qualified person's,
-    and count the person twice)."""
+    tables written then list the new certificate in its place, not the revoked one beside it (the
+    upload table and the public list would present a revoked number as a qualified person's, and
+    count the person twice). The manifest still lists the revoked one's file, marked (a restore
+    learns the blanks used from it)."""
     photos = _photos(tmp_path / "photos", photo_dir)
     roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(6), "utf-8"))
     with issuer.station.register() as reg:
@@ -171,13 +179,13 @@ def test_a_revoked_certificate_leaves_the_reports_when_its_row_is_issued_again(
         revoked = numbers[2]
         person = reg.get(revoked)
         assert person is not None
-        reg.revoke("certificate", revoked, "测试吊销")
+    issuer.station.revoke("certificate", revoked, "测试吊销")
+    with issuer.station.register() as reg:
         plan = plan_batch(issuer, reg, roster, photos)
     again = run_batch(issuer, plan, workers=workers)
     assert again.issued == 1 and again.batch_id == first.batch_id
     with issuer.station.register() as reg:
         listed = list(reg.reported_numbers(first.batch_id))
-    assert revoked not in listed and len(listed) == 6
     (new,) = set(listed) - set(numbers)
     table = (again.folder / "证书数据表.csv").read_text("utf-8-sig")
     assert revoked not in table and new in table and table.count(person.record.id_number) == 1
@@ -185,22 +193,83 @@ def test_a_revoked_certificate_leaves_the_reports_when_its_row_is_issued_again(
     masked = person.record.id_number[:6] + "*" * 8 + person.record.id_number[-4:]
     assert len(public) == 2 + 6 and sum(masked in line for line in public) == 1
     manifest = json.loads((again.folder / "manifest.json").read_text("utf-8"))
-    assert [c["number"] for c in manifest["certificates"]] == listed
+    assert [c["number"] for c in manifest["certificates"]] == listed == sorted([*numbers, new])
+    assert [c["number"] for c in manifest["certificates"] if c.get("revoked")] == [revoked]
     _same_as_the_register_list(issuer, plan, again.folder, list(again.reports))
 
 
 @pytest.mark.parametrize("scope", ["batch", "key"])
-def test_certificates_revoked_with_their_batch_or_key_are_not_reported(
+def test_certificates_revoked_with_their_batch_or_key_are_marked_and_not_in_the_tables(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, scope: str
 ) -> None:
     photos = _photos(tmp_path / "photos", photo_dir)
     roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(3), "utf-8"))
     with issuer.station.register() as reg:
-        result = run_batch(issuer, plan_batch(issuer, reg, roster, photos), workers=1)
-        numbers = list(reg.reported_numbers(result.batch_id))
-        assert len(numbers) == 3
-        cert = reg.get(numbers[0])
+        plan = plan_batch(issuer, reg, roster, photos)
+        result = run_batch(issuer, plan, workers=1)
+        cert = reg.get(next(reg.reported_numbers(result.batch_id)))
         assert cert is not None and cert.kid is not None
-        reg.revoke(scope, result.batch_id if scope == "batch" else cert.kid, "测试吊销")  # type: ignore[arg-type]
-        assert list(reg.reported_numbers(result.batch_id)) == []
-        assert list(reg.reported(result.batch_id)) == []
+    issuer.station.revoke(scope, result.batch_id if scope == "batch" else cert.kid, "测试吊销")  # type: ignore[arg-type]
+    folder = tmp_path / "again"
+    with issuer.station.register() as reg:
+        batch._reports_from_register(issuer.station, reg, plan, folder, None)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    assert len(manifest["certificates"]) == 3 and all(c.get("revoked") for c in manifest["certificates"])
+    assert len((folder / "证书数据表.csv").read_text("utf-8-sig").splitlines()) == 1  # the header alone
+
+
+def test_reports_after_a_restore_leave_out_a_certificate_the_station_calls_revoked(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    """A restore keeps a revocation made after its backup in the trust store only (the register is
+    not written): the reports go by what the station knows, as verify and the register screen do
+    (helper-29)."""
+    photos = _photos(tmp_path / "photos", photo_dir)
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(3), "utf-8"))
+    station = issuer.station
+    with station.register() as reg:
+        first = run_batch(issuer, plan_batch(issuer, reg, roster, photos), workers=1)
+        revoked = list(reg.reported_numbers(first.batch_id))[1]
+    create_backup(station.home, tmp_path / "backup.zip", PASSPHRASE)
+    station.revoke("certificate", revoked, "证书信息有误", PASSPHRASE)
+    restore_backup(tmp_path / "backup.zip", station.home, force=True, nothing_later=True)
+    # the station (and every verifier it exports to) calls it revoked ...
+    assert [s.revoked for s in station.find_certificates(revoked)] == [True]
+    assert station.trust_for_verifying().certificate_revocation(revoked) is not None
+    # ... but the roster run again writes reports that list it as a qualified person's
+    with station.register() as reg:
+        listed = list(reg.reported_numbers(first.batch_id))
+        again = run_batch(issuer, plan_batch(issuer, reg, roster, photos), workers=1)
+    table = (again.folder / "证书数据表.csv").read_text("utf-8-sig")
+    assert revoked in listed and revoked not in table  # listed in the manifest, marked; not in the tables
+    manifest = json.loads((again.folder / "manifest.json").read_text("utf-8"))
+    assert [c["number"] for c in manifest["certificates"] if c.get("revoked")] == [revoked]
+
+
+def test_a_blank_of_a_revoked_certificate_survives_a_restore_from_the_output_folder(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    """docs/backup.md step 8: blanks used after the backup are found in the batch manifests of the
+    places scanned. The manifest written when the roster runs again still lists the revoked
+    certificate (marked) with its blank, so a restore keeps the blank used (helper-29: it was
+    forgotten, and could be printed on again, when the manifest left revoked certificates out)."""
+
+    issuer = _national(issuer)
+    create_backup(issuer.station.home, tmp_path / "b.zip", PASSPHRASE)  # before the batch
+    with issuer.station.register() as reg:
+        first = run_batch(
+            issuer, plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN3001", "LN3002"])), photo_dir)
+        )
+        (second,) = [c.number for c in reg.iter_batch(first.batch_id) if reg.last_print_serial(c.number) == "LN3002"]
+    issuer.station.revoke("certificate", second, "信息有误", PASSPHRASE)
+    with issuer.station.register() as reg:  # the operator puts the person on a new blank and runs the roster again
+        again = run_batch(
+            issuer, plan_batch(issuer, reg, read_roster(_roster(tmp_path, ["LN3001", "LN3009"], "r2.csv")), photo_dir)
+        )
+    assert again.batch_id == first.batch_id and again.issued == 1
+    shutil.rmtree(issuer.station.home.root)  # the disk is lost; the output folder survives
+    restore_backup(tmp_path / "b.zip", issuer.station.home, scan=[again.folder])
+    with Station(issuer.station.home).register() as reg:
+        used = reg.print_serials_used()
+        owner = reg.print_serial_owner("LN3002")
+    assert owner is not None, f"blank LN3002 (revoked {second}) is free again after the restore; noted: {used}"

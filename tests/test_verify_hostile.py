@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from certgen.issuing.issuer import Issued, Issuer
 from certgen.station import Station
 from certgen.trust import PublicKeyInfo, Revocation
 from kiosk.cli import cli
+from kiosk.cli.stdin import scanned_lines
 from tests.conftest import PASSPHRASE, make_record
 from tests.helpers.hostile import forge_same_size_and_crc, pdf_with_mediabox, zip_with_member_of
 from tests.test_verify import TODAY, base_claims, png, qr_image, signed_text, trust
@@ -429,6 +431,29 @@ def test_stdin_is_answered_line_by_line(
     finally:
         watchdog.cancel()
         proc.kill()
+
+
+class _Reads(io.RawIOBase):
+    """A stream that returns the given pieces, one per read (as a pipe delivers what was written)."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.pieces.pop(0) if self.pieces else b""
+
+
+def test_scanned_lines_do_not_depend_on_how_the_input_arrives() -> None:
+    """The lines (so the ``stdin:N`` each answer names) are the same whether the bytes come in one
+    read or in pieces cut anywhere, a CRLF's two bytes included (helper-29: ``A\\r\\r\\nB`` was 2
+    lines in one read, 3 when cut after the second CR)."""
+    assert list(scanned_lines(io.BytesIO(b"A\r\r\nB\rC\nD\r\n"))) == [b"A", b"", b"B", b"C", b"D"]
+    rng = random.Random(7)
+    for _ in range(5000):
+        data = bytes(rng.choice(b"ab\r\n") for _ in range(rng.randint(0, 12)))
+        cuts = sorted(rng.sample(range(len(data) + 1), min(3, len(data) + 1)))
+        pieces = [data[i:j] for i, j in zip([0, *cuts], [*cuts, len(data)], strict=True) if data[i:j]]
+        assert list(scanned_lines(_Reads(pieces))) == list(scanned_lines(io.BytesIO(data))), pieces
 
 
 @pytest.mark.parametrize("data", [b"", b"\n  \n\t\n"], ids=["empty", "blank"])

@@ -438,12 +438,13 @@ def _issue_in_worker(chunk: list[PlannedRow], batch_id: str) -> Outcome:
     return _issue_chunk(_WORKER["issuer"], _WORKER["register"], chunk, batch_id)
 
 
-def _entry(reg: Register, cert: IssuedCertificate, extras: dict[str, str]) -> BatchEntry:
+def _entry(reg: Register, cert: IssuedCertificate, extras: dict[str, str], revoked: bool = False) -> BatchEntry:
     """What the reports list of one issued certificate: its record, its file as it is on disk
-    (hashed), the row's public-notice columns and the blank its paper form was last printed on."""
+    (hashed), the row's public-notice columns, the blank its paper form was last printed on, and
+    whether it is revoked."""
     assert cert.output_path is not None
     path = Path(cert.output_path)
-    return BatchEntry(cert.record, path, _sha256_of(path), extras, reg.last_print_serial(cert.number))
+    return BatchEntry(cert.record, path, _sha256_of(path), extras, reg.last_print_serial(cert.number), revoked)
 
 
 def _sha256_of(path: Path) -> str:
@@ -587,8 +588,9 @@ class _StreamedReports:
         self._written.update(number.encode() + b"\n")
         self._count += 1
 
-    def finish(self) -> bool:
-        """Write what is held; True if the reports hold exactly the register's list of the batch."""
+    def finish(self, station: Station) -> bool:
+        """Write what is held; True if the reports hold exactly the register's list of the batch,
+        none of it revoked (one revoked meanwhile is marked by the register's list)."""
         while self._held and self.usable:
             number, _, key, extras = heapq.heappop(self._held)
             self._write(number, key, extras)
@@ -596,8 +598,11 @@ class _StreamedReports:
             return False
         listed = hashlib.sha256()
         count = 0
-        for number in self._reg.reported_numbers(self._batch_id):
-            listed.update(number.encode() + b"\n")
+        known = station.revocations_known(self._reg)
+        for cert in self._reg.reported(self._batch_id):
+            if known.revocation_of(cert.number, cert.kid) is not None:
+                return False
+            listed.update(cert.number.encode() + b"\n")
             count += 1
         return count == self._count and listed.digest() == self._written.digest()
 
@@ -621,13 +626,17 @@ def _collect(
 
 
 def _reports_from_register(
-    reg: Register, plan: BatchPlan, folder: Path, checkpoint: dict[str, Any] | None
+    station: Station, reg: Register, plan: BatchPlan, folder: Path, checkpoint: dict[str, Any] | None
 ) -> list[Path]:
     """The batch's reports written from the register's list of it (a resumed batch)."""
     first = next(reg.reported(plan.batch_id), None)
     if first is None:
         return []
-    entries = (_entry(reg, cert, plan.extras(cert.row_key or "")) for cert in reg.reported(plan.batch_id))
+    known = station.revocations_known(reg)
+    entries = (
+        _entry(reg, cert, plan.extras(cert.row_key or ""), known.revocation_of(cert.number, cert.kid) is not None)
+        for cert in reg.reported(plan.batch_id)
+    )
     return write_batch_reports(folder, plan.batch_id, first.record.evaluator, entries, checkpoint=checkpoint)
 
 
@@ -705,12 +714,14 @@ def run_batch(
                     _UNLOCKED.clear()
             checkpoint = reg.latest_checkpoint()
             signed = checkpoint.to_json() if checkpoint is not None else None
-            if streamed.finish() and streamed.reports is not None:
+            if streamed.finish(issuer.station) and streamed.reports is not None:
                 reports = streamed.reports.close(signed)
             else:
                 with contextlib.suppress(ReportsDiscarded), stack:  # the streamed files go
                     raise ReportsDiscarded
-                reports = _reports_from_register(reg, plan, folder, signed)  # the register's list instead
+                reports = _reports_from_register(
+                    issuer.station, reg, plan, folder, signed
+                )  # the register's list instead
     done = {**plan.done, **late}
     rows = _PlannedRows(plan.scratch, "" if late else "WHERE done IS NOT NULL")  # not every row read again
     already: list[tuple[int, str, str]] = []

@@ -108,6 +108,10 @@ class BatchEntry:
     """Public-notice columns from the roster (学历, 成绩 ...)."""
     print_serial: str | None = None
     """The 印制流水码 of the blank the paper form was printed on, as the register records it."""
+    revoked: bool = False
+    """Revoked (by itself, its batch or its key) when the reports were written: listed in the
+    manifest, marked, and left out of the tables (not a qualified person's certificate; the row
+    may have been issued again)."""
 
 
 def data_table_row(r: CertificateRecord) -> list[Any]:
@@ -300,6 +304,7 @@ class BatchReports:
         self._stack, self._folder, self._institution = stack, folder, institution
         self._tally = Tally()
         self._count = 0
+        self._listed = 0
         self._data = TableWriter(stack, folder, "证书数据表", [], DATA_TABLE_COLUMNS)
         self._public = TableWriter(
             stack, folder, "公示名册", [[f"{institution} 职业技能等级认定合格人员公示名册"]], PUBLIC_COLUMNS
@@ -317,14 +322,21 @@ class BatchReports:
                 self._out.detach()
 
     def add(self, e: BatchEntry) -> None:
-        """One certificate's rows (the caller gives them in number order)."""
+        """One certificate's rows (the caller gives them in number order); a revoked one's only in
+        the manifest, marked."""
         self._count += 1
-        self._tally.add(e.record)
-        self._data.add(data_table_row(e.record))
-        self._public.add(public_row(self._count, e))
-        item = {"number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256}
+        item: dict[str, Any] = {
+            "number": e.record.number, "name": e.record.name, "file": e.pdf.name, "sha256": e.pdf_sha256
+        }  # fmt: skip
         if e.print_serial:
             item["print_serial"] = e.print_serial
+        if e.revoked:
+            item["revoked"] = True
+        else:
+            self._listed += 1
+            self._tally.add(e.record)
+            self._data.add(data_table_row(e.record))
+            self._public.add(public_row(self._listed, e))
         self._out.write(_manifest_item(item, first=self._count == 1))
 
     def close(self, checkpoint: dict[str, Any] | None = None) -> list[Path]:

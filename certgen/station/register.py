@@ -1017,15 +1017,10 @@ class Register:
         for r in rows:
             yield self._row(r)
 
-    _REPORTED = (
-        "batch_id = ? AND status = 'issued' AND output_path IS NOT NULL"
-        " AND number NOT IN (SELECT target FROM revocations WHERE scope = 'certificate')"
-        " AND batch_id NOT IN (SELECT target FROM revocations WHERE scope = 'batch')"
-        " AND coalesce(kid, '') NOT IN (SELECT target FROM revocations WHERE scope = 'key')"
-    )
-    """Which of a batch's certificates its reports list: issued, with a file, and not revoked, by
-    itself, its batch or its key (a revoked certificate is not qualified, and its row may be issued
-    again: the reports list the new certificate in its place, not both)."""
+    _REPORTED = "batch_id = ? AND status = 'issued' AND output_path IS NOT NULL"
+    """Which of a batch's certificates its reports list: issued, with a file. A revoked one too: its
+    manifest entry is marked (and keeps its blank used after a restore), and the tables leave it out
+    (see :func:`certgen.issuing.reports.BatchReports.add`)."""
 
     def reported(self, batch_id: str) -> Iterator[IssuedCertificate]:
         """The certificates a batch's reports list (:attr:`_REPORTED`), in number order, read as

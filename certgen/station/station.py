@@ -375,10 +375,7 @@ class Station:
             revocations = self.revocations_known(reg)
         states = []
         for item in found:
-            revocation = revocations.certificate_revocation(item.number)
-            if revocation is None and item.kid:
-                revocation = revocations.key_revocation(bytes.fromhex(item.kid))
-            states.append(CertificateState(item, revocation))
+            states.append(CertificateState(item, revocations.revocation_of(item.number, item.kid)))
         return states
 
     # --- revocation ------------------------------------------------------------------------

@@ -35,12 +35,12 @@ def scanned_lines(stream: BinaryIO) -> Iterator[bytes | None]:
     while chunk := read(65536):
         pending += chunk
         while (end := _LINE_END.search(pending)) is not None:
-            line, cr = pending[: end.start()], end.group() == b"\r"
+            line, token = pending[: end.start()], end.group()
             pending = pending[end.end() :]
-            if after_cr and not cr and not line and not skipping:  # the LF of a CRLF split across two reads
+            if after_cr and token == b"\n" and not line and not skipping:  # the LF of a CRLF split across reads
                 after_cr = False
                 continue
-            after_cr = cr
+            after_cr = token == b"\r"
             if skipping:
                 skipping = False
             else:
