@@ -49,11 +49,19 @@ def sigterm_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    received: list[int] = []
+
+    def interrupted(signum: int, frame: Any) -> None:
+        received.append(signum)
+        _raise_interrupted(signum, frame)
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if received:  # its raise was lost: the handler ran inside a finalizer, where Python ignores exceptions
+        _raise_interrupted(received[0], None)
 
 
 def _die_with_parent() -> None:
