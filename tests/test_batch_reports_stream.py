@@ -273,3 +273,27 @@ def test_a_blank_of_a_revoked_certificate_survives_a_restore_from_the_output_fol
         used = reg.print_serials_used()
         owner = reg.print_serial_owner("LN3002")
     assert owner is not None, f"blank LN3002 (revoked {second}) is free again after the restore; noted: {used}"
+
+
+def test_a_certificate_revoked_while_its_batch_runs_is_marked_in_the_reports(
+    issuer: Issuer, tmp_path: Path, photo_dir: Path
+) -> None:
+    """The reports written as the batch runs listed the certificate before it was revoked: at the
+    end they give way to the register's list, with it marked and out of the tables."""
+    photos = _photos(tmp_path / "photos", photo_dir)
+    roster = read_roster(write_csv(tmp_path / "r.csv", roster_rows(4), "utf-8"))
+    revoked: list[str] = []
+
+    def progress(done: int, total: int, number: str) -> None:
+        if done == 1:
+            issuer.station.revoke("certificate", number, "测试吊销")
+            revoked.append(number)
+
+    with issuer.station.register() as reg:
+        plan = plan_batch(issuer, reg, roster, photos)
+    result = run_batch(issuer, plan, workers=1, progress=progress)
+    assert result.issued == 4 and len(revoked) == 1
+    table = (result.folder / "证书数据表.csv").read_text("utf-8-sig")
+    assert revoked[0] not in table and len(table.splitlines()) == 1 + 3
+    manifest = json.loads((result.folder / "manifest.json").read_text("utf-8"))
+    assert [c["number"] for c in manifest["certificates"] if c.get("revoked")] == revoked

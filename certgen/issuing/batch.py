@@ -599,10 +599,10 @@ class _StreamedReports:
         listed = hashlib.sha256()
         count = 0
         known = station.revocations_known(self._reg)
-        for cert in self._reg.reported(self._batch_id):
-            if known.revocation_of(cert.number, cert.kid) is not None:
+        for number, kid in self._reg.reported_signers(self._batch_id):
+            if known.revocation_of(number, kid) is not None:
                 return False
-            listed.update(cert.number.encode() + b"\n")
+            listed.update(number.encode() + b"\n")
             count += 1
         return count == self._count and listed.digest() == self._written.digest()
 
@@ -719,9 +719,8 @@ def run_batch(
             else:
                 with contextlib.suppress(ReportsDiscarded), stack:  # the streamed files go
                     raise ReportsDiscarded
-                reports = _reports_from_register(
-                    issuer.station, reg, plan, folder, signed
-                )  # the register's list instead
+                # the register's list instead
+                reports = _reports_from_register(issuer.station, reg, plan, folder, signed)
     done = {**plan.done, **late}
     rows = _PlannedRows(plan.scratch, "" if late else "WHERE done IS NOT NULL")  # not every row read again
     already: list[tuple[int, str, str]] = []

@@ -1033,8 +1033,15 @@ class Register:
 
     def reported_numbers(self, batch_id: str) -> Generator[str, None, None]:
         """The numbers of :meth:`reported`, read as they are used."""
-        rows = self._db.execute(f"SELECT number FROM certificates WHERE {self._REPORTED} ORDER BY number", (batch_id,))
-        return (str(number) for (number,) in rows)
+        return (number for number, _ in self.reported_signers(batch_id))
+
+    def reported_signers(self, batch_id: str) -> Generator[tuple[str, str | None], None, None]:
+        """``(number, kid)`` of :meth:`reported`, read as they are used: what a revocation is looked
+        up by, without parsing each record (~14 us a row)."""
+        rows = self._db.execute(
+            f"SELECT number, kid FROM certificates WHERE {self._REPORTED} ORDER BY number", (batch_id,)
+        )
+        return ((str(number), kid) for number, kid in rows)
 
     def for_row(self, batch_id: str, row_key: str) -> IssuedCertificate | None:
         """The issued certificate of one roster row in a batch, if there is one."""
