@@ -34,9 +34,10 @@ def scanned_lines(stream: BinaryIO) -> Iterator[bytes | None]:
     skipping = after_cr = False
     while chunk := read(65536):
         pending += chunk
-        while (end := _LINE_END.search(pending)) is not None:
-            line, token = pending[: end.start()], end.group()
-            pending = pending[end.end() :]
+        start = 0  # where the next line begins (the rest is cut off once, not at every line)
+        for end in _LINE_END.finditer(pending):
+            line, token = pending[start : end.start()], end.group()
+            start = end.end()
             if after_cr and token == b"\n" and not line and not skipping:  # the LF of a CRLF split across reads
                 after_cr = False
                 continue
@@ -45,6 +46,7 @@ def scanned_lines(stream: BinaryIO) -> Iterator[bytes | None]:
                 skipping = False
             else:
                 yield line if len(line) <= MAX_LINE else None
+        pending = pending[start:]
         if len(pending) > MAX_LINE:
             if not skipping:
                 yield None
