@@ -16,9 +16,10 @@ and the medians are compared, so that a busy spell on a shared machine hits both
   straightforward script drawing the same page (target >= 2x faster); certkiosk verifies a
   sample of the peer's PDFs as valid;
 - throughput with 2 issuing processes against 1, on rosters of the given sizes, the signing key
-  unlocked first (target >= 1.8x), and how busy the two cores were; beside it the machine's own
-  ceiling: the bare floor page drawn by 2 processes against 1, and the share of it the batch
-  reached (the median of the per-round ratios over the ceiling);
+  unlocked first (target >= 1.8x), and how busy the two cores were; beside it, measured again in
+  every round, the machine's own ceiling: the bare floor page drawn by 2 processes against 1, and
+  a bare interpreter loop split the same way, and the share of the floor's ceiling the batch
+  reached (the median of the per-round ratios over the same round's ceiling);
 - peak RSS of a whole batch run (plan, issue, reports) on rosters of the given sizes, in a fresh
   process each, with the page drawing (and the layout and photo it is drawn from) replaced by a
   small signed file (unless ``--full-pages``: the per-row plan, register commits with their
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import io
 import multiprocessing
 import resource
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -188,46 +191,77 @@ def _floor_pages(issuer: Issuer, photo: Path, qr_text: str, count: int) -> None:
         floor_page(issuer, record(i, photo), photo, qr_text)
 
 
-def floor_scaling(folder: Path, pages: int, repeats: int) -> float:
-    """What the machine itself gives two processes: ``pages`` floor pages drawn by one forked
-    process, then by two (half each), alternating ``repeats`` times; the median ratio of the two
-    wall times. No disk, no register, nothing shared: the ceiling for two issuing workers."""
-    st = station(folder / "floor-scaling")
-    photo = folder / "floor-scaling.jpg"
-    make_placeholder_photo(photo, 1)
-    issuer = Issuer(st, PASSPHRASE, out_dir=folder / "floor-scaling-out")
-    with st.register() as reg:
-        qr_text = issuer.issue(reg, record(0, photo)).qr_text
-    _floor_pages(issuer, photo, qr_text, 1)  # the font registered before the processes fork
+def _spin(count: int) -> None:
+    """Pure interpreter work: no allocation to speak of, no file, nothing shared."""
+    total = 0
+    for i in range(count):
+        total += i * i % 7
+
+
+def _two_against_one(target: Callable[[int], None], work: int) -> float:
+    """Wall time of ``work`` done by one forked process over the same work split between two."""
     fork = multiprocessing.get_context("fork")
-    walls: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(repeats):
-        for n in (1, 2):
-            procs = [fork.Process(target=_floor_pages, args=(issuer, photo, qr_text, pages // n)) for _ in range(n)]
-            start = time.perf_counter()
-            for proc in procs:
-                proc.start()
-            for proc in procs:
-                proc.join()
-            walls[n].append(time.perf_counter() - start)
-    return statistics.median(a / b for a, b in zip(walls[1], walls[2], strict=True))
+    walls = []
+    for n in (1, 2):
+        procs = [fork.Process(target=target, args=(work // n,)) for _ in range(n)]
+        start = time.perf_counter()
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        walls.append(time.perf_counter() - start)
+    return walls[0] / walls[1]
 
 
-def scaling(folder: Path, rows: int, repeats: int) -> tuple[str, float]:
-    """Two workers against one on a ``rows``-row roster, alternating ``repeats`` times: the
-    figures, and the median of the per-round ratios."""
-    ones, twos, busy = [], [], []
+class Ceilings:
+    """What the machine itself gives two processes against one, measured again in every scaling
+    round (the cores of a shared machine change from minute to minute): ``floor``, floor pages
+    drawn (the same drawing as a certificate, with no disk, no register, nothing shared), and
+    ``loop``, a bare interpreter loop (no memory traffic either)."""
+
+    def __init__(self, folder: Path, pages: int) -> None:
+        st = station(folder / "floor-scaling")
+        photo = folder / "floor-scaling.jpg"
+        make_placeholder_photo(photo, 1)
+        issuer = Issuer(st, PASSPHRASE, out_dir=folder / "floor-scaling-out")
+        with st.register() as reg:
+            qr_text = issuer.issue(reg, record(0, photo)).qr_text
+        _floor_pages(issuer, photo, qr_text, 1)  # the font registered before the processes fork
+        self.pages = functools.partial(_floor_pages, issuer, photo, qr_text)
+        self.count = pages
+
+    def floor(self) -> float:
+        return _two_against_one(self.pages, self.count)
+
+    def loop(self) -> float:
+        return _two_against_one(_spin, 3_000_000)
+
+
+def scaling(folder: Path, rows: int, repeats: int, ceilings: Ceilings) -> tuple[str, float]:
+    """Two workers against one on a ``rows``-row roster, alternating ``repeats`` times, each round
+    followed by the machine's ceilings: the figures, and the median of the per-round ratios."""
+    ones, twos, busy, floors, loops = [], [], [], [], []
     for run in range(repeats):  # alternating, so that a busy spell hits both
         ones.append(throughput(folder, rows, 1, run)[0])
         rate, used = throughput(folder, rows, 2, run)
         twos.append(rate)
         busy.append(used)
+        floors.append(ceilings.floor())
+        loops.append(ceilings.loop())
     one, two = statistics.median(ones), statistics.median(twos)
     ratios = [b / a for a, b in zip(ones, twos, strict=True)]
-    rounds = ", ".join(f"{r:.2f}" for r in ratios)
+    shares = [r / c for r, c in zip(ratios, floors, strict=True)]
+
+    def listed(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
     return (
-        f"{rows} rows: 1 worker {one:.1f}/s, 2 workers {two:.1f}/s, ratio {two / one:.2f}x (rounds {rounds}, "
-        f"median {statistics.median(ratios):.2f}x; the two cores {statistics.median(busy):.0%} busy)"
+        f"{rows} rows: 1 worker {one:.1f}/s, 2 workers {two:.1f}/s, ratio {two / one:.2f}x (rounds {listed(ratios)}, "
+        f"median {statistics.median(ratios):.2f}x; the two cores {statistics.median(busy):.0%} busy); "
+        f"the machine's ceiling in the same rounds: floor pages {listed(floors)} "
+        f"(median {statistics.median(floors):.2f}x), a bare loop {listed(loops)} "
+        f"(median {statistics.median(loops):.2f}x); the batch reached {statistics.median(shares):.0%} of the "
+        f"floor pages' ceiling (median of the rounds)"
     ), statistics.median(ratios)
 
 
@@ -371,13 +405,11 @@ def main() -> None:
               f"{batch * 1000 / args.rows:.1f} ms/certificate (plan + issue + reports), peer script "
               f"{peer * 1000 / args.rows:.1f} ms; certkiosk {peer / batch:.2f}x faster (target >= 2x); "
               f"peer PDFs verified valid: {valid}/5")  # fmt: skip
-        ceiling = floor_scaling(folder, 400, 2 * args.repeats)
-        print(f"the machine's own ceiling: 400 floor pages drawn by 2 processes against 1, {ceiling:.2f}x "
-              f"(median of {2 * args.repeats}, alternating)")  # fmt: skip
+        ceilings = Ceilings(folder, 400)
         for rows in (int(n) for n in args.scaling_rows.split(",")):
-            figures, ratio = scaling(folder, rows, args.scaling_repeats)
-            print(f"throughput, key unlocked (median of {args.scaling_repeats}, alternating), {figures} "
-                  f"(target >= 1.8x); {ratio / ceiling:.0%} of the machine's ceiling")  # fmt: skip
+            figures, _ = scaling(folder, rows, args.scaling_repeats, ceilings)
+            print(f"throughput, key unlocked (median of {args.scaling_repeats}, alternating), {figures}; "
+                  "target >= 1.8x")  # fmt: skip
         sizes = [int(n) for n in args.memory_rows.split(",")]
         peaks = memory_runs(sizes, args.full_pages)
         trail = ", ".join(
