@@ -20,6 +20,7 @@ from certgen.issuing.issuer import Issued, Issuer, IssueRequest
 from certgen.station.register import Register
 from tests.conftest import make_record, resident_id
 from verify.files import verify_bytes
+from verify.reasons import Reason
 
 
 def _requests(*seeds: int) -> list[IssueRequest]:
@@ -107,10 +108,14 @@ def test_a_series_stopped_with_a_certificate_written_voids_it_and_removes_its_fi
     # Ctrl-C while the next request is checked: the certificate before it is written, not issued
     real = Issuer._ready
     calls: list[None] = []
+    copies: list[bytes] = []
 
     def ready(self: Issuer, reg: Register, request: IssueRequest):  # type: ignore[no-untyped-def]
         calls.append(None)
         if len(calls) == 2:
+            assert self.out_dir is not None
+            # what a sync or backup tool may copy while it is on disk: a whole signed certificate
+            copies.extend(p.read_bytes() for p in (self.out_dir / "b1").glob(".*.pdf.partial"))
             raise KeyboardInterrupt
         return real(self, reg, request)
 
@@ -118,9 +123,17 @@ def test_a_series_stopped_with_a_certificate_written_voids_it_and_removes_its_fi
     with issuer.station.register() as reg:
         with pytest.raises(KeyboardInterrupt):
             list(issuer.issue_series(reg, _requests(1, 2)))
-        assert list(_states(reg).values()) == ["void"]
+        ((number, status),) = _states(reg).items()
+        assert status == "void"
+        assert [(r.scope, r.target) for r in reg.revocations()] == [("certificate", number)]
         assert reg.check() == []
     assert _files(issuer) == []
+    # the copy names a void number: revoked (in the trust store every verifier gets), not valid
+    (copy,) = copies
+    trust = issuer.station.trust.load()
+    assert [(r.scope, r.target) for r in trust.revocations] == [("certificate", number)]
+    (result,) = verify_bytes(copy, "copy.pdf", trust)
+    assert result.reasons == (Reason.REVOKED,), result.reasons
 
 
 @pytest.mark.parametrize("workers", [1, 2])

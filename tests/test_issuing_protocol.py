@@ -285,8 +285,11 @@ def test_sigkill_at_each_step_leaves_no_valid_pdf_for_a_number_that_is_not_issue
     # third row's number is pending too, with no file, and the next run voids it
     assert len(rows) == (2 if point in ("after_allocate", "after_write") else 3)
     files = {p.name for p in site.pdfs()}
+    copy = None
     if point == "after_write":
         assert f".{crashed}.pdf.partial" in files, "written under its temporary name only"
+        copy = next(p for p in site.pdfs() if p.name == f".{crashed}.pdf.partial").read_bytes()
+        assert verify_bytes(copy, "copy.pdf", site.station.trust.load())[0].valid  # the danger: a signed certificate
     if point in ("after_allocate", "after_write", "after_commit", "before_rename"):
         assert f"{crashed}.pdf" not in files, "nothing is published before the commit and rename"
     code, out, err = site.run(site.issue_args())  # the next run recovers first
@@ -302,6 +305,12 @@ def test_sigkill_at_each_step_leaves_no_valid_pdf_for_a_number_that_is_not_issue
         assert not [p for p in site.pdfs() if following in p.name]
     if point in ("after_commit", "before_rename"):
         assert "补完发布" in out and crashed in out
+    revoked = {r.target for r in site.station.trust.load().revocations}
+    if copy is not None:  # a copy taken while it was on disk (a sync or backup tool) is revoked, not valid
+        assert f"吊销作废编号 {crashed}：" in out and revoked == {crashed}
+        assert verify_bytes(copy, "copy.pdf", site.station.trust.load())[0].reasons == (Reason.REVOKED,)
+    else:  # no file of a void number was ever on disk: nothing to revoke
+        assert "吊销" not in out and revoked == set()
     assert_disk_matches_register(site)
     assert len(site.pdfs()) == 4
 
@@ -343,11 +352,36 @@ def test_what_a_kill_inside_a_file_write_left_is_removed_by_recovery(site: Site)
     temp = next(p for p in site.pdfs() if p.name.startswith("."))
     leftover = temp.with_name(f".{temp.name}.k3x9q_1a.tmp")
     temp.rename(leftover)  # as if killed before the write's rename
+    number = temp.name[1:].split(".pdf")[0]
+    copy = leftover.read_bytes()
     report = temp.with_name(".证书数据表.xlsx.fha6uw8y.tmp")  # a report's, killed mid-write: names and IDs
     report.write_bytes(b"PK\x03\x04")
-    code, _, err = site.run(site.issue_args())
+    code, out, err = site.run(site.issue_args())
     assert code == 0, err
     assert not leftover.exists() and not report.exists()
+    # the leftover was a signed certificate of a number now void: revoked, so a copy of it is not valid
+    assert f"吊销作废编号 {number}：" in out
+    assert verify_bytes(copy, "copy.pdf", site.station.trust.load())[0].reasons == (Reason.REVOKED,)
+    issued_once_per_result(site, 4)
+    assert_disk_matches_register(site)
+
+
+def test_a_kill_while_recovery_revokes_a_void_numbers_file_loses_no_revocation(site: Site) -> None:
+    """Recovery revokes the void number of a signed form it finds under a temporary name before it
+    deletes the file; killed after that revocation's commit, before the trust store learns it, the
+    next run finishes the job: a copy of the file taken before is revoked for every verifier."""
+    code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_write:2")
+    assert code == -signal.SIGKILL
+    temp = next(p for p in site.pdfs() if p.name.endswith(".partial"))
+    number, copy = temp.name[1:].split(".pdf")[0], temp.read_bytes()
+    code, _, _ = site.run(site.issue_args(), CERTKIOSK_TEST_CRASH_AT="after_revoke:1")
+    assert code == -signal.SIGKILL
+    with Register(site.home.register_path) as reg:
+        assert number in {r.target for r in reg.revocations()}, "the register's commit came first"
+    assert number not in {r.target for r in site.station.trust.load().revocations}, "killed before the trust store"
+    code, _, err = site.run(site.issue_args())
+    assert code == 0, err
+    assert verify_bytes(copy, "copy.pdf", site.station.trust.load())[0].reasons == (Reason.REVOKED,)
     issued_once_per_result(site, 4)
     assert_disk_matches_register(site)
 

@@ -36,6 +36,7 @@ from certgen.faults import fault_point
 from certgen.files import write_bytes_atomic
 from certgen.issuing.recovery import (
     FILE_SUFFIX,
+    UNFINISHED_REASON,
     Recovery,
     publish,
     recover_station,
@@ -575,7 +576,10 @@ class Issuer:
 
     def _abandon(self, reg: Register, folder: Path, number: str, why: BaseException | str) -> None:
         """A number allocated and not issued: voided now (else by recovery), and its forms'
-        temporary files removed unless the register says it is issued after all."""
+        temporary files removed unless the register says it is issued after all. A form on disk
+        was a signed certificate that a copy may have been taken of: the number is revoked first
+        (see :mod:`certgen.issuing.recovery`); when that fails (a full disk), the files stay for
+        the next run's recovery, which revokes it then."""
         if isinstance(why, str):
             reason = why
         else:
@@ -585,8 +589,15 @@ class Issuer:
         with contextlib.suppress(CertkioskError):  # e.g. a full disk: it stays pending, recovery voids it
             voided = reg.void_pending(reason, number=number)
         if number in voided or not self._issued(reg, number):  # none may outlive a void number
-            for form in self.forms:
-                temp_path(folder / (number + FILE_SUFFIX[form])).unlink(missing_ok=True)
+            temps = [temp_path(folder / (number + FILE_SUFFIX[form])) for form in self.forms]
+            if any(t.exists() for t in temps):
+                try:
+                    with revoking(self.station.home, self.station.trust, reg):
+                        reg.revoke_unissued(number, UNFINISHED_REASON)
+                except (CertkioskError, OSError, sqlite3.Error):
+                    return
+            for temp in temps:
+                temp.unlink(missing_ok=True)
 
     @staticmethod
     def _holds(reg: Register, allocated: CertificateRecord, ready: _Ready) -> bool:

@@ -7,6 +7,10 @@ station's issuing lock at the start of every run (and as ``certkiosk register re
 finishes whatever a killed run left:
 
 - a pending number is voided, and its temporary file deleted (the PDF never had its final name);
+  when a file of it was on disk (under a temporary name, whole or cut short by the kill), the
+  number is also revoked before the file goes: the file was a signed certificate, and a copy of it
+  (a sync or backup tool, a curious user) would otherwise verify as valid everywhere, the number
+  being void only in this station's register;
 - an issued number whose PDF is still under its temporary name is published (renamed);
 - a file under the final name of a number that is not issued (an older version wrote PDFs before
   committing) is moved to the home's ``quarantine/`` folder and the number is revoked, because a
@@ -40,6 +44,8 @@ FILE_SUFFIX = {"paper": ".pdf", "electronic": "-e.pdf"}
 """A certificate's file name is its number and the form's suffix."""
 ELECTRONIC_SUFFIX = FILE_SUFFIX["electronic"].removesuffix(".pdf")
 QUARANTINE_REASON = "作废编号的已签名证书文件曾被发布：文件已隔离，编号吊销"
+UNFINISHED_REASON = "发证中断：编号作废，其已签名的证书文件已写入磁盘（可能已被复制），编号吊销"
+"""Why a void number whose signed form reached the disk is revoked (recovery, an abandoned issue)."""
 
 
 def temp_path(final: Path) -> Path:
@@ -51,12 +57,15 @@ _FORM_TEMP = re.compile(rf"\.(?P<number>[^.]+?)(?:{re.escape(ELECTRONIC_SUFFIX)}
 """A form's temporary name (:func:`temp_path`), with the number it belongs to."""
 
 
-def sweep_leftovers(reg: Register, folder: Path) -> list[Path]:
+def sweep_leftovers(
+    reg: Register, folder: Path, before_removing_form: Callable[[str], None] | None = None
+) -> list[Path]:
     """Delete what processes killed inside :func:`certgen.files.atomic_write` left in ``folder``
     (``.<name>.<random>.tmp``): a form's, perhaps a whole signed PDF, or a report's, with names and
     ID numbers. Never a certificate: a form is renamed (and its folder fsync'd) before its number
     is committed. One listing of the folder; a form's of a number this register does not know is
-    left alone (a folder shared with another station)."""
+    left alone (a folder shared with another station). ``before_removing_form`` is called with the
+    number of each form's file before it is deleted."""
     gone = []
     for path in sorted(folder.glob(".*.tmp")):
         name = written_name(path.name)
@@ -65,6 +74,8 @@ def sweep_leftovers(reg: Register, folder: Path) -> list[Path]:
         form = _FORM_TEMP.fullmatch(name)
         if form is not None and reg.get(form["number"]) is None:
             continue
+        if form is not None and before_removing_form is not None:
+            before_removing_form(form["number"])
         path.unlink(missing_ok=True)
         gone.append(path)
     return gone
@@ -94,10 +105,15 @@ class Recovery:
     missing: tuple[str, ...] = ()
     """Issued numbers whose PDF is on disk under neither name."""
     revocations: tuple[Revocation, ...] = ()
-    """The revocations of the quarantined numbers (to be exported to verifiers)."""
+    """The revocations of the quarantined numbers and of :attr:`revoked_unfinished` (to be exported
+    to verifiers)."""
+    revoked_unfinished: tuple[str, ...] = ()
+    """Void numbers whose signed form was on disk under a temporary name: revoked, the file deleted."""
 
     def __bool__(self) -> bool:
-        return bool(self.voided or self.published or self.removed or self.quarantined or self.missing)
+        return bool(
+            self.voided or self.published or self.removed or self.quarantined or self.missing or self.revoked_unfinished
+        )
 
     def lines(self) -> list[str]:
         """What happened, in Chinese, one line per fact."""
@@ -106,6 +122,9 @@ class Recovery:
             out.append(f"作废了上次中断时未完成的编号：{', '.join(self.voided)}")
         out += [f"补完发布（已登记发证，上次中断于改名前）：{p}" for p in self.published]
         out += [f"删除未登记发证的临时文件：{p}" for p in self.removed]
+        out += [
+            f"吊销作废编号 {n}：其已签名的证书文件在中断前已写入磁盘，可能已被复制" for n in self.revoked_unfinished
+        ]
         out += [f"隔离作废编号 {n} 的证书文件并吊销该编号：{p}" for n, p in self.quarantined]
         out += [f"警告：证书 {n} 已登记发证，但其PDF文件不存在" for n in self.missing]
         return out
@@ -157,19 +176,39 @@ def recover(
     missing: list[str] = []
     settled: list[str] = []
 
-    def unissued_file(number: str, final: Path) -> None:
+    unfinished: list[str] = []
+
+    def revoke(number: str, reason: str) -> None:
         if number not in {r.target for r in revocations}:  # both forms of one number: one revocation
             if before_revoking is not None:
                 before_revoking()
-            revocations.append(reg.revoke_unissued(number, QUARANTINE_REASON))
+            revocations.append(reg.revoke_unissued(number, reason))
+
+    def unissued_file(number: str, final: Path) -> None:
+        revoke(number, QUARANTINE_REASON)
         quarantined.append((number, _quarantine(final, quarantine_dir)))
+
+    def unfinished_file(number: str, temp: Path | None) -> None:
+        """A signed form of a number that is not issued, on disk under a temporary name: the number
+        revoked (committed) before the file is deleted, so that a kill between the two leaves the
+        file for the next recovery, not a void number whose copies verify."""
+        cert = reg.get(number)
+        if cert is not None and cert.status == "issued":
+            return
+        revoke(number, UNFINISHED_REASON)
+        if number not in unfinished:
+            unfinished.append(number)
+        if temp is not None and temp.exists():
+            temp.unlink()
+            removed.append(temp)
 
     entries = reg.unpublished()
     papers: dict[Path, dict[str, tuple[str, str | None]]] = {}
     """Per folder, the recorded paper (SHA-256, blank) of each issued number settled here: what its
     batch manifest should list (a reprint's new paper, see :func:`update_manifest`)."""
     for folder in sorted({Path(where).parent for _, where in entries} | {f for f in folders if f.is_dir()}):
-        removed += sweep_leftovers(reg, folder)  # once per folder: a batch may leave 100,000 entries
+        # once per folder: a batch may leave 100,000 entries
+        removed += sweep_leftovers(reg, folder, lambda number: unfinished_file(number, None))
     for number, where in entries:
         cert = reg.get(number)
         files = [(Path(p), sha) for _, p, sha in reg.form_files(number) if p] or [(Path(where), None)]
@@ -193,8 +232,7 @@ def recover(
                     papers.setdefault(final.parent, {})[number] = (pdf_sha256, reg.last_print_serial(number))
             else:
                 if temp.exists():
-                    temp.unlink()
-                    removed.append(temp)
+                    unfinished_file(number, temp)
                 if final.exists():
                     unissued_file(number, final)
         settled.append(number)
@@ -209,8 +247,7 @@ def recover(
             if cert is None or cert.status == "issued":
                 continue
             if name.startswith("."):
-                path.unlink()
-                removed.append(path)
+                unfinished_file(number, path)
             else:
                 unissued_file(number, path)
     for folder, listed in papers.items():  # one manifest read each; only an entry it has otherwise is checked on disk
@@ -221,7 +258,13 @@ def recover(
             fsync_folder(folder)  # a rename an issuing run left to be made durable at its end
         reg.settle_published(settled)
     return Recovery(
-        tuple(voided), tuple(published), tuple(removed), tuple(quarantined), tuple(missing), tuple(revocations)
+        tuple(voided),
+        tuple(published),
+        tuple(removed),
+        tuple(quarantined),
+        tuple(missing),
+        tuple(revocations),
+        tuple(n for n in unfinished if n not in {q for q, _ in quarantined}),
     )
 
 
