@@ -274,9 +274,11 @@ def memory_child(folder: str, rows: int, cheap: bool) -> None:
         from certgen.files import write_bytes_atomic
         from certgen.payload import sign
 
-        def make_form(self, form, record, key, photo, out, laid=None, print_serial=None):  # type: ignore[no-untyped-def]
+        def make_form(self, form, record, key, photo, out, laid=None, print_serial=None, before_write=None):  # type: ignore[no-untyped-def]
             signed = sign(record, self.template.id, self.private_key(key), key.kid, form)
             pdf = b"%PDF-1.7 " + signed.text.encode()
+            if before_write is not None:
+                before_write()
             write_bytes_atomic(out, pdf)
             return signed, pdf
 

@@ -129,7 +129,10 @@ def test_a_commit_left_open_by_a_second_signal_is_rolled_back_and_its_number_voi
         monkeypatch.undo()
     number, status, output = _the_only_certificate(issuer)
     assert status == "void"
-    assert not [p for p in Path(output).parent.iterdir() if number in p.name], "no file of a void number"
+    # its signed form was on disk: the number is revoked, and only the note that says so stays
+    assert number in {r.target for r in issuer.station.trust.load().revocations}
+    named = [p.name for p in Path(output).parent.iterdir() if number in p.name]
+    assert named == [f".{number}.revoked"], "no file of a void number"
 
 
 def test_recovery_sweeps_a_killed_write_s_leftovers_once_per_folder_and_only_its_own(issuer: Issuer) -> None:

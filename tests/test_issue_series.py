@@ -9,6 +9,7 @@ leaves no pending number and no file of a number that is not issued."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,13 +128,101 @@ def test_a_series_stopped_with_a_certificate_written_voids_it_and_removes_its_fi
         assert status == "void"
         assert [(r.scope, r.target) for r in reg.revocations()] == [("certificate", number)]
         assert reg.check() == []
-    assert _files(issuer) == []
+    # the signed file is gone; a note that its number is revoked stays, for a restore to find
+    assert _files(issuer) == [f".{number}.revoked"]
+    assert issuer.stop_notes() and number in issuer.stop_notes()[0]
     # the copy names a void number: revoked (in the trust store every verifier gets), not valid
     (copy,) = copies
     trust = issuer.station.trust.load()
     assert [(r.scope, r.target) for r in trust.revocations] == [("certificate", number)]
     (result,) = verify_bytes(copy, "copy.pdf", trust)
     assert result.reasons == (Reason.REVOKED,), result.reasons
+
+
+def test_ctrl_c_during_the_fsync_of_the_forms_atomic_write_revokes_the_number(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM -> Interrupted) lands while os.fsync of `.<n>.pdf.partial.<rnd>.tmp` blocks
+    (the slowest step of the write: seconds on a USB stick). The whole signed PDF is on disk under
+    the .tmp name meanwhile; atomic_write deletes it, _abandon sees no `.partial` and does not revoke.
+    A kill at the same place is revoked by recovery (sweep_leftovers): a Ctrl-C is not."""
+    real_fsync = os.fsync
+    copies: list[bytes] = []
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        try:
+            name = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return
+        if ".pdf.partial." in name and name.endswith(".tmp") and not copies:
+            copies.append(Path(name).read_bytes())  # a sync/backup tool copies it meanwhile
+            raise KeyboardInterrupt  # Ctrl-C handled as fsync returns
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with issuer.station.register() as reg:
+        with pytest.raises(KeyboardInterrupt):
+            list(issuer.issue_series(reg, _requests(1)))
+        monkeypatch.undo()
+        ((number, status),) = _states(reg).items()
+        assert status == "void"
+        with issuer.locked(reg):  # the next run's recovery (finds nothing left to revoke it by)
+            pass
+    (copy,) = copies
+    (result,) = verify_bytes(copy, "copy.pdf", issuer.station.trust.load())
+    assert result.reasons == (Reason.REVOKED,), f"copy of void {number}: {result.reasons} valid={result.valid}"
+
+
+def test_a_void_numbers_revocation_hits_the_genuine_certificate_that_reuses_it_after_a_restore(
+    issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs' procedure when the home's disk is lost: restore the last backup, settle the counters from
+    the output folder (tests/test_backup.py::test_lose_the_home_restore_an_older_backup_and_never_reuse_a_number).
+    A number Ctrl-C'd after its write is now revoked, its file deleted: nothing in the output folder
+    names it, the counter is not moved past it, and the number is allocated again to someone else.
+    Verifiers that imported a bundle with the revocation (they merge revocations) reject the new,
+    genuine certificate as REVOKED. (Before the change a void number was harmless to reallocate.)"""
+    import shutil
+
+    from certgen.station import Station
+    from certgen.station.backup import create_backup, restore_backup, settle_numbers
+    from certgen.station.home import StationHome
+    from tests.conftest import PASSPHRASE
+
+    station = issuer.station
+    with station.register() as reg:
+        list(issuer.issue_series(reg, _requests(1)))
+    create_backup(station.home, tmp_path / "older.zip", PASSPHRASE)
+
+    real_ready = Issuer._ready
+    calls: list[None] = []
+
+    def ready(self: Issuer, reg: Register, request: IssueRequest):  # type: ignore[no-untyped-def]
+        calls.append(None)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the operator stops the run with the certificate written
+        return real_ready(self, reg, request)
+
+    monkeypatch.setattr(Issuer, "_ready", ready)
+    with station.register() as reg:
+        with pytest.raises(KeyboardInterrupt):
+            list(issuer.issue_series(reg, _requests(2, 3)))
+        monkeypatch.undo()
+        voided = [n for n, s in _states(reg).items() if s == "void"]
+    (void,) = voided
+    verifiers_bundle = station.trust.load()  # exported (trust export) and imported by other verifiers
+    assert void in {r.target for r in verifiers_bundle.revocations}
+
+    shutil.rmtree(station.home.root)  # the disk is lost; the PDFs were written elsewhere (tmp/out)
+    restore_backup(tmp_path / "older.zip", StationHome(station.home.root, "restore"))
+    restored = Station(station.home)
+    again = Issuer(restored, PASSPHRASE, out_dir=issuer.out_dir)
+    with restored.register() as reg:
+        assert issuer.out_dir is not None
+        settle_numbers(reg, [issuer.out_dir], settle=True)
+        new = again.issue(reg, make_record(id_number=resident_id(7)))
+    (result,) = verify_bytes(new.path.read_bytes(), new.path.name, verifiers_bundle)
+    assert result.valid, f"genuine certificate {new.record.number} (the void {void} again): {result.reasons}"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -161,9 +250,13 @@ def test_a_batch_cancelled_from_its_progress_leaves_no_number_pending(
         assert list(states.values()).count("issued") >= 3 and reg.check() == []
         issued = {n for n, s in states.items() if s == "issued"}
         kept = issued | {n for n, s in states.items() if s == "pending"}  # a stopped worker's, for recovery
+        # a number whose signed form was on disk when the run stopped is revoked, never one issued
+        revoked = {r.target for r in reg.revocations()}
+        assert {states[n] for n in revoked} <= {"void"}
     assert issuer.out_dir is not None
     published = {p.name.removesuffix(".pdf") for p in (issuer.out_dir / plan.batch_id).glob("*.pdf")}
-    temporary = [p.name for p in (issuer.out_dir / plan.batch_id).glob(".*")]
+    notes = {f".{n}.revoked" for n in revoked}
+    temporary = [p.name for p in (issuer.out_dir / plan.batch_id).glob(".*") if p.name not in notes]
     assert published <= issued and not [t for t in temporary if not any(n in t for n in kept)]
 
 
@@ -216,8 +309,11 @@ def test_a_full_disk_that_undoes_the_whole_transaction_inside_an_allocation_sign
         assert reg.check() == []
         issuer.issue(reg, make_record(id_number=resident_id(9)))
         assert reg.check() == []
+        # the first certificate was written: its void number is revoked, and a note of it stays
+        revoked = sorted(r.target for r in reg.revocations())
+        assert {_states(reg)[n] for n in revoked} == {"void"}
     assert issuer.out_dir is not None
-    assert [p.name for p in (issuer.out_dir / "b1").iterdir()] == []
+    assert [p.name for p in (issuer.out_dir / "b1").iterdir()] == [f".{n}.revoked" for n in revoked]
 
 
 def test_a_rolled_back_allocation_is_not_voided_under_another_process(

@@ -633,7 +633,12 @@ def test_an_issue_worker_killed_mid_batch_is_a_clear_error_and_the_rerun_finishe
         issued = [c for c in rows if c.status == "issued"]
         assert sorted(c.row_key for c in issued) == sorted({c.row_key for c in issued})  # once per row
         assert len(issued) == 120 and all(c.status in ("issued", "void") for c in rows)
+        # a void number whose signed form was on disk when its worker was killed is revoked, and a
+        # note of it stays (certgen.issuing.recovery.revoke_unissued); never an issued one
+        revoked = {r.target for r in reg.revocations()}
+        assert revoked <= {c.number for c in rows if c.status == "void"}
         files = {p.name for p in out.glob("**/*.pdf")} | {p.name for p in out.glob("**/.*")}
+        files -= {f".{n}.revoked" for n in revoked}
         assert files == {f"{c.number}.pdf" for c in issued}, "no file of a void number, none missing"
 
 

@@ -647,7 +647,9 @@ def _recover_stopped_workers(issuer: Issuer, reg: Register, folder: Path) -> Non
     be done now (a full disk) is left to that run."""
     with contextlib.suppress(Exception):
         reg.end_open_transaction()
-        recover_station(reg, issuer.station.home, issuer.station.trust, (folder,))
+        done = recover_station(reg, issuer.station.home, issuer.station.trust, (folder,))
+        revoked = [r.target for r in done.revocations]
+        issuer.revoked_as_stopped += [n for n in revoked if n not in issuer.revoked_as_stopped]
 
 
 @contextlib.contextmanager

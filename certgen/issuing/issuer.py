@@ -23,7 +23,7 @@ import datetime as _dt
 import hashlib
 import itertools
 import sqlite3
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
@@ -40,6 +40,7 @@ from certgen.issuing.recovery import (
     Recovery,
     publish,
     recover_station,
+    revoke_unissued,
     settle,
     temp_path,
 )
@@ -213,6 +214,8 @@ class Issuer:
     """True in a worker process of a batch: its parent holds the issuing lock and recovers."""
     last_recovery: Recovery = field(default_factory=Recovery, init=False)
     """What the recovery at the start of the last locked run found and did."""
+    revoked_as_stopped: list[str] = field(default_factory=list, init=False)
+    """Numbers revoked as the last locked run stopped (void numbers whose signed form had reached the disk)."""
     _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False, repr=False)
     _x509_keys: dict[bytes, ec.EllipticCurvePrivateKey] = field(default_factory=dict, init=False, repr=False)
 
@@ -351,11 +354,14 @@ class Issuer:
         out: Path,
         laid: Laid | None = None,
         print_serial: str | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> tuple[SignedPayload, bytes]:
-        """Sign the QR payload of one form, render, finish (and for an electronic one sign the PDF).
+        """Sign the QR payload of one form, render, finish (and for an electronic one sign the PDF),
+        and write it to ``out``.
 
         ``laid``: the form's lines as the checks laid them out for this number (else laid out here,
-        with the blank's ``print_serial`` on the paper form)."""
+        with the blank's ``print_serial`` on the paper form); ``before_write``: called as the signed
+        file is about to reach the disk."""
         signed = sign(record, self.template.id, self.private_key(key), key.kid, form)
         seal = self.seal_for(key.institution)
         png = seal.png if seal else None
@@ -373,6 +379,8 @@ class Issuer:
                 seal=SealAppearance(seal.png, self.template.seal, self.template.page_h),
                 reason=f"{key.institution}颁发职业技能等级证书 {record.number}", tsa_url=self.tsa_url,
             )  # fmt: skip
+        if before_write is not None:
+            before_write()
         write_bytes_atomic(out, pdf)
         return signed, pdf
 
@@ -389,6 +397,7 @@ class Issuer:
             return
         with issuing_lock(self.station.home.issue_lock_path) as outermost:
             if outermost:
+                self.revoked_as_stopped.clear()  # of this run only
                 if reg.signer is None and self.station.keystore.kids():  # a revocation by recovery is signed too
                     reg.signer = self.station.checkpoint_signer(reg, self.secret, self._keys)
                 self.last_recovery = recover_station(reg, self.station.home, self.station.trust, scan)
@@ -507,16 +516,19 @@ class Issuer:
         (voided, and its files removed, if that fails)."""
         number = str(numbered.number)
         made: list[tuple[str, Path, SignedPayload, str]] = []
+        written: list[bool] = []  # a signed form began to reach the disk (its atomic write deletes it on an error)
         try:
             for form in self.forms:
                 final = ready.folder / (number + FILE_SUFFIX[form])
                 laid = ready.printable.laid_for(form, number, self.font) if ready.printable else None
                 blank = ready.print_serial if form == "paper" else None
-                signed, pdf = self.make_form(form, numbered, ready.key, ready.photo, temp_path(final), laid, blank)
+                signed, pdf = self.make_form(
+                    form, numbered, ready.key, ready.photo, temp_path(final), laid, blank, lambda: written.append(True)
+                )
                 made.append((form, final, signed, hashlib.sha256(pdf).hexdigest()))
             fault_point("after_write")
         except BaseException as exc:
-            self._abandon(reg, ready.folder, number, exc)
+            self._abandon(reg, ready.folder, number, exc, on_disk=bool(written))
             raise
         return _Written(ready, numbered, made)
 
@@ -574,12 +586,15 @@ class Issuer:
             raise
         return issued, allocated
 
-    def _abandon(self, reg: Register, folder: Path, number: str, why: BaseException | str) -> None:
+    def _abandon(
+        self, reg: Register, folder: Path, number: str, why: BaseException | str, *, on_disk: bool = False
+    ) -> None:
         """A number allocated and not issued: voided now (else by recovery), and its forms'
         temporary files removed unless the register says it is issued after all. A form on disk
+        (or ``on_disk``: one was being written, and its atomic write removed it as the error came)
         was a signed certificate that a copy may have been taken of: the number is revoked first
-        (see :mod:`certgen.issuing.recovery`); when that fails (a full disk), the files stay for
-        the next run's recovery, which revokes it then."""
+        (:func:`certgen.issuing.recovery.revoke_unissued`); when that fails (a full disk), the
+        files stay for the next run's recovery, which revokes it then."""
         if isinstance(why, str):
             reason = why
         else:
@@ -590,14 +605,25 @@ class Issuer:
             voided = reg.void_pending(reason, number=number)
         if number in voided or not self._issued(reg, number):  # none may outlive a void number
             temps = [temp_path(folder / (number + FILE_SUFFIX[form])) for form in self.forms]
-            if any(t.exists() for t in temps):
+            if on_disk or any(t.exists() for t in temps):
                 try:
                     with revoking(self.station.home, self.station.trust, reg):
-                        reg.revoke_unissued(number, UNFINISHED_REASON)
+                        revoke_unissued(reg, number, UNFINISHED_REASON, folder)
                 except (CertkioskError, OSError, sqlite3.Error):
                     return
+                self.revoked_as_stopped.append(number)
             for temp in temps:
                 temp.unlink(missing_ok=True)
+
+    def stop_notes(self) -> list[str]:
+        """What a stopped run tells its user beside the interruption itself, in Chinese."""
+        if not self.revoked_as_stopped:
+            return []
+        return [
+            f"编号 {'、'.join(self.revoked_as_stopped)} 已作废并吊销"
+            "（中断时其已签名的证书文件已写入磁盘，可能已被复制）。"
+            "请重新导出信任包（certkiosk trust export）并分发给核验方。"
+        ]
 
     @staticmethod
     def _holds(reg: Register, allocated: CertificateRecord, ready: _Ready) -> bool:

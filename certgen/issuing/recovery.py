@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certgen.exceptions import CertkioskError
-from certgen.files import fsync_folder, written_name
+from certgen.files import fsync_folder, write_bytes_atomic, written_name
 from certgen.issuing.reports import update_manifest
 from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
@@ -46,6 +46,11 @@ ELECTRONIC_SUFFIX = FILE_SUFFIX["electronic"].removesuffix(".pdf")
 QUARANTINE_REASON = "作废编号的已签名证书文件曾被发布：文件已隔离，编号吊销"
 UNFINISHED_REASON = "发证中断：编号作废，其已签名的证书文件已写入磁盘（可能已被复制），编号吊销"
 """Why a void number whose signed form reached the disk is revoked (recovery, an abandoned issue)."""
+TOMBSTONE_SUFFIX = ".revoked"
+TOMBSTONE_TEXT = (
+    "此编号从未发证，已作废并吊销（其已签名的证书文件曾写入此文件夹）。请保留本文件："
+    "本站从备份恢复后据此文件夹确认已用编号时，不会把该编号再分配给他人。\n"
+)
 
 
 def temp_path(final: Path) -> Path:
@@ -79,6 +84,20 @@ def sweep_leftovers(
         path.unlink(missing_ok=True)
         gone.append(path)
     return gone
+
+
+def revoke_unissued(reg: Register, number: str, reason: str, folder: Path) -> Revocation:
+    """Revoke a number that is not issued but whose signed form was on disk in ``folder`` (under
+    its final name or a temporary one), and leave a note there, ``.<number>.revoked``, before the
+    caller removes the file. Verifiers keep the revocation for good; a station restored from an
+    older backup after its home was lost learns its used numbers from the output folders
+    (:func:`certgen.station.backup.find_issued_numbers` reads numbers in file names), so the note
+    keeps the number from being allocated to a genuine certificate those verifiers would reject."""
+    revocation = reg.revoke_unissued(number, reason)
+    note = folder / f".{number}{TOMBSTONE_SUFFIX}"
+    if not note.exists():
+        write_bytes_atomic(note, TOMBSTONE_TEXT.encode("utf-8"))
+    return revocation
 
 
 def publish(temp: Path, final: Path, *, durable: bool = True) -> None:
@@ -127,6 +146,8 @@ class Recovery:
         ]
         out += [f"隔离作废编号 {n} 的证书文件并吊销该编号：{p}" for n, p in self.quarantined]
         out += [f"警告：证书 {n} 已登记发证，但其PDF文件不存在" for n in self.missing]
+        if self.revocations:
+            out.append("请重新导出信任包（certkiosk trust export）并分发给核验方。")
         return out
 
 
@@ -178,24 +199,24 @@ def recover(
 
     unfinished: list[str] = []
 
-    def revoke(number: str, reason: str) -> None:
+    def revoke(number: str, reason: str, folder: Path) -> None:
         if number not in {r.target for r in revocations}:  # both forms of one number: one revocation
             if before_revoking is not None:
                 before_revoking()
-            revocations.append(reg.revoke_unissued(number, reason))
+            revocations.append(revoke_unissued(reg, number, reason, folder))
 
     def unissued_file(number: str, final: Path) -> None:
-        revoke(number, QUARANTINE_REASON)
+        revoke(number, QUARANTINE_REASON, final.parent)
         quarantined.append((number, _quarantine(final, quarantine_dir)))
 
-    def unfinished_file(number: str, temp: Path | None) -> None:
+    def unfinished_file(number: str, folder: Path, temp: Path | None) -> None:
         """A signed form of a number that is not issued, on disk under a temporary name: the number
         revoked (committed) before the file is deleted, so that a kill between the two leaves the
         file for the next recovery, not a void number whose copies verify."""
         cert = reg.get(number)
         if cert is not None and cert.status == "issued":
             return
-        revoke(number, UNFINISHED_REASON)
+        revoke(number, UNFINISHED_REASON, folder)
         if number not in unfinished:
             unfinished.append(number)
         if temp is not None and temp.exists():
@@ -208,7 +229,7 @@ def recover(
     batch manifest should list (a reprint's new paper, see :func:`update_manifest`)."""
     for folder in sorted({Path(where).parent for _, where in entries} | {f for f in folders if f.is_dir()}):
         # once per folder: a batch may leave 100,000 entries
-        removed += sweep_leftovers(reg, folder, lambda number: unfinished_file(number, None))
+        removed += sweep_leftovers(reg, folder, functools.partial(unfinished_file, folder=folder, temp=None))
     for number, where in entries:
         cert = reg.get(number)
         files = [(Path(p), sha) for _, p, sha in reg.form_files(number) if p] or [(Path(where), None)]
@@ -232,7 +253,7 @@ def recover(
                     papers.setdefault(final.parent, {})[number] = (pdf_sha256, reg.last_print_serial(number))
             else:
                 if temp.exists():
-                    unfinished_file(number, temp)
+                    unfinished_file(number, temp.parent, temp)
                 if final.exists():
                     unissued_file(number, final)
         settled.append(number)
@@ -247,7 +268,7 @@ def recover(
             if cert is None or cert.status == "issued":
                 continue
             if name.startswith("."):
-                unfinished_file(number, path)
+                unfinished_file(number, folder, path)
             else:
                 unissued_file(number, path)
     for folder, listed in papers.items():  # one manifest read each; only an entry it has otherwise is checked on disk

@@ -79,6 +79,8 @@ def issue_cmd(
                 "发证已中断：已签发的证书已记入登记簿，进程已全部停止。重新运行同一命令即可续发（不会重复发证）。",
                 err=True,
             )
+            for note in issuer.stop_notes():
+                click.echo(note, err=True)
             ctx.exit(130)
     for row, name, existing in result.already:
         click.echo(f"  已发：第{row}行 {name}，证书 {existing}")

@@ -39,5 +39,3 @@ def register_recover(ctx: click.Context, scan: tuple[Path, ...], passphrase_file
         click.echo(line)
     if not result:
         click.echo("没有需要恢复的内容：每个证书文件都对应已登记发证的编号")
-    elif result.revocations:
-        click.echo("请重新导出信任包（certkiosk trust export）并分发给核验方。")

@@ -151,9 +151,9 @@ class BatchScreen(StationScreen):
     def finished(self, result: BatchResult | None, error: BaseException | None) -> None:
         self.query_one("#cancel", Button).disabled = True
         if error is not None:
-            self.query_one("#result", Static).update(
-                str(error) if isinstance(error, BatchCancelled) else "发证中断，见通知。"
-            )
+            said = str(error) if isinstance(error, BatchCancelled) else "发证中断，见通知。"
+            notes = self.issuer.stop_notes() if self.issuer is not None else []
+            self.query_one("#result", Static).update("\n".join([said, *notes]))
             if not isinstance(error, BatchCancelled):
                 self.fail(error)
             return
