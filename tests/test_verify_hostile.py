@@ -466,6 +466,28 @@ def test_empty_stdin_says_nothing_was_read(tmp_path: Path, data: bytes) -> None:
     assert proc.returncode == 1 and "没有读到任何二维码文本" in proc.stderr.decode("utf-8")
 
 
+def test_a_closed_stdin_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    """``certkiosk verify <&-`` (a service or script that closed standard input): Python has no
+    ``sys.stdin`` then; the command says what to give it instead of an AttributeError."""
+    home = _station_with_trust(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk", "--home", str(home), "verify"], cwd=ROOT, stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=120, preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    err = proc.stderr.decode("utf-8")
+    assert proc.returncode == 2 and "标准输入已关闭" in err and "Traceback" not in err, err
+
+
+def test_a_passphrase_is_not_prompted_for_on_a_closed_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from certgen.exceptions import ConfigError
+    from kiosk.cli.base import ENV_PASSPHRASE, read_passphrase
+
+    monkeypatch.delenv(ENV_PASSPHRASE, raising=False)
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(ConfigError, match="需要私钥口令"):
+        read_passphrase(None)
+
+
 # --- 9. SIGTERM stops the workers ----------------------------------------------------------------
 def _children(pid: int) -> set[int]:
     found: set[int] = set()

@@ -97,6 +97,12 @@ def home_of(ctx: click.Context) -> StationHome:
     return _ref(ctx).home
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether a standard stream is a terminal; False when it was closed before the process started
+    (``<&-``: Python has no ``sys.stdin`` then)."""
+    return stream is not None and bool(stream.isatty())
+
+
 def read_passphrase(path: Path | None, *, confirm: bool = False) -> Secret:
     """From ``--passphrase-file``, else ``$CERTKIOSK_PASSPHRASE``, else a hidden prompt."""
     if path is not None:
@@ -107,7 +113,7 @@ def read_passphrase(path: Path | None, *, confirm: bool = False) -> Secret:
     env = os.environ.get(ENV_PASSPHRASE)
     if env:
         return Secret(env)
-    if not sys.stdin.isatty():
+    if not is_terminal(sys.stdin):
         raise ConfigError(
             f"需要私钥口令：请用 --passphrase-file 或环境变量 {ENV_PASSPHRASE} 提供（非交互环境无法提示输入）"
         )
@@ -135,7 +141,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
     ctx.obj = StationRef(StationHome.resolve(home))
     if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
+        if is_terminal(sys.stdin) and is_terminal(sys.stdout):
             ctx.invoke(cli.commands["ui"])
         else:
             click.echo(ctx.get_help())
@@ -149,7 +155,7 @@ class Progress:
         self.bar: Any = None
 
     def __enter__(self) -> Callable[[int, int, str], None]:
-        if sys.stderr.isatty():
+        if is_terminal(sys.stderr):
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 

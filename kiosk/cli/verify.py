@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from kiosk.cli.base import Progress, cli, json_line, station_of
+from kiosk.cli.base import Progress, cli, is_terminal, json_line, station_of
 
 
 @cli.command("verify")
@@ -88,7 +88,9 @@ def verify_cmd(
     for result in results:
         _say(result, as_json)
     if not paths and not texts:
-        if sys.stdin.isatty():
+        if sys.stdin is None:  # closed (``<&-``): Python has no standard input at all
+            raise click.UsageError("标准输入已关闭：请给出文件、文件夹或 --text")
+        if is_terminal(sys.stdin):
             raise click.UsageError("请给出文件、文件夹或 --text，或用扫码枪/管道从标准输入输入")
         from kiosk.cli.stdin import verify_lines
 
