@@ -66,14 +66,9 @@ def atomic_write(path: Path, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]:
     Readers see the old file or the new one, never half of one; on error the old file stays.
     A folder it creates is 0700 (not world-readable: certificates hold names and ID numbers).
     """
-    try:
-        if not path.parent.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _disk_full_named(path):
+        _make_folder(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_WRITING_SUFFIX, dir=path.parent)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise DiskFull(path) from None
-        raise
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -99,6 +94,41 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_in_place(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
+    """Write ``path`` itself, fsync it and its folder: for a file whose name is already the
+    temporary one (a certificate form's ``.partial``, renamed once its number is committed).
+
+    Unlike :func:`atomic_write`, an error (Ctrl-C, a full disk) leaves the file as far as it got:
+    a signed form must not vanish before whoever abandons its number has revoked it (a copy may
+    have been taken), and a file on disk is what tells the next recovery to do it if that is
+    interrupted too. A folder it creates is 0700."""
+    with _disk_full_named(path):
+        _make_folder(path)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    fsync_folder(path.parent)
+
+
+@contextmanager
+def _disk_full_named(path: Path) -> Iterator[None]:
+    """A full disk's OSError raised as :class:`DiskFull` naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(path) from None
+        raise
+
+
+def _make_folder(path: Path) -> None:
+    """``path``'s folder, made 0700 if it is missing (certificates hold names and ID numbers)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:

@@ -18,6 +18,8 @@ import pytest
 
 from certgen.exceptions import DuplicateResult, RegisterError
 from certgen.issuing.issuer import Issued, Issuer, IssueRequest
+from certgen.number import check_number
+from certgen.station.backup import find_issued_numbers
 from certgen.station.register import Register
 from tests.conftest import make_record, resident_id
 from verify.files import verify_bytes
@@ -139,15 +141,14 @@ def test_a_series_stopped_with_a_certificate_written_voids_it_and_removes_its_fi
     assert result.reasons == (Reason.REVOKED,), result.reasons
 
 
-def test_ctrl_c_during_the_fsync_of_the_forms_atomic_write_revokes_the_number(
-    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ctrl-C (or SIGTERM -> Interrupted) lands while os.fsync of `.<n>.pdf.partial.<rnd>.tmp` blocks
-    (the slowest step of the write: seconds on a USB stick). The whole signed PDF is on disk under
-    the .tmp name meanwhile; atomic_write deletes it, _abandon sees no `.partial` and does not revoke.
-    A kill at the same place is revoked by recovery (sweep_leftovers): a Ctrl-C is not."""
+def _ctrl_c_at_fsync(monkeypatch: pytest.MonkeyPatch, copies: list[bytes], second_at: str | None = None) -> None:
+    """Ctrl-C as the form's write fsyncs (the whole signed file is on disk, and a sync or backup tool
+    copies it meanwhile), and with ``second_at`` a second Ctrl-C (an operator pressing it twice) as
+    the clean-up's next fsync of a file so named returns: the trust-behind marker's write inside
+    ``revoking`` or the note's (helper-31: when the form's atomic write deleted its file on the
+    first, nothing on disk was left to tell the next recovery)."""
     real_fsync = os.fsync
-    copies: list[bytes] = []
+    fired: list[str] = []
 
     def fsync(fd: int) -> None:
         real_fsync(fd)
@@ -155,22 +156,15 @@ def test_ctrl_c_during_the_fsync_of_the_forms_atomic_write_revokes_the_number(
             name = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             return
-        if ".pdf.partial." in name and name.endswith(".tmp") and not copies:
-            copies.append(Path(name).read_bytes())  # a sync/backup tool copies it meanwhile
-            raise KeyboardInterrupt  # Ctrl-C handled as fsync returns
+        if not fired and name.endswith(".pdf.partial"):
+            copies.append(Path(name).read_bytes())
+            fired.append("form")
+            raise KeyboardInterrupt
+        if len(fired) == 1 and second_at is not None and second_at in name:
+            fired.append("second")
+            raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "fsync", fsync)
-    with issuer.station.register() as reg:
-        with pytest.raises(KeyboardInterrupt):
-            list(issuer.issue_series(reg, _requests(1)))
-        monkeypatch.undo()
-        ((number, status),) = _states(reg).items()
-        assert status == "void"
-        with issuer.locked(reg):  # the next run's recovery (finds nothing left to revoke it by)
-            pass
-    (copy,) = copies
-    (result,) = verify_bytes(copy, "copy.pdf", issuer.station.trust.load())
-    assert result.reasons == (Reason.REVOKED,), f"copy of void {number}: {result.reasons} valid={result.valid}"
 
 
 def test_a_void_numbers_revocation_hits_the_genuine_certificate_that_reuses_it_after_a_restore(
@@ -223,6 +217,83 @@ def test_a_void_numbers_revocation_hits_the_genuine_certificate_that_reuses_it_a
         new = again.issue(reg, make_record(id_number=resident_id(7)))
     (result,) = verify_bytes(new.path.read_bytes(), new.path.name, verifiers_bundle)
     assert result.valid, f"genuine certificate {new.record.number} (the void {void} again): {result.reasons}"
+
+
+@pytest.mark.parametrize("second_at", [None, "trust-behind", ".revoked"], ids=["once", "twice-marker", "twice-note"])
+def test_ctrl_c_as_a_form_is_written_revokes_its_number_and_leaves_the_note(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch, second_at: str | None
+) -> None:
+    """Ctrl-C (or SIGTERM) as the form's fsync returns (the slowest step of the write: seconds on a
+    USB stick), the whole signed PDF on disk meanwhile: the number is revoked, and a note of it
+    stays (helper-30: the form's atomic write deleted it on the error, and nothing revoked it).
+    Stopped again inside that (Ctrl-C twice, a SIGKILL, a full disk for the note), the signed file
+    is still there, and the next recovery does it: else its copy would verify valid everywhere, or
+    the number be given out again after a restore (helper-31)."""
+    copies: list[bytes] = []
+    _ctrl_c_at_fsync(monkeypatch, copies, second_at)
+    with issuer.station.register() as reg:
+        with pytest.raises(KeyboardInterrupt):
+            list(issuer.issue_series(reg, _requests(1)))
+        monkeypatch.undo()
+        ((number, status),) = _states(reg).items()
+        assert status == "void"
+        with issuer.locked(reg):  # the next run's recovery
+            pass
+    assert issuer.out_dir is not None
+    (copy,) = copies
+    (result,) = verify_bytes(copy, "copy.pdf", issuer.station.trust.load())
+    assert result.reasons == (Reason.REVOKED,), f"copy of void {number}: valid={result.valid} {result.reasons}"
+    parsed = check_number(number).parsed()
+    found = find_issued_numbers([issuer.out_dir])  # what restore-settle --scan <out> learns
+    got = found.get((parsed.filing_number, parsed.year, parsed.level), (0, ""))[0]
+    assert got >= parsed.serial, f"no .{number}.revoked note: a restore would allocate {number} again"
+
+
+def test_stop_notes_are_of_the_last_run_only_also_one_that_never_started(
+    issuer: Issuer,
+) -> None:
+    """The kiosk's batch screen keeps one Issuer across runs and shows stop_notes() under any error:
+    a later run that fails before it holds the issuing lock (IssueBusy) says nothing of the earlier
+    run's revoked numbers (helper-31)."""
+    real = Issuer._ready
+    calls: list[None] = []
+
+    def ready(self: Issuer, reg: Register, request: IssueRequest):  # type: ignore[no-untyped-def]
+        calls.append(None)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, reg, request)
+
+    with issuer.station.register() as reg:
+        Issuer._ready = ready  # type: ignore[method-assign]
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                list(issuer.issue_series(reg, _requests(1, 2)))
+        finally:
+            Issuer._ready = real  # type: ignore[method-assign]
+        assert issuer.stop_notes()  # run 1: right
+        import threading
+
+        from certgen.exceptions import IssueBusy
+        from certgen.station.issuelock import issuing_lock
+
+        held, done = threading.Event(), threading.Event()
+
+        def another_run() -> None:  # e.g. the kiosk's single-issue screen, or a CLI run
+            with issuing_lock(issuer.station.home.issue_lock_path):
+                held.set()
+                done.wait(30)
+
+        thread = threading.Thread(target=another_run)
+        thread.start()
+        held.wait(30)
+        try:
+            with pytest.raises(IssueBusy):  # run 2 cannot start: another run issues
+                list(issuer.issue_series(reg, _requests(3)))
+        finally:
+            done.set()
+            thread.join()
+    assert issuer.stop_notes() == [], f"run 2 revoked nothing, yet: {issuer.stop_notes()}"
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -386,6 +386,23 @@ def test_a_kill_while_recovery_revokes_a_void_numbers_file_loses_no_revocation(s
     assert_disk_matches_register(site)
 
 
+def test_ctrl_c_in_the_issue_command_says_which_numbers_it_revoked(site: Site) -> None:
+    """Ctrl-C with a certificate written: its number is revoked at once, and the command says so and
+    asks for the trust bundle to be exported again (helper-31: a plain KeyboardInterrupt said only
+    已取消。, and the next run's recovery found nothing left to report)."""
+    child = site.start(site.issue_args(), CERTKIOSK_TEST_STOP_AT="after_write:2")
+    pid = child.pid
+    _, st = os.waitpid(pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(st)
+    os.kill(pid, signal.SIGINT)  # the operator's Ctrl-C, with the second certificate written
+    os.kill(pid, signal.SIGCONT)
+    _, err = child.communicate(timeout=120)
+    with Register(site.home.register_path) as reg:
+        revoked = {r.target for r in reg.revocations()}
+    assert len(revoked) == 1, (child.returncode, err)  # the written number, revoked as the run stopped
+    assert child.returncode == 130 and f"编号 {revoked.pop()} 已作废并吊销" in err and "trust export" in err, err
+
+
 def leaked_pdf_of_a_void_number(site: Site) -> tuple[str, Path]:
     """A run killed after writing its second PDF, that PDF then published by hand (as the old
     order left it, or a copy put back): its number (void at the next recovery) and its file."""

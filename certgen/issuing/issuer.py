@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, DuplicateResult, PrintSerialUsed, RegisterError
 from certgen.faults import fault_point
-from certgen.files import write_bytes_atomic
+from certgen.files import write_in_place
 from certgen.issuing.recovery import (
     FILE_SUFFIX,
     UNFINISHED_REASON,
@@ -215,7 +215,8 @@ class Issuer:
     last_recovery: Recovery = field(default_factory=Recovery, init=False)
     """What the recovery at the start of the last locked run found and did."""
     revoked_as_stopped: list[str] = field(default_factory=list, init=False)
-    """Numbers revoked as the last locked run stopped (void numbers whose signed form had reached the disk)."""
+    """Numbers revoked as the last run stopped (void numbers whose signed form had reached the
+    disk); cleared as each run, or series, begins."""
     _keys: dict[bytes, Ed25519PrivateKey] = field(default_factory=dict, init=False, repr=False)
     _x509_keys: dict[bytes, ec.EllipticCurvePrivateKey] = field(default_factory=dict, init=False, repr=False)
 
@@ -381,7 +382,7 @@ class Issuer:
             )  # fmt: skip
         if before_write is not None:
             before_write()
-        write_bytes_atomic(out, pdf)
+        write_in_place(out, pdf)  # ``out`` is the temporary name: what an error leaves, its abandoning removes
         return signed, pdf
 
     # --- issuing ---------------------------------------------------------------------------
@@ -395,9 +396,9 @@ class Issuer:
         if self.in_worker:
             yield Recovery()
             return
+        self.revoked_as_stopped.clear()  # of this run only (also when it cannot take the lock)
         with issuing_lock(self.station.home.issue_lock_path) as outermost:
             if outermost:
-                self.revoked_as_stopped.clear()  # of this run only
                 if reg.signer is None and self.station.keystore.kids():  # a revocation by recovery is signed too
                     reg.signer = self.station.checkpoint_signer(reg, self.secret, self._keys)
                 self.last_recovery = recover_station(reg, self.station.home, self.station.trust, scan)

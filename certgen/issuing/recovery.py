@@ -92,12 +92,13 @@ def revoke_unissued(reg: Register, number: str, reason: str, folder: Path) -> Re
     caller removes the file. Verifiers keep the revocation for good; a station restored from an
     older backup after its home was lost learns its used numbers from the output folders
     (:func:`certgen.station.backup.find_issued_numbers` reads numbers in file names), so the note
-    keeps the number from being allocated to a genuine certificate those verifiers would reject."""
-    revocation = reg.revoke_unissued(number, reason)
+    keeps the number from being allocated to a genuine certificate those verifiers would reject.
+    The note is durable before the revocation, and the caller removes the signed file only after
+    both: a stop anywhere in between leaves the file, and the next recovery does it all again."""
     note = folder / f".{number}{TOMBSTONE_SUFFIX}"
-    if not note.exists():
+    if not note.is_file():  # first: a revocation with no note would let a restore give the number out again
         write_bytes_atomic(note, TOMBSTONE_TEXT.encode("utf-8"))
-    return revocation
+    return reg.revoke_unissued(number, reason)
 
 
 def publish(temp: Path, final: Path, *, durable: bool = True) -> None:

@@ -7,10 +7,11 @@ start fast (docs/performance.md; tests/test_quality.py guards which modules they
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +21,7 @@ from certgen.exceptions import CertkioskError, ConfigError
 from certgen.secret import Secret
 
 if TYPE_CHECKING:
+    from certgen.issuing.issuer import Issuer
     from certgen.station.home import StationHome
     from certgen.station.station import Station
 
@@ -101,6 +103,18 @@ def is_terminal(stream: Any) -> bool:
     """Whether a standard stream is a terminal; False when it was closed before the process started
     (``<&-``: Python has no ``sys.stdin`` then)."""
     return stream is not None and bool(stream.isatty())
+
+
+@contextlib.contextmanager
+def stop_notes_told(issuer: Issuer) -> Iterator[None]:
+    """Around an issuing call: when it stops by any exception (Ctrl-C, SIGTERM, an error, a
+    ``ctx.exit``), what the issuer says of the numbers it revoked as it stopped, on stderr."""
+    try:
+        yield
+    except BaseException:
+        for note in issuer.stop_notes():
+            click.echo(note, err=True)
+        raise
 
 
 def read_passphrase(path: Path | None, *, confirm: bool = False) -> Secret:

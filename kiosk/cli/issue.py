@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.cli.base import Progress, cli, issuer_options, read_passphrase, station_of
+from kiosk.cli.base import Progress, cli, issuer_options, read_passphrase, station_of, stop_notes_told
 
 
 @cli.command("issue")
@@ -71,17 +71,16 @@ def issue_cmd(
                 ctx.exit(1)
         from certgen.exceptions import Interrupted
 
-        try:
-            with Progress(len(plan.to_issue), "发证") as advance:
-                result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
-        except Interrupted:
-            click.echo(
-                "发证已中断：已签发的证书已记入登记簿，进程已全部停止。重新运行同一命令即可续发（不会重复发证）。",
-                err=True,
-            )
-            for note in issuer.stop_notes():
-                click.echo(note, err=True)
-            ctx.exit(130)
+        with stop_notes_told(issuer):
+            try:
+                with Progress(len(plan.to_issue), "发证") as advance:
+                    result = run_batch(issuer, plan, skip_invalid=skip_invalid, workers=workers, progress=advance)
+            except Interrupted:
+                click.echo(
+                    "发证已中断：已签发的证书已记入登记簿，进程已全部停止。重新运行同一命令即可续发（不会重复发证）。",
+                    err=True,
+                )
+                ctx.exit(130)
     for row, name, existing in result.already:
         click.echo(f"  已发：第{row}行 {name}，证书 {existing}")
     for note in result.blank_notes():

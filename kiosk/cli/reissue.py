@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from certgen.exceptions import ConfigError
-from kiosk.cli.base import cli, issuer_options, read_passphrase, station_of
+from kiosk.cli.base import cli, issuer_options, read_passphrase, station_of, stop_notes_told
 
 if TYPE_CHECKING:
     from certgen.station.register import ReissueReason
@@ -53,7 +53,7 @@ def reissue_cmd(
         raise ConfigError(f"登记库 {station.home.register_path} 不存在")
     issuer = Issuer(station, read_passphrase(passphrase_file), filing_number, template_name, out_dir, seal)
     when = issue_date.date() if issue_date else _dt.date.today()
-    with station.register() as reg:
+    with station.register() as reg, stop_notes_told(issuer):
         why: ReissueReason = "lost" if reason == "lost" else "correction"
         issued = issuer.reissue(
             reg, number, why, changes=fields, issue_date=when, photo=photo, print_serial=print_serial

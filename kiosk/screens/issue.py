@@ -174,17 +174,18 @@ class IssueScreen(StationScreen):
         forms: tuple[str, ...] = ("paper",),
         print_serial: str | None = None,
     ) -> None:
+        issuer: Issuer | None = None
         try:
             issuer = Issuer(self.station, passphrase, template_name=template, forms=forms)
             with self.station.register() as reg:
                 issued = issuer.issue(reg, record, print_serial=print_serial)
         except Exception as exc:
-            self.app.call_from_thread(self.issue_failed, exc)
+            self.app.call_from_thread(self.issue_failed, exc, issuer.stop_notes() if issuer is not None else [])
             return
         self.app.call_from_thread(self.issue_done, issued)
 
-    def issue_failed(self, exc: BaseException) -> None:
-        self.query_one("#result", Static).update("签发失败，见通知。")
+    def issue_failed(self, exc: BaseException, notes: list[str] | None = None) -> None:
+        self.query_one("#result", Static).update("\n".join(["签发失败，见通知。", *(notes or [])]))
         self.query_one("#sign", Button).disabled = False
         self.fail(exc)
 
