@@ -103,10 +103,14 @@ def write_in_place(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
     Unlike :func:`atomic_write`, an error (Ctrl-C, a full disk) leaves the file as far as it got:
     a signed form must not vanish before whoever abandons its number has revoked it (a copy may
     have been taken), and a file on disk is what tells the next recovery to do it if that is
-    interrupted too. A folder it creates is 0700."""
+    interrupted too. Whatever is at ``path`` before is removed, never written through. A folder
+    it creates is 0700."""
     with _disk_full_named(path):
         _make_folder(path)
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as fh:
+        # never through what is there (a symlink another user of a shared folder planted at the
+        # name, to have a file of ours overwritten): it goes, and the file is made anew
+        path.unlink(missing_ok=True)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode), "wb") as fh:
             os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()

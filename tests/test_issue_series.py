@@ -296,6 +296,68 @@ def test_stop_notes_are_of_the_last_run_only_also_one_that_never_started(
     assert issuer.stop_notes() == [], f"run 2 revoked nothing, yet: {issuer.stop_notes()}"
 
 
+def test_a_planted_partial_symlink_is_not_written_through(issuer: Issuer) -> None:
+    """Another local user who can write in the output folder (a shared folder, or ``--out /tmp/x``
+    with ``/tmp/x/single`` made first) plants ``.<next number>.pdf.partial`` as a symlink to a file
+    of the station's user: the form is written as a new file instead, the other file untouched
+    (helper-32: written in place with O_TRUNC, it was overwritten with the certificate)."""
+    from certgen.number import format_number
+
+    assert issuer.out_dir is not None
+    with issuer.station.register() as reg:
+        first = issuer.issue(reg, make_record(id_number=resident_id(1)))
+    parsed = check_number(str(first.record.number)).parsed()
+    following = format_number(parsed.filing_number, parsed.year, parsed.level, parsed.serial + 1)
+    victim = issuer.station.home.root / "victim.txt"  # any file of the station's user: trust.json, the register
+    victim.write_bytes(b"precious\n")
+    (issuer.out_dir / "single" / f".{following}.pdf.partial").symlink_to(victim)
+    with issuer.station.register() as reg:
+        second = issuer.issue(reg, make_record(id_number=resident_id(2)))
+    assert victim.read_bytes() == b"precious\n"
+    assert str(second.record.number) == following and not second.path.is_symlink()
+    assert _valid(issuer, second.path)
+
+
+def test_a_backup_is_refused_while_another_run_issues(
+    issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup taken in the middle of a run (``certkiosk backup`` in another terminal, the automatic
+    one after a revocation) would hold the run's number in flight: restored after a lost home, its
+    recovery would void that number and revoke the certificate issued under it after the copy, a
+    genuine one (helper-32). So a backup waits for no run: it is refused while one issues."""
+    import threading
+
+    from certgen.exceptions import BackupError
+    from certgen.station.backup import create_backup
+    from tests.conftest import PASSPHRASE
+
+    real_ready = Issuer._ready
+    calls: list[None] = []
+    refused: list[BaseException] = []
+
+    def backup_elsewhere() -> None:  # another thread of this process is refused as another process is
+        try:
+            create_backup(issuer.station.home, tmp_path / "during.zip", PASSPHRASE)
+        except BackupError as exc:
+            refused.append(exc)
+
+    def ready(self: Issuer, reg: Register, request: IssueRequest):  # type: ignore[no-untyped-def]
+        calls.append(None)
+        if len(calls) == 2:  # the first certificate written, its number not yet issued
+            thread = threading.Thread(target=backup_elsewhere)
+            thread.start()
+            thread.join()
+        return real_ready(self, reg, request)
+
+    monkeypatch.setattr(Issuer, "_ready", ready)
+    with issuer.station.register() as reg:
+        assert all(isinstance(o, Issued) for o in issuer.issue_series(reg, _requests(1, 2)))
+    monkeypatch.undo()
+    assert len(refused) == 1 and "发证进行中" in str(refused[0]) and not (tmp_path / "during.zip").exists()
+    create_backup(issuer.station.home, tmp_path / "after.zip", PASSPHRASE)  # once the run is over
+    assert (tmp_path / "after.zip").is_file()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_batch_cancelled_from_its_progress_leaves_no_number_pending(
     issuer: Issuer, tmp_path: Path, photo_dir: Path, workers: int

@@ -29,20 +29,21 @@ import tempfile
 import uuid
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from certgen.exceptions import BackupError, CertkioskError, ConfigError, PayloadError, RegisterError
+from certgen.exceptions import BackupError, CertkioskError, ConfigError, IssueBusy, PayloadError, RegisterError
 from certgen.files import atomic_write, write_bytes_atomic
 from certgen.number import check_number
 from certgen.payload import parse_cose, sign_detached
 from certgen.printserial import normal_print_serial
 from certgen.secret import Secret
 from certgen.station.home import StationHome
+from certgen.station.issuelock import issuing_lock
 from certgen.station.register import Register
 from certgen.station.revoking import trust_lock
 from certgen.trust import SCOPE_TEXT, PublicKeyInfo, Revocation, TrustStore, canonical_json, kid_of, utc_now
@@ -228,7 +229,9 @@ def create_backup(
         stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="certkiosk-backup-") as tmp:
         snapshot = Path(tmp) / REGISTER
-        with trust_lock(home):  # the register, the trust store and its marker as of one moment
+        # never in the middle of an issuing run: its numbers in flight, restored, would be voided and
+        # their certificates, issued after the copy, revoked by the recovery of the restored home
+        with _not_issuing(home), trust_lock(home):  # the register, the trust store and its marker as of one moment
             _snapshot_register(home.register_path, snapshot)
             members = {REGISTER: snapshot} | _home_files(home, with_pdfs, skip=[dest])
             for name, path in members.items():
@@ -257,6 +260,17 @@ def create_backup(
     settings["last"] = {"at": now, "path": str(dest)}
     save_settings(home, settings)
     return BackupCheck(dest, manifest, key.kid_hex)
+
+
+@contextlib.contextmanager
+def _not_issuing(home: StationHome) -> Iterator[None]:
+    """Hold the station's issuing lock (re-entrant: a run that backs up itself holds it already);
+    BackupError while another run issues."""
+    try:
+        with issuing_lock(home.issue_lock_path):
+            yield
+    except IssueBusy as exc:
+        raise BackupError(f"发证进行中，现在不能备份（{exc}）：请在发证结束后再备份") from None
 
 
 def auto_backup(home: StationHome, passphrase: str | Secret | None, why: str) -> str | None:
