@@ -167,6 +167,10 @@ class BackupError(CertkioskError):
     """A backup could not be written, or a backup file is not one to trust."""
 
 
+class BackupBusy(BackupError):
+    """A backup refused because an issuing run holds the station's issuing lock."""
+
+
 class SealError(CertkioskError):
     """The seal image is unusable."""
 

@@ -109,13 +109,25 @@ def write_in_place(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
         _make_folder(path)
         # never through what is there (a symlink another user of a shared folder planted at the
         # name, to have a file of ours overwritten): it goes, and the file is made anew
-        path.unlink(missing_ok=True)
+        clear_name(path)
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode), "wb") as fh:
             os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     fsync_folder(path.parent)
+
+
+def clear_name(path: Path) -> None:
+    """Remove the file or symlink at ``path``; anything else there (a folder another user of a
+    shared output folder planted at a name certkiosk writes) is renamed aside, to
+    ``<name>.planted-<random>``, so that the name is free and the station can go on issuing."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        os.replace(path, path.with_name(f"{path.name}.planted-{os.urandom(4).hex()}"))
 
 
 @contextmanager

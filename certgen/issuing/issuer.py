@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certgen.exceptions import CertkioskError, DuplicateResult, PrintSerialUsed, RegisterError
 from certgen.faults import fault_point
-from certgen.files import write_in_place
+from certgen.files import clear_name, write_in_place
 from certgen.issuing.recovery import (
     FILE_SUFFIX,
     UNFINISHED_REASON,
@@ -405,6 +405,8 @@ class Issuer:
             yield self.last_recovery if outermost else Recovery()
             if outermost:
                 settle(reg)
+                with contextlib.suppress(CertkioskError, OSError):  # a note, never the run's error
+                    self.station.after_run(self.secret)
 
     def issue(
         self,
@@ -614,7 +616,7 @@ class Issuer:
                     return
                 self.revoked_as_stopped.append(number)
             for temp in temps:
-                temp.unlink(missing_ok=True)
+                clear_name(temp)
 
     def stop_notes(self) -> list[str]:
         """What a stopped run tells its user beside the interruption itself, in Chinese."""

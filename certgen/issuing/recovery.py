@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certgen.exceptions import CertkioskError
-from certgen.files import fsync_folder, write_bytes_atomic, written_name
+from certgen.files import clear_name, fsync_folder, write_bytes_atomic, written_name
 from certgen.issuing.reports import update_manifest
 from certgen.payload import payload_sha256
 from certgen.pdf.finish import read_attachment
@@ -221,7 +221,7 @@ def recover(
         if number not in unfinished:
             unfinished.append(number)
         if temp is not None and temp.exists():
-            temp.unlink()
+            clear_name(temp)
             removed.append(temp)
 
     entries = reg.unpublished()
@@ -246,7 +246,7 @@ def recover(
                     publish(temp, final)
                     published.append(final)
                 elif temp.exists():
-                    temp.unlink()
+                    clear_name(temp)
                     removed.append(temp)
                 if not final.exists():
                     missing.append(number)

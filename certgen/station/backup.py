@@ -36,7 +36,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from certgen.exceptions import BackupError, CertkioskError, ConfigError, IssueBusy, PayloadError, RegisterError
+from certgen.exceptions import (
+    BackupBusy,
+    BackupError,
+    CertkioskError,
+    ConfigError,
+    IssueBusy,
+    PayloadError,
+    RegisterError,
+)
 from certgen.files import atomic_write, write_bytes_atomic
 from certgen.number import check_number
 from certgen.payload import parse_cose, sign_detached
@@ -59,7 +67,7 @@ EVIDENCE_MAX_BYTES = 4 * 1024 * 1024 * 1024
 """The most a backup found where a restore looks for revocations may hold, uncompressed."""
 PDF_PREFIX = "issued/"
 _SKIPPED = {"register.sqlite", "register.sqlite-wal", "register.sqlite-shm", "register.sqlite-journal",
-            "issued", "verify-runs", "trust.lock"}  # fmt: skip
+            "issued", "verify-runs", "trust.lock", "issue.lock"}  # fmt: skip
 _NUMBER = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{13}[0-9]{2}[1-5][0-9]{6}(?![0-9])")
 
 
@@ -270,7 +278,7 @@ def _not_issuing(home: StationHome) -> Iterator[None]:
         with issuing_lock(home.issue_lock_path):
             yield
     except IssueBusy as exc:
-        raise BackupError(f"发证进行中，现在不能备份（{exc}）：请在发证结束后再备份") from None
+        raise BackupBusy(f"发证进行中，现在不能备份（{exc}）：请在发证结束后再备份") from None
 
 
 def auto_backup(home: StationHome, passphrase: str | Secret | None, why: str) -> str | None:
@@ -290,9 +298,35 @@ def auto_backup(home: StationHome, passphrase: str | Secret | None, why: str) ->
         create_backup(home, dest, passphrase)
         for old in sorted(folder.glob(f"{prefix}*.zip"))[:-keep]:
             old.unlink(missing_ok=True)
+        _owe(home, None)
+    except BackupBusy:
+        with contextlib.suppress(CertkioskError, OSError):
+            _owe(home, why)
+            return f"自动备份推迟（{why}）：发证进行中，发证结束后自动补做"
+        return f"未能自动备份（{why}）：发证进行中，请在发证结束后执行 certkiosk backup"
     except (CertkioskError, OSError) as exc:
         return f"自动备份失败（{why}）：{exc}"
     return f"已自动备份到 {dest}"
+
+
+def _owe(home: StationHome, why: str | None) -> None:
+    """Record (``why``) or forget (None) an automatic backup that an issuing run made wait."""
+    settings = load_settings(home)
+    if settings.get("owed") != why:
+        if why is None:
+            settings.pop("owed", None)
+        else:
+            settings["owed"] = why
+        save_settings(home, settings)
+
+
+def owed_backup(home: StationHome, passphrase: str | Secret | None) -> str | None:
+    """The automatic backup an issuing run made wait (a revocation made while it issued), taken
+    now (by that run as it ends, holding the issuing lock itself); None when none is owed."""
+    why = load_settings(home).get("owed")
+    if not isinstance(why, str):
+        return None
+    return auto_backup(home, passphrase, why)
 
 
 # --- checking --------------------------------------------------------------------------------

@@ -448,6 +448,16 @@ class Station:
         self.last_backup_note = auto_backup(self.home, passphrase, why)
         return self.last_backup_note
 
+    def after_run(self, passphrase: str | Secret | None) -> str | None:
+        """The hook as an issuing run ends (holding the issuing lock): the automatic backup a
+        revocation made while it issued had to leave for it (docs/backup.md), if one is owed."""
+        from certgen.station.backup import owed_backup
+
+        note = owed_backup(self.home, passphrase)
+        if note is not None:
+            self.last_backup_note = note
+        return note
+
 
 def describe_error(exc: BaseException) -> str:
     """The message to show a user for an error raised by certkiosk."""
