@@ -519,7 +519,7 @@ class Issuer:
         (voided, and its files removed, if that fails)."""
         number = str(numbered.number)
         made: list[tuple[str, Path, SignedPayload, str]] = []
-        written: list[bool] = []  # a signed form began to reach the disk (its atomic write deletes it on an error)
+        written: list[bool] = []  # a signed form began to reach the disk: its number is revoked if abandoned
         try:
             for form in self.forms:
                 final = ready.folder / (number + FILE_SUFFIX[form])
@@ -594,10 +594,10 @@ class Issuer:
     ) -> None:
         """A number allocated and not issued: voided now (else by recovery), and its forms'
         temporary files removed unless the register says it is issued after all. A form on disk
-        (or ``on_disk``: one was being written, and its atomic write removed it as the error came)
-        was a signed certificate that a copy may have been taken of: the number is revoked first
-        (:func:`certgen.issuing.recovery.revoke_unissued`); when that fails (a full disk), the
-        files stay for the next run's recovery, which revokes it then."""
+        (or ``on_disk``: one began to be written) was a signed certificate that a copy may have
+        been taken of: the number is revoked first (:func:`certgen.issuing.recovery.revoke_unissued`);
+        when that fails or is stopped (a full disk, Ctrl-C again), the files stay for the next run's
+        recovery, which revokes it then."""
         if isinstance(why, str):
             reason = why
         else:

@@ -273,7 +273,7 @@ def create_backup(
 @contextlib.contextmanager
 def _not_issuing(home: StationHome) -> Iterator[None]:
     """Hold the station's issuing lock (re-entrant: a run that backs up itself holds it already);
-    BackupError while another run issues."""
+    :class:`BackupBusy` while another run or thread issues."""
     try:
         with issuing_lock(home.issue_lock_path):
             yield
