@@ -470,9 +470,12 @@ def test_a_closed_stdin_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None
     """``certkiosk verify <&-`` (a service or script that closed standard input): Python has no
     ``sys.stdin`` then; the command says what to give it instead of an AttributeError."""
     home = _station_with_trust(tmp_path)
+    # a preloaded library (libfaketime, when the suite runs under faketime) opens a file at start,
+    # and the lowest free descriptor it gets is the closed 0: the child would have a stdin again
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
     proc = subprocess.run(
         [sys.executable, "-m", "kiosk", "--home", str(home), "verify"], cwd=ROOT, stdin=subprocess.DEVNULL,
-        capture_output=True, timeout=120, preexec_fn=lambda: os.close(0),
+        capture_output=True, timeout=120, preexec_fn=lambda: os.close(0), env=env,
     )  # fmt: skip
     err = proc.stderr.decode("utf-8")
     assert proc.returncode == 2 and "标准输入已关闭" in err and "Traceback" not in err, err
