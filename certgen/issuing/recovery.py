@@ -70,17 +70,18 @@ def sweep_leftovers(
     ID numbers. Never a certificate: a form is renamed (and its folder fsync'd) before its number
     is committed. One listing of the folder; a form's of a number this register does not know is
     left alone (a folder shared with another station). ``before_removing_form`` is called with the
-    number of each form's file before it is deleted."""
+    number of each form's file of a number not issued before the file is deleted."""
     gone = []
     for path in sorted(folder.glob(".*.tmp")):
         name = written_name(path.name)
         if name is None:
             continue
         form = _FORM_TEMP.fullmatch(name)
-        if form is not None and reg.get(form["number"]) is None:
+        cert = reg.get(form["number"]) if form is not None else None
+        if form is not None and cert is None:
             continue
-        if form is not None and before_removing_form is not None:
-            before_removing_form(form["number"])
+        if cert is not None and cert.status != "issued" and before_removing_form is not None:
+            before_removing_form(cert.number)
         path.unlink(missing_ok=True)
         gone.append(path)
     return gone
@@ -198,8 +199,6 @@ def recover(
     missing: list[str] = []
     settled: list[str] = []
 
-    unfinished: list[str] = []
-
     def revoke(number: str, reason: str, folder: Path) -> None:
         if number not in {r.target for r in revocations}:  # both forms of one number: one revocation
             if before_revoking is not None:
@@ -211,16 +210,12 @@ def recover(
         quarantined.append((number, _quarantine(final, quarantine_dir)))
 
     def unfinished_file(number: str, folder: Path, temp: Path | None) -> None:
-        """A signed form of a number that is not issued, on disk under a temporary name: the number
-        revoked (committed) before the file is deleted, so that a kill between the two leaves the
-        file for the next recovery, not a void number whose copies verify."""
-        cert = reg.get(number)
-        if cert is not None and cert.status == "issued":
-            return
+        """A signed form of a number that is not issued, on disk under a temporary name (``temp``;
+        None: the caller removes it): the number revoked (committed) before the file is deleted, so
+        that a kill between the two leaves the file for the next recovery, not a void number whose
+        copies verify."""
         revoke(number, UNFINISHED_REASON, folder)
-        if number not in unfinished:
-            unfinished.append(number)
-        if temp is not None and temp.exists():
+        if temp is not None:
             clear_name(temp)
             removed.append(temp)
 
@@ -279,6 +274,7 @@ def recover(
         for folder in sorted({Path(where).parent for _, where in reg.unpublished()}):
             fsync_folder(folder)  # a rename an issuing run left to be made durable at its end
         reg.settle_published(settled)
+    moved = {n for n, _ in quarantined}  # every other revocation here is of an unfinished form
     return Recovery(
         tuple(voided),
         tuple(published),
@@ -286,7 +282,7 @@ def recover(
         tuple(quarantined),
         tuple(missing),
         tuple(revocations),
-        tuple(n for n in unfinished if n not in {q for q, _ in quarantined}),
+        tuple(r.target for r in revocations if r.target not in moved),
     )
 
 
