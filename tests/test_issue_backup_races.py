@@ -24,6 +24,25 @@ def _next_number(issuer: Issuer) -> tuple[Issued, str]:
     return first, format_number(p.filing_number, p.year, p.level, p.serial + 1)
 
 
+def test_a_planted_partial_symlink_is_not_written_through(issuer: Issuer) -> None:
+    """Another local user who can write in the output folder (a shared folder, or ``--out /tmp/x``
+    with ``/tmp/x/single`` made first) plants ``.<next number>.pdf.partial`` as a symlink to a file
+    of the station's user: the form is written as a new file instead, the other file untouched
+    (helper-32: written in place with O_TRUNC, it was overwritten with the certificate)."""
+    from verify.files import verify_bytes
+
+    _, following = _next_number(issuer)
+    assert issuer.out_dir is not None
+    victim = issuer.station.home.root / "victim.txt"  # any file of the station's user: trust.json, the register
+    victim.write_bytes(b"precious\n")
+    (issuer.out_dir / "single" / f".{following}.pdf.partial").symlink_to(victim)
+    with issuer.station.register() as reg:
+        second = issuer.issue(reg, make_record(id_number=resident_id(2)))
+    assert victim.read_bytes() == b"precious\n"
+    assert str(second.record.number) == following and not second.path.is_symlink()
+    assert verify_bytes(second.path.read_bytes(), second.path.name, issuer.station.trust.load())[0].valid
+
+
 def test_a_planted_directory_at_the_partial_name_does_not_block_the_station_for_good(issuer: Issuer) -> None:
     """Another user plants ``.<next>.pdf.partial/`` (a directory) in the shared output folder. The
     issue may fail once, with a message; the station must not be left unable to issue (every later

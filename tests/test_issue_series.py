@@ -296,28 +296,6 @@ def test_stop_notes_are_of_the_last_run_only_also_one_that_never_started(
     assert issuer.stop_notes() == [], f"run 2 revoked nothing, yet: {issuer.stop_notes()}"
 
 
-def test_a_planted_partial_symlink_is_not_written_through(issuer: Issuer) -> None:
-    """Another local user who can write in the output folder (a shared folder, or ``--out /tmp/x``
-    with ``/tmp/x/single`` made first) plants ``.<next number>.pdf.partial`` as a symlink to a file
-    of the station's user: the form is written as a new file instead, the other file untouched
-    (helper-32: written in place with O_TRUNC, it was overwritten with the certificate)."""
-    from certgen.number import format_number
-
-    assert issuer.out_dir is not None
-    with issuer.station.register() as reg:
-        first = issuer.issue(reg, make_record(id_number=resident_id(1)))
-    parsed = check_number(str(first.record.number)).parsed()
-    following = format_number(parsed.filing_number, parsed.year, parsed.level, parsed.serial + 1)
-    victim = issuer.station.home.root / "victim.txt"  # any file of the station's user: trust.json, the register
-    victim.write_bytes(b"precious\n")
-    (issuer.out_dir / "single" / f".{following}.pdf.partial").symlink_to(victim)
-    with issuer.station.register() as reg:
-        second = issuer.issue(reg, make_record(id_number=resident_id(2)))
-    assert victim.read_bytes() == b"precious\n"
-    assert str(second.record.number) == following and not second.path.is_symlink()
-    assert _valid(issuer, second.path)
-
-
 def test_a_backup_is_refused_while_another_run_issues(
     issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
